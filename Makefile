@@ -1,0 +1,98 @@
+# tasknum: a C core (core/) registered as the Lua 5.4 module tasknum.core,
+# Lua policy (lua/), shipped scripts (scripts/), busted specs (spec/).
+#
+#   make                 build/tasknum and build/tasknum/core.so
+#   make test            the busted suite against the build
+#   make test SANITIZE=1 the same, built with ASan + UBSan into build-san/
+#   make fuzz            libFuzzer on the JSON scanner (FUZZ_SECONDS)
+#   make bench           benchmark against the alternatives (bench/)
+#   make install         PREFIX=/usr/local DESTDIR=
+
+VERSION  = 0.1.0
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LUA     ?= lua5.4
+LUA_PC  ?= lua5.4
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+
+ifdef SANITIZE
+BUILD   ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS =
+endif
+
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wvla
+DEFS     = -D_GNU_SOURCE -DTASKNUM_VERSION='"$(VERSION)"'
+LUA_INC := $(shell pkg-config --cflags $(LUA_PC))
+LUA_LIB := $(shell pkg-config --libs $(LUA_PC))
+ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) $(SANFLAGS) $(LUA_INC)
+
+# OS code: no Lua headers. The binding (ltasknum.c) is the only Lua glue.
+OS_SRC   = core/alloc.c core/durable.c core/json.c core/lock.c core/legacy.c
+OS_HDR   = $(OS_SRC:.c=.h)
+LUA_SRC  = $(shell find lua -name '*.lua' | sort)
+SCRIPTS  = $(wildcard scripts/*.lua)
+
+BIN      = $(BUILD)/tasknum
+SO       = $(BUILD)/tasknum/core.so
+
+all: $(BIN) $(SO)
+
+$(BUILD)/embedded.c: core/embed.lua $(LUA_SRC) $(SCRIPTS)
+	@mkdir -p $(BUILD)
+	$(LUA) core/embed.lua $@ $(LUA_SRC) $(SCRIPTS)
+
+$(BIN): core/main.c core/ltasknum.c core/ltasknum.h $(OS_SRC) $(OS_HDR) $(BUILD)/embedded.c
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) -Icore -o $@ core/main.c core/ltasknum.c $(OS_SRC) \
+	    $(BUILD)/embedded.c -Wl,-E $(LUA_LIB) -lm -ldl -pthread
+
+# Loadable by stock lua5.4: no -llua, the interpreter provides the symbols.
+$(SO): core/ltasknum.c core/ltasknum.h $(OS_SRC) $(OS_HDR)
+	@mkdir -p $(BUILD)/tasknum
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -Icore -o $@ core/ltasknum.c $(OS_SRC) -pthread
+
+# busted runs under lua5.4 whatever `lua` points to; ASan must be the first
+# library in a stock interpreter that loads the sanitized core.so.
+ifdef SANITIZE
+TEST_ENV = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+           ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+endif
+BUSTED  ?= /usr/bin/busted
+
+test: all
+	$(TEST_ENV) TASKNUM_BUILD=$(abspath $(BUILD)) $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p $(BUILD)/fuzz-corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
+	    -o $(BUILD)/json-fuzz spec/fuzz/json_fuzz.c core/json.c
+	$(BUILD)/json-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    $(BUILD)/fuzz-corpus spec/fuzz/seeds
+
+bench: all
+	scripts/bench.sh
+
+LUADIR   = $(DESTDIR)$(PREFIX)/share/lua/5.4
+CMODDIR  = $(DESTDIR)$(PREFIX)/lib/lua/5.4
+SHAREDIR = $(DESTDIR)$(PREFIX)/share/tasknum
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(CMODDIR)/tasknum $(SHAREDIR)/scripts
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tasknum
+	install -m 755 $(SO) $(CMODDIR)/tasknum/core.so
+	cd lua && find . -name '*.lua' -exec install -D -m 644 {} $(LUADIR)/{} \;
+	install -m 644 $(SCRIPTS) $(SHAREDIR)/scripts/
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/bin/tasknum $(CMODDIR)/tasknum $(LUADIR)/tasknum $(SHAREDIR)
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all test fuzz bench install uninstall clean

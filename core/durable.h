@@ -1,0 +1,34 @@
+/* durable.h: replacing a file's content so that a crash at any instant
+ * leaves either the old content or the new, whole, on disk. */
+#ifndef TASKNUM_DURABLE_H
+#define TASKNUM_DURABLE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+/* Prefix of every temp file durable_replace creates beside TARGET:
+ * ".TARGETNAME.tmp-" followed by six random characters. */
+#define DURABLE_TEMP_TAG ".tmp-"
+
+/* Makes data the new content of path. Symlinks are followed: the temp file
+ * is created beside the real target and renamed over it, so the link stays.
+ * Steps: create a uniquely named temp file exclusively (O_EXCL, never through
+ * a symlink), give it the target's mode (and owner and group when running as
+ * root), write, fsync, rename over the target, fsync the folder. Returns 0
+ * only after the folder fsync has returned. On failure returns -1 with errno
+ * kept, nothing changed, the temp file removed, and the path the failure was
+ * about copied into where (cap bytes, may be NULL). If *cancel (may be NULL)
+ * is non-zero before the rename, gives up with EINTR. */
+int durable_replace(const char *path, const char *data, size_t len,
+                    const volatile sig_atomic_t *cancel,
+                    char *where, size_t cap);
+
+/* Removes the temp files a killed writer left beside path's real target.
+ * Only safe while holding the state lock. Returns how many were removed, or
+ * -1 with errno. */
+int durable_sweep(const char *path);
+
+/* Counts such temp files without removing them (for status). -1 on error. */
+int durable_count_temps(const char *path);
+
+#endif
