@@ -17,8 +17,15 @@
  * root), write, fsync, rename over the target, fsync the folder. Returns 0
  * only after the folder fsync has returned. On failure returns -1 with errno
  * kept, nothing changed, the temp file removed, and the path the failure was
- * about copied into where (cap bytes, may be NULL). If *cancel (may be NULL)
- * is non-zero before the rename, gives up with EINTR. */
+ * about copied into where (cap bytes, may be NULL): the temp file for write
+ * and fsync errors, the folder when the temp file cannot be created, the
+ * target for stat and rename errors. If *cancel (may be NULL) is non-zero
+ * before the rename, gives up with EINTR.
+ * One failure comes after the rename: if the folder fsync fails, returns -1
+ * with its errno and the folder in where, and the new content IS in place,
+ * only not known to survive a crash. Callers must not treat that -1 as
+ * "nothing changed". A dangling symlink or missing file is created at path
+ * itself (the link is replaced by a regular file). */
 int durable_replace(const char *path, const char *data, size_t len,
                     const volatile sig_atomic_t *cancel,
                     char *where, size_t cap);

@@ -14,7 +14,9 @@
  * Returns the locked descriptor (close-on-exec), or -1 with errno:
  * ETIMEDOUT when the time ran out, EINTR when *cancel became non-zero
  * (cancel may be NULL: signals never end the wait then), or the errno of
- * open/fcntl. Other signals do not end the wait early. */
+ * open/fcntl (EINVAL for a NaN timeout). Other signals do not end the wait
+ * early. The wait is a helper thread that exists only while waiting; the
+ * uncontended path takes the lock with one fcntl and starts no thread. */
 int lock_acquire(const char *path, double timeout,
                  const volatile sig_atomic_t *cancel);
 

@@ -1,0 +1,272 @@
+/* lock.c: an exclusive OFD lock on a whole lock file.
+ *
+ * Waiting with a timeout, without polling and without touching the process's
+ * signal dispositions (this code also runs inside other people's Lua
+ * programs): a helper thread, with every signal blocked, sleeps in
+ * F_OFD_SETLKW and writes one byte to a pipe when the lock is granted. The
+ * calling thread ppoll()s the pipe with the time left. To give up it cancels
+ * the helper (F_OFD_SETLKW is a cancellation point in glibc), joins it, and
+ * closes the descriptor, which drops the lock if the helper got it in the
+ * last instant. The kernel wakes the helper the moment the lock is free. */
+#include "lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What the helper thread shares with the waiting thread. */
+struct waiter {
+    int fd;       /* the lock file, owned by the waiting thread */
+    int wake;     /* write end of the pipe */
+    int err;      /* 0 when the lock was granted, else the errno */
+};
+
+static struct flock whole_file(short type)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;   /* l_start = l_len = 0: the whole file */
+    fl.l_pid = 0;             /* required for OFD locks */
+    return fl;
+}
+
+static int try_lock(int fd, int cmd)
+{
+    struct flock fl = whole_file(F_WRLCK);
+    int rc;
+    do
+        rc = fcntl(fd, cmd, &fl);
+    while (rc == -1 && errno == EINTR && cmd == F_OFD_SETLK);
+    return rc;
+}
+
+static void *wait_for_lock(void *arg)
+{
+    struct waiter *w = arg;
+    char byte = 0;
+    /* Signals are blocked in this thread, so only cancellation ends this. */
+    w->err = try_lock(w->fd, F_OFD_SETLKW) == 0 ? 0 : errno;
+    while (write(w->wake, &byte, 1) == -1 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* Starts the helper with every signal blocked from its first instruction:
+ * the mask is inherited, so no signal meant for the process lands there. */
+static int start_waiter(pthread_t *tid, struct waiter *w)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(tid, NULL, wait_for_lock, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static struct timespec now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t;
+}
+
+/* now + seconds; anything beyond ~a century counts as forever (returns 0). */
+static int make_deadline(double seconds, struct timespec *deadline)
+{
+    if (!(seconds >= 0) || seconds > 3e9)
+        return 0;
+    struct timespec t = now();
+    time_t whole = (time_t)seconds;
+    long nsec = (long)((seconds - (double)whole) * 1e9);
+    t.tv_sec += whole;
+    t.tv_nsec += nsec;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    *deadline = t;
+    return 1;
+}
+
+/* Time left until deadline, or 0 when it has passed. */
+static int time_left(const struct timespec *deadline, struct timespec *left)
+{
+    struct timespec t = now();
+    left->tv_sec = deadline->tv_sec - t.tv_sec;
+    left->tv_nsec = deadline->tv_nsec - t.tv_nsec;
+    if (left->tv_nsec < 0) {
+        left->tv_sec--;
+        left->tv_nsec += 1000000000L;
+    }
+    return left->tv_sec >= 0;
+}
+
+/* Sleeps until the helper writes to rd. Returns 0 then, or the errno that
+ * ends the wait: ETIMEDOUT, EINTR (cancelled), or a ppoll error. All signals
+ * stay blocked except inside ppoll, which restores the caller's mask while
+ * it sleeps: a signal whose handler sets *cancel just before ppoll is not
+ * lost, it interrupts ppoll. */
+static int sleep_on_pipe(int rd, const struct timespec *deadline,
+                         const volatile sig_atomic_t *cancel,
+                         const sigset_t *caller_mask)
+{
+    struct pollfd p = { .fd = rd, .events = POLLIN, .revents = 0 };
+    for (;;) {
+        struct timespec left, *limit = NULL;
+        if (cancel != NULL && *cancel != 0)
+            return EINTR;
+        if (deadline != NULL) {
+            if (!time_left(deadline, &left))
+                return ETIMEDOUT;
+            limit = &left;
+        }
+        int n = ppoll(&p, 1, limit, caller_mask);
+        if (n > 0)
+            return 0;
+        if (n == 0)
+            return ETIMEDOUT;
+        if (errno != EINTR)
+            return errno;
+    }
+}
+
+/* Waits on the pipe with the signal mask arranged for sleep_on_pipe. */
+static int wait_on_pipe(int rd, const struct timespec *deadline,
+                        const volatile sig_atomic_t *cancel)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = sleep_on_pipe(rd, deadline, cancel, &old);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
+/* The slow path: fd is open and the lock is busy. Returns 0 with the lock
+ * held on fd, or an errno. Never leaves the thread or the pipe behind. */
+static int wait_slow(int fd, double timeout,
+                     const volatile sig_atomic_t *cancel)
+{
+    struct timespec deadline;
+    int has_deadline = make_deadline(timeout, &deadline);
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) == -1)
+        return errno;
+    struct waiter w = { .fd = fd, .wake = pipefd[1], .err = 0 };
+    pthread_t tid;
+    int err = start_waiter(&tid, &w);
+    if (err == 0) {
+        err = wait_on_pipe(pipefd[0], has_deadline ? &deadline : NULL, cancel);
+        if (err != 0)
+            pthread_cancel(tid);
+        pthread_join(tid, NULL);
+        if (err == 0)
+            err = w.err;
+    }
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return err;
+}
+
+int lock_acquire(const char *path, double timeout,
+                 const volatile sig_atomic_t *cancel)
+{
+    if (timeout != timeout) {   /* NaN */
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd == -1)
+        return -1;
+    if (try_lock(fd, F_OFD_SETLK) == 0)
+        return fd;
+    int err = errno;
+    if (err == EAGAIN || err == EACCES)
+        err = timeout == 0 ? ETIMEDOUT : wait_slow(fd, timeout, cancel);
+    if (err == 0)
+        return fd;
+    close(fd);   /* drops the lock if the helper got it as we gave up */
+    errno = err;
+    return -1;
+}
+
+int lock_describe(int fd, const char *record, size_t len)
+{
+    if (ftruncate(fd, 0) == -1)
+        return -1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(fd, record + done, len - done, (off_t)done);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1)
+            return -1;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+long lock_read_record(const char *path, char *buf, size_t cap)
+{
+    if (buf == NULL || cap == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd == -1)
+        return -1;
+    size_t len = 0;
+    while (len < cap - 1) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                break;
+            int err = errno;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(fd);
+    return (long)len;
+}
+
+/* F_OFD_GETLK reports a conflicting lock from any open file description,
+ * this process's included. The kernel does not require a writable
+ * descriptor to test for a write lock, so a read-only open suffices (and
+ * works on a lock file the caller may not write). */
+int lock_probe(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd == -1)
+        return errno == ENOENT ? 0 : -1;
+    struct flock fl = whole_file(F_WRLCK);
+    int rc = fcntl(fd, F_OFD_GETLK, &fl);
+    int err = errno;
+    close(fd);
+    if (rc == -1) {
+        errno = err;
+        return -1;
+    }
+    return fl.l_type != F_UNLCK;
+}
+
+void lock_release(int *fd)
+{
+    if (fd == NULL || *fd < 0)
+        return;
+    int err = errno;
+    close(*fd);
+    *fd = -1;
+    errno = err;
+}
