@@ -26,19 +26,20 @@ endif
 
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wvla
-DEFS     = -D_GNU_SOURCE -DTASKNUM_VERSION='"$(VERSION)"'
+DEFS     = -D_GNU_SOURCE -DTASKNUM_VERSION='"$(VERSION)"' \
+           -DTASKNUM_SCRIPTDIR='"$(PREFIX)/share/tasknum/scripts"'
 LUA_INC := $(shell pkg-config --cflags $(LUA_PC))
 LUA_LIB := $(shell pkg-config --libs $(LUA_PC))
 ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) $(SANFLAGS) $(LUA_INC)
 
 # OS code: no Lua headers. The binding (ltasknum.c) is the only Lua glue.
-OS_SRC   = core/alloc.c core/durable.c core/json.c core/lock.c core/legacy.c
+OS_SRC   = core/alloc.c core/durable.c core/json.c core/lock.c
 OS_HDR   = $(OS_SRC:.c=.h)
 LUA_SRC  = $(shell find lua -name '*.lua' | sort)
 SCRIPTS  = $(wildcard scripts/*.lua)
 
 BIN      = $(BUILD)/tasknum
-SO       = $(BUILD)/tasknum/core.so
+SO       = $(BUILD)/lib/tasknum/core.so
 
 all: $(BIN) $(SO)
 
@@ -46,14 +47,14 @@ $(BUILD)/embedded.c: core/embed.lua $(LUA_SRC) $(SCRIPTS)
 	@mkdir -p $(BUILD)
 	$(LUA) core/embed.lua $@ $(LUA_SRC) $(SCRIPTS)
 
-$(BIN): core/main.c core/ltasknum.c core/ltasknum.h $(OS_SRC) $(OS_HDR) $(BUILD)/embedded.c
+$(BIN): core/main.c core/embedded.h core/ltasknum.c core/ltasknum.h $(OS_SRC) $(OS_HDR) $(BUILD)/embedded.c
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) -Icore -o $@ core/main.c core/ltasknum.c $(OS_SRC) \
 	    $(BUILD)/embedded.c -Wl,-E $(LUA_LIB) -lm -ldl -pthread
 
 # Loadable by stock lua5.4: no -llua, the interpreter provides the symbols.
 $(SO): core/ltasknum.c core/ltasknum.h $(OS_SRC) $(OS_HDR)
-	@mkdir -p $(BUILD)/tasknum
+	@mkdir -p $(BUILD)/lib/tasknum
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -Icore -o $@ core/ltasknum.c $(OS_SRC) -pthread
 
 # busted runs under lua5.4 whatever `lua` points to; ASan must be the first

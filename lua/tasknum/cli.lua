@@ -1,0 +1,226 @@
+-- tasknum.cli: the command line. The host calls main(args) protected and
+-- exits with what it returns; nothing here calls os.exit.
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+local json = require "tasknum.json"
+local policy = require "tasknum.policy"
+
+local M = {}
+
+-- Built-in commands run the script shipped with tasknum, never a team's.
+M.BUILTIN = { init = true, status = true, check = true, lock = true }
+
+local USAGE = [[
+usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" works)
+       tasknum allocate [--count N] [--purpose TEXT] [--state PATH]
+                        [--timeout S] [--format json|plain|NAME]
+       tasknum init [--state PATH] [--next N] [--min A] [--max B]
+       tasknum status [--state PATH] [--json]
+       tasknum check [--state PATH]
+       tasknum lock [--state PATH] [--timeout S] -- COMMAND [ARGS...]
+       tasknum NAME [ARGS...]           run NAME.lua (see `tasknum run`)
+       tasknum --help | --version
+Scripts are looked up in $TASKNUM_PATH, then the project's .opencode/tasknum/,
+then the scripts shipped with tasknum. The state file is --state, else
+$TASKNUM_STATE, else the nearest .opencode/specs/state.json or
+specs/state.json above the current folder.
+]]
+
+local function host() return package.loaded["tasknum.host"] end
+
+-- --- answers ----------------------------------------------------------------
+
+-- emit(result [, format [, state_path]]) -> exit status. Prints the answer
+-- on stdout, and a short line on stderr when it is a failure.
+function M.emit(result, format, state_path)
+  local ok, text = pcall(function()
+    local fmt = policy.format(format or "json", state_path)
+    if not fmt then
+      error(errors.new("INVALID_ARGUMENT", "unknown format: " .. tostring(format)), 0)
+    end
+    return fmt(result)
+  end)
+  if not ok then
+    local err = errors.is(text) and text
+        or errors.new("SCRIPT_ERROR", "output format failed", tostring(text))
+    result, text = M.failure(err), json.encode(M.failure(err)) .. "\n"
+  end
+  io.stdout:write(text)
+  io.stdout:flush()
+  if result.status ~= "success" then
+    io.stderr:write("tasknum: ", result.error_code or "ERROR", ": ",
+      tostring(result.error_message), "\n")
+    return errors.exit[result.error_code] or 70
+  end
+  return 0
+end
+
+-- failure(err) -> answer table for an error raised outside a transaction
+function M.failure(err)
+  local e = { code = err.code, message = err.message, details = err.details }
+  for k, v in pairs(err.data or {}) do e[k] = v end
+  return { status = "error", error = e, error_code = err.code,
+           error_message = err.message, retry_suggested = errors.retry_suggested(err),
+           lock_acquired = false, timestamp = require("tasknum.txn").timestamp() }
+end
+
+-- --- options ----------------------------------------------------------------
+
+local function bad(message) errors.raise("INVALID_ARGUMENT", message) end
+
+local function convert(kind, name, value)
+  if kind == "string" then return value end
+  local n = tonumber(value)
+  if kind == "integer" then
+    n = value:match("^%-?%d+$") and math.tointeger(n)
+    if not n then bad(name .. " takes a whole number, got " .. value) end
+  elseif not n or n ~= n or n < 0 or n == math.huge then
+    bad(name .. " takes a number of seconds >= 0, got " .. value)
+  end
+  return n
+end
+
+-- parse(args, spec) -> opts, rest. spec maps option names ("--count") to
+-- {key, kind} with kind "string", "integer", "seconds" or "flag". Accepts
+-- --opt VALUE and --opt=VALUE; "--" ends the options.
+function M.parse(args, spec)
+  local opts, rest, i = {}, {}, 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--" then
+      table.move(args, i + 1, #args, 1, rest)
+      break
+    end
+    local name, inline = a:match("^(%-%-[^=]+)=(.*)$")
+    name = name or a
+    local s = spec[name]
+    if not s then
+      if a:sub(1, 1) == "-" and a ~= "-" then bad("unknown option " .. a) end
+      rest[#rest + 1] = a
+    elseif s[2] == "flag" then
+      if inline then bad(name .. " takes no value") end
+      opts[s[1]] = true
+    else
+      local value = inline
+      if not value then
+        i = i + 1
+        value = args[i]
+        if value == nil then bad(name .. " needs a value") end
+      end
+      opts[s[1]] = convert(s[2], name, value)
+    end
+    i = i + 1
+  end
+  return opts, rest
+end
+
+-- --- scripts ----------------------------------------------------------------
+
+local function readable(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+end
+
+function M.script_dirs()
+  local dirs = {}
+  for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = dir end
+  local cwd = core.cwd()
+  dirs[#dirs + 1] = cwd and policy.nearest(cwd)
+  local h = host()
+  if h and h.scriptdir then dirs[#dirs + 1] = h.scriptdir end
+  return dirs
+end
+
+-- find(name, shipped_only) -> chunk, where
+function M.find(name, shipped_only)
+  if name:find("/", 1, true) then
+    local chunk, msg = loadfile(name, "t")
+    if not chunk then
+      if not readable(name) then bad("no such script: " .. name) end
+      errors.raise("SCRIPT_ERROR", "cannot load " .. name, msg)
+    end
+    return chunk, name
+  end
+  local dirs = shipped_only and {} or M.script_dirs()
+  if shipped_only and host() and host().scriptdir then dirs = { host().scriptdir } end
+  for _, dir in ipairs(dirs) do
+    local path = dir .. "/" .. name
+    if readable(path) then
+      local chunk, msg = loadfile(path, "t")
+      if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. path, msg) end
+      return chunk, path
+    end
+  end
+  local src = host() and host().embedded(name)
+  if src then
+    local chunk, msg = load(src, "=" .. name, "t")
+    if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. name, msg) end
+    return chunk, "(built in) " .. name
+  end
+  bad("unknown command or script: " .. name .. "; available: " .. M.available())
+end
+
+-- The names `tasknum NAME` can run, for error messages and --help.
+function M.available()
+  local names, seen = {}, {}
+  local function add(n)
+    n = n:match("^(.-)%.lua$") or (M.BUILTIN[n] and n)
+    if n and not seen[n] then seen[n] = true names[#names + 1] = n end
+  end
+  for n in pairs(M.BUILTIN) do add(n) end
+  for _, dir in ipairs(M.script_dirs()) do
+    for _, n in ipairs(core.listdir(dir) or {}) do add(n) end
+  end
+  for _, n in ipairs(host() and host().list() or {}) do add(n) end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+local function traceback(e)
+  if errors.is(e) then return e end
+  return errors.new("SCRIPT_ERROR", tostring(e), debug.traceback(tostring(e), 2))
+end
+
+-- run(name, args, shipped_only) -> exit status
+function M.run(name, args, shipped_only)
+  local ok, status = xpcall(function()
+    local chunk, where = M.find(name, shipped_only)
+    local a = table.move(args, 1, #args, 1, {})
+    a[0] = where
+    _G.arg = a
+    return chunk(table.unpack(args))
+  end, traceback)
+  if not ok then return M.emit(M.failure(status)) end
+  if status == nil or status == true then return 0 end
+  if status == false then return 1 end
+  if math.type(status) == "integer" then return status end
+  return 0
+end
+
+-- main(args) -> exit status; args[1] is the command.
+function M.main(args)
+  local cmd = args[1]
+  if cmd == nil then
+    io.stderr:write(USAGE)
+    return 64
+  elseif cmd == "--help" or cmd == "-h" or cmd == "help" then
+    io.stdout:write(USAGE)
+    return 0
+  elseif cmd == "--version" then
+    io.stdout:write("tasknum ", core.version, "\n")
+    return 0
+  end
+  local rest = table.move(args, 2, #args, 1, {})
+  if cmd == "run" then
+    local script = table.remove(rest, 1)
+    if not script then return M.emit(M.failure(errors.new("INVALID_ARGUMENT",
+      "run needs a script: tasknum run SCRIPT [ARGS...]"))) end
+    return M.run(script, rest)
+  elseif cmd:sub(1, 1) == "-" then
+    return M.emit(M.failure(errors.new("INVALID_ARGUMENT", "unknown option " .. cmd
+      .. "; see tasknum --help")))
+  end
+  return M.run(cmd .. ".lua", rest, M.BUILTIN[cmd])
+end
+
+return M

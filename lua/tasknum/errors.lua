@@ -1,0 +1,57 @@
+-- tasknum.errors: the error codes of the contract, and error values that
+-- carry a code through Lua's error() so one place can turn them into the
+-- JSON failure answer.
+local M = {}
+
+-- code -> exit status
+M.exit = {
+  INVALID_ARGUMENT = 64,
+  STATE_CORRUPT = 65,
+  STATE_NOT_FOUND = 66,
+  NUMBER_CONFLICT = 69,
+  SCRIPT_ERROR = 70,
+  SYSTEM_ERROR = 71,
+  LOCK_TIMEOUT = 75,
+  INTERRUPTED = 130,
+}
+
+-- errno values after which trying again may well succeed
+local transient = { [4] = true, [11] = true, [16] = true, [110] = true,
+                    [12] = true, [23] = true, [24] = true, [5] = false }
+
+local Error = {}
+Error.__index = Error
+function Error:__tostring()
+  return self.code .. ": " .. self.message
+end
+
+-- new(code, message [, details [, errno [, data]]]) -> error value; data
+-- holds structured fields added to the answer's error object.
+function M.new(code, message, details, errno, data)
+  assert(M.exit[code], "unknown error code " .. tostring(code))
+  return setmetatable({ code = code, message = message, details = details,
+                        errno = errno, data = data }, Error)
+end
+
+-- raise(code, message [, details [, errno [, data]]]): throws an error value
+function M.raise(code, message, details, errno, data)
+  error(M.new(code, message, details, errno, data), 0)
+end
+
+function M.is(v)
+  return getmetatable(v) == Error
+end
+
+function M.retry_suggested(err)
+  if err.code == "LOCK_TIMEOUT" or err.code == "INTERRUPTED" then return true end
+  if err.code == "SYSTEM_ERROR" then return transient[err.errno] == true end
+  return false
+end
+
+-- system(message_from_core, errno [, what]) -> SYSTEM_ERROR value
+function M.system(msg, errno, what)
+  local text = what and (what .. ": " .. msg) or msg
+  return M.new("SYSTEM_ERROR", text, msg, errno)
+end
+
+return M

@@ -1,0 +1,120 @@
+-- tasknum.policy: where team files are looked up, and loading them.
+--
+-- A team overrides a piece of policy by dropping a file into one of the
+-- search folders: conflict.lua, audit.lua, or format/NAME.lua. Folders are
+-- searched in this order, first match wins:
+--   1. each folder in $TASKNUM_PATH (colon-separated)
+--   2. the state's project: R/.opencode/tasknum (and R/.claude/tasknum),
+--      where R holds .opencode/specs/state.json or specs/state.json
+--   3. the nearest .opencode/tasknum walking up from the current folder
+--   4. the defaults shipped with tasknum (Lua modules tasknum.policy.* and
+--      tasknum.format.*)
+-- Policy files are the team's own code, run with the user's rights, like
+-- git hooks. Each must return a table (or, for a format, a function).
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+
+local M = {}
+
+local function isdir(path)
+  local f = io.open(path .. "/.", "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function add(list, seen, dir)
+  if dir and dir ~= "" and not seen[dir] and isdir(dir) then
+    seen[dir] = true
+    list[#list + 1] = dir
+  end
+end
+
+-- The project root R of a state path, or nil for a state elsewhere.
+function M.project_root(state_path)
+  return state_path:match("^(.*)/%.opencode/specs/[^/]+$")
+      or state_path:match("^(.*)/specs/[^/]+$")
+end
+
+-- The nearest folder at or above dir that has .opencode/tasknum.
+function M.nearest(dir)
+  while dir and dir ~= "" do
+    local candidate = (dir == "/" and "" or dir) .. "/.opencode/tasknum"
+    if isdir(candidate) then return candidate end
+    if dir == "/" then return nil end
+    dir = dir:match("^(.*)/[^/]*$")
+    if dir == "" then dir = "/" end
+  end
+end
+
+-- dirs(state_path) -> the search folders that exist, in order
+function M.dirs(state_path)
+  local list, seen = {}, {}
+  for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do add(list, seen, dir) end
+  local root = state_path and M.project_root(state_path)
+  if root then
+    add(list, seen, root .. "/.opencode/tasknum")
+    add(list, seen, root .. "/.claude/tasknum")
+  end
+  local cwd = core.cwd()
+  add(list, seen, cwd and M.nearest(cwd))
+  return list
+end
+
+-- Files loaded so far, for `--verbose` and `tasknum status`.
+M.loaded = {}
+
+local function run_file(path)
+  local chunk, msg = loadfile(path, "t")
+  if not chunk then
+    errors.raise("SCRIPT_ERROR", "cannot load policy " .. path, msg)
+  end
+  local ok, value = xpcall(chunk, debug.traceback)
+  if not ok then
+    errors.raise("SCRIPT_ERROR", "policy " .. path .. " raised an error", tostring(value))
+  end
+  M.loaded[#M.loaded + 1] = path
+  return value
+end
+
+-- load(relname, module, dirs) -> the value of the first file relname found
+-- in dirs, else require(module); nil when neither exists.
+function M.load(relname, module, dirs)
+  for _, dir in ipairs(dirs) do
+    local path = dir .. "/" .. relname
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+      return run_file(path), path
+    end
+  end
+  local ok, value = pcall(require, module)
+  if ok then return value, "(shipped) " .. module end
+  if tostring(value):find("module '" .. module .. "' not found", 1, true) then return nil end
+  errors.raise("SCRIPT_ERROR", "cannot load " .. module, tostring(value))
+end
+
+-- policies(state_path) -> { conflict = ..., audit = ..., dirs = ... }
+function M.policies(state_path)
+  local dirs = M.dirs(state_path)
+  local conflict = M.load("conflict.lua", "tasknum.policy.conflict", dirs)
+  local audit = M.load("audit.lua", "tasknum.policy.audit", dirs)
+  if type(conflict) ~= "table" or type(conflict.pick) ~= "function" then
+    errors.raise("SCRIPT_ERROR", "conflict policy must return a table with a pick(txn, count) function")
+  end
+  if type(audit) ~= "table" or type(audit.record) ~= "function" then
+    errors.raise("SCRIPT_ERROR", "audit policy must return a table with a record function")
+  end
+  return { conflict = conflict, audit = audit, dirs = dirs }
+end
+
+-- format(name, state_path) -> a function(result) -> text, or nil
+function M.format(name, state_path)
+  if not name:match("^[%w_%-]+$") then return nil end
+  local fmt = M.load("format/" .. name .. ".lua", "tasknum.format." .. name, M.dirs(state_path))
+  if fmt ~= nil and type(fmt) ~= "function" then
+    errors.raise("SCRIPT_ERROR", "format " .. name .. " must return a function(result) -> text")
+  end
+  return fmt
+end
+
+return M

@@ -1,0 +1,164 @@
+-- tasknum.state: finding, reading and understanding a state file. The text
+-- is only ever scanned (by the C scanner) and edited by byte spans; it is
+-- never decoded and re-encoded, so everything but the edited bytes stays.
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+
+local M = {}
+
+M.LAYOUTS = { ".opencode/specs/state.json", "specs/state.json" }
+M.DEFAULT_MIN, M.DEFAULT_MAX = 0, 999
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+function M.dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+function M.basename(path)
+  return path:match("([^/]*)$")
+end
+
+function M.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local cwd = assert(core.cwd())
+  return (cwd == "/" and "" or cwd) .. "/" .. path
+end
+
+-- Walks up from dir; in each folder .opencode/specs/state.json wins over
+-- specs/state.json. Returns the path found, or nil.
+function M.discover(dir)
+  while true do
+    for _, layout in ipairs(M.LAYOUTS) do
+      local candidate = (dir == "/" and "" or dir) .. "/" .. layout
+      if exists(candidate) then return candidate end
+    end
+    if dir == "/" or dir == "" then return nil end
+    dir = M.dirname(dir)
+    if dir == "" then dir = "/" end
+  end
+end
+
+-- find(explicit) -> absolute path of the state file; raises STATE_NOT_FOUND.
+-- Order: explicit (--state), $TASKNUM_STATE, walking up from the cwd.
+function M.find(explicit)
+  local given = explicit or os.getenv("TASKNUM_STATE")
+  if given == "" then given = nil end
+  local path = given and M.absolute(given) or M.discover(assert(core.cwd()))
+  if not path then
+    errors.raise("STATE_NOT_FOUND", "no state file found",
+      "looked for .opencode/specs/state.json and specs/state.json from "
+      .. assert(core.cwd()) .. " up to /; pass --state PATH, set "
+      .. "TASKNUM_STATE, or create one with `tasknum init`")
+  end
+  local f, msg, errno = io.open(path, "rb")
+  if f then f:close() return path end
+  if errno == 2 then
+    errors.raise("STATE_NOT_FOUND", "state file not found: " .. path,
+      "create it with `tasknum init --state " .. path .. "`")
+  end
+  error(errors.system(msg, errno, "cannot open the state file"), 0)
+end
+
+-- read(path) -> text; raises SYSTEM_ERROR
+function M.read(path)
+  local f, msg, errno = io.open(path, "rb")
+  if not f then error(errors.system(msg, errno, "cannot read the state file"), 0) end
+  local text, rmsg, rerrno = f:read("a")
+  f:close()
+  if not text then error(errors.system(path .. ": " .. rmsg, rerrno, "cannot read the state file"), 0) end
+  return text
+end
+
+local function position(text, offset)
+  local line, col = 1, offset
+  for nl in text:sub(1, offset - 1):gmatch("()\n") do
+    line, col = line + 1, offset - nl
+  end
+  return string.format("line %d, column %d (byte %d)", line, col, offset)
+end
+
+local function corrupt(message, details)
+  errors.raise("STATE_CORRUPT", message, details)
+end
+
+-- Reads an integer member of the object [s, e]; nil when absent.
+local function integer_member(text, s, e, key, where)
+  local vs, ve = core.member(text, s, e, key)
+  if not vs then
+    if ve == "duplicate" then corrupt(where .. key .. " appears twice", "keep one of them") end
+    return nil
+  end
+  local n, why = core.integer(text, vs, ve)
+  if not n then
+    corrupt(string.format("%s%s must be a plain integer, found %s (%s)",
+      where, key, text:sub(vs, math.min(ve, vs + 40)), why),
+      "write it as digits only, e.g. " .. key .. ": 42")
+  end
+  return n, vs, ve
+end
+
+local function range_of(text, s, e)
+  local bs, be = core.member(text, s, e, "project_numbering")
+  if not bs then
+    if be == "duplicate" then corrupt("project_numbering appears twice", "keep one of them") end
+    return M.DEFAULT_MIN, M.DEFAULT_MAX
+  end
+  if text:sub(bs, bs) ~= "{" then corrupt("project_numbering must be an object with min and max") end
+  local min = integer_member(text, bs, be, "min", "project_numbering.") or M.DEFAULT_MIN
+  local max = integer_member(text, bs, be, "max", "project_numbering.") or M.DEFAULT_MAX
+  if min > max then
+    corrupt(string.format("bad range: project_numbering.min %d is greater than max %d", min, max),
+      "fix project_numbering so that min <= max")
+  end
+  return min, max
+end
+
+-- parse(text) -> info {root_start, root_stop, next, next_start, next_stop,
+-- min, max}; raises STATE_CORRUPT saying what is wrong and how to fix it.
+function M.parse(text)
+  local s, e, offset = core.validate(text)
+  if not s then
+    if #text == 0 then corrupt("the state file is empty", "restore it from git or a backup") end
+    corrupt("the state file is not valid JSON: " .. e .. " at " .. position(text, offset),
+      "restore it from git or state.json.backup")
+  end
+  if text:sub(s, s) ~= "{" then corrupt("the state file is not a JSON object") end
+  local next, ns, ne = integer_member(text, s, e, "next_project_number", "")
+  if not next then
+    corrupt("next_project_number is missing", "add \"next_project_number\": N to the top-level object")
+  end
+  local min, max = range_of(text, s, e)
+  if next < min or next > max then
+    corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
+      "set project_numbering {\"min\": A, \"max\": B} to a range that holds it, "
+      .. "or reset next_project_number to a free number in the range")
+  end
+  return { root_start = s, root_stop = e, next = next, next_start = ns,
+           next_stop = ne, min = min, max = max }
+end
+
+-- backup(path, text) -> the backup path written or already matching, or nil
+-- and why. Never overwrites a backup that differs: tries .backup, then
+-- .backup.1 .. .backup.9.
+function M.backup(path, text)
+  for i = 0, 9 do
+    local name = path .. ".backup" .. (i == 0 and "" or "." .. i)
+    local f = io.open(name, "rb")
+    if not f then
+      local ok, msg = core.replace(name, text)
+      if ok then return name end
+      return nil, msg
+    end
+    local old = f:read("a")
+    f:close()
+    if old == text then return name end
+  end
+  return nil, "ten different backups exist already; none was overwritten"
+end
+
+return M

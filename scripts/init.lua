@@ -1,0 +1,52 @@
+-- init.lua: creates a state file on purpose (the only command that does).
+--   tasknum init [--state PATH] [--next N] [--min A] [--max B]
+local core = require "tasknum.core"
+local cli = require "tasknum.cli"
+local errors = require "tasknum.errors"
+local state = require "tasknum.state"
+
+local opts, rest = cli.parse({ ... }, {
+  ["--state"] = { "state", "string" },
+  ["--next"] = { "next", "integer" },
+  ["--min"] = { "min", "integer" },
+  ["--max"] = { "max", "integer" },
+})
+if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
+
+local min, max = opts.min or state.DEFAULT_MIN, opts.max or state.DEFAULT_MAX
+local next = opts.next or min
+if min > max then errors.raise("INVALID_ARGUMENT", "--min must not be greater than --max") end
+if next < min or next > max then
+  errors.raise("INVALID_ARGUMENT", string.format("--next %d is outside %d..%d", next, min, max))
+end
+
+local path = state.absolute(opts.state or os.getenv("TASKNUM_STATE") or ".opencode/specs/state.json")
+if io.open(path, "rb") then
+  errors.raise("INVALID_ARGUMENT", "refusing to touch an existing state file: " .. path)
+end
+
+-- mkdir -p, one folder at a time
+local dir = ""
+for part in state.dirname(path):gmatch("[^/]+") do
+  dir = dir .. "/" .. part
+  local ok, msg, errno = core.mkdir(dir)
+  if not ok and errno ~= 17 then error(errors.system(msg, errno, "cannot create the folder"), 0) end
+end
+
+local text = string.format([[
+{
+  "_schema_version": "1.1.0",
+  "next_project_number": %d,
+  "project_numbering": {"min": %d, "max": %d, "policy": "increment_modulo_%d"},
+  "active_projects": []
+}
+]], next, min, max, max - min + 1)
+-- replace() never follows a file that appeared meanwhile into the void: it
+-- renames over it, so check again right before.
+if io.open(path, "rb") then
+  errors.raise("INVALID_ARGUMENT", "refusing to touch an existing state file: " .. path)
+end
+local ok, msg, errno = core.replace(path, text)
+if not ok then error(errors.system(msg, errno, "cannot create the state file"), 0) end
+return cli.emit({ status = "success", state_path = path, next_project_number = next,
+  project_numbering = { min = min, max = max }, timestamp = require("tasknum.txn").timestamp() })
