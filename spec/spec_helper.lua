@@ -1,0 +1,104 @@
+-- spec_helper: what the specs share. Temp projects under /tmp, running the
+-- built binary, reading files. Loaded by busted before every spec file.
+local H = {}
+
+H.build = os.getenv("TASKNUM_BUILD") or (io.popen("pwd"):read("l") .. "/build")
+H.bin = H.build .. "/tasknum"
+H.root = io.popen("pwd"):read("l")
+H.shared = H.root .. "/../shared"
+
+-- Quotes s for /bin/sh.
+function H.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+function H.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
+-- A fresh temp folder; removed by H.cleanup().
+local made = {}
+function H.tmpdir()
+  local dir = io.popen("mktemp -d /tmp/tasknum-spec.XXXXXX"):read("l")
+  made[#made + 1] = dir
+  return dir
+end
+
+function H.cleanup()
+  for _, dir in ipairs(made) do os.execute("chmod -R u+w " .. H.q(dir) .. " 2>/dev/null; rm -rf " .. H.q(dir)) end
+  made = {}
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.write(path, text)
+  os.execute("mkdir -p " .. H.q(path:match("^(.*)/")))
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- A state file text with the given counter, range and active projects.
+function H.state_text(next, opts)
+  opts = opts or {}
+  local active = {}
+  for i, n in ipairs(opts.active or {}) do
+    active[i] = string.format('    {\n      "project_number": %d,\n      "project_name": "task_%d",\n'
+      .. '      "status": "in_progress"\n    }', n, n)
+  end
+  local range = opts.norange and "" or string.format(
+    '  "project_numbering": {"min": %d, "max": %d, "policy": "increment"},\n', opts.min or 0, opts.max or 999)
+  return string.format('{\n  "_schema_version": "1.1.0",\n  "next_project_number": %s,\n%s'
+    .. '  "active_projects": [\n%s\n  ],\n  "ratio": 8.0,\n  "path": "a/b"\n}\n',
+    tostring(next), range, table.concat(active, ",\n"))
+end
+
+-- A project folder with .opencode/specs/state.json; returns dir, state path.
+function H.project(text)
+  local dir = H.tmpdir()
+  local path = dir .. "/.opencode/specs/state.json"
+  H.write(path, text or H.state_text(0))
+  return dir, path
+end
+
+-- Runs the binary: run(args, {cwd=, env=, stdin=}) -> stdout, exit code, stderr
+function H.run(args, opts)
+  opts = opts or {}
+  local parts = {}
+  for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. H.q(v) end
+  local cmd = (opts.cwd and ("cd " .. H.q(opts.cwd) .. " && ") or "")
+    .. "env " .. table.concat(parts, " ") .. " " .. H.q(opts.bin or H.bin)
+  for _, a in ipairs(args) do cmd = cmd .. " " .. H.q(a) end
+  local errfile = os.tmpname()
+  local p = io.popen(cmd .. " 2>" .. errfile .. (opts.stdin and "" or " </dev/null"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local err = H.read(errfile)
+  os.remove(errfile)
+  return out, code, err
+end
+
+-- Runs the binary and decodes its one line of JSON: result, code, stderr
+function H.run_json(args, opts)
+  local out, code, err = H.run(args, opts)
+  local ok, r = pcall(require("cjson").decode, out)
+  assert(ok and type(r) == "table", "not one JSON answer: " .. out .. " / stderr: " .. err)
+  assert(select(2, out:gsub("\n", "")) == 1 and out:sub(-1) == "\n", "not one line: " .. out)
+  return r, code, err
+end
+
+-- Names in a folder (ls -A), sorted, as one string.
+function H.ls(dir)
+  return (H.sh("ls -A " .. H.q(dir) .. " | sort | tr '\\n' ' '"))
+end
+
+return H
