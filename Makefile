@@ -6,6 +6,7 @@
 #   make test SANITIZE=1 the same, built with ASan + UBSan into build-san/
 #   make fuzz            libFuzzer on the JSON scanner (FUZZ_SECONDS)
 #   make bench           benchmark against the alternatives (bench/)
+#   make demo            init a throwaway state in build/demo and allocate
 #   make install         PREFIX=/usr/local DESTDIR=
 
 VERSION  = 0.1.0
@@ -79,6 +80,12 @@ fuzz:
 bench: all
 	scripts/bench.sh
 
+# A throwaway project in build/demo: init, then one allocation.
+demo: all
+	rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
+	cd $(BUILD)/demo && ../tasknum init --next 41 >/dev/null
+	cd $(BUILD)/demo && ../tasknum allocate --purpose "demo allocation"
+
 LUADIR   = $(DESTDIR)$(PREFIX)/share/lua/5.4
 CMODDIR  = $(DESTDIR)$(PREFIX)/lib/lua/5.4
 SHAREDIR = $(DESTDIR)$(PREFIX)/share/tasknum
@@ -96,4 +103,4 @@ uninstall:
 clean:
 	rm -rf build build-san
 
-.PHONY: all test fuzz bench install uninstall clean
+.PHONY: all test fuzz bench demo install uninstall clean
