@@ -49,13 +49,15 @@ function M.allocate(opts)
   if opts.timeout and (opts.timeout < 0 or opts.timeout ~= opts.timeout) then
     return invalid("timeout must be a number of seconds >= 0")
   end
-  return (txn.run(opts, function(t)
+  local run = setmetatable({ prepare = function(t)
     local limit = t.policies.conflict.max_count or math.maxinteger
     if math.type(count) ~= "integer" or count < 1 or count > limit then
       t:fail("INVALID_ARGUMENT", string.format("count must be a whole number from 1 to %d, got %s",
         limit, tostring(count)))
     end
-    return nil, t.policies.conflict.pick(t, count)
+  end }, { __index = opts })
+  return (txn.run(run, function(t)
+    t.policies.conflict.pick(t, count)
   end))
 end
 

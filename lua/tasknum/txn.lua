@@ -235,8 +235,8 @@ local function handler(e)
 end
 
 -- run(opts, body) -> answer table. opts: state, timeout, purpose, command,
--- policies (else looked up). body(txn) may return a table of extra answer
--- fields.
+-- policies (else looked up), prepare(txn) (runs before the lock is taken).
+-- body(txn) may return a table of extra answer fields.
 function M.run(opts, body)
   local txn = setmetatable({ purpose = opts.purpose, command = opts.command,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, numbers = {}, wrapped = false }, Txn)
@@ -245,6 +245,7 @@ function M.run(opts, body)
     txn.real = core.realpath(txn.path) or txn.path
     txn.lock_path = M.lock_path(txn.real)
     txn.policies = opts.policies or policy.policies(txn.path)
+    if opts.prepare then opts.prepare(txn) end -- checks that need no lock
     txn:acquire()
     txn:load()
     local more = body(txn)
