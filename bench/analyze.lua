@@ -1,0 +1,455 @@
+#!/usr/bin/env lua5.4
+-- analyze.lua: the analyzer and report writer of `make bench`.
+--
+--   analyze.lua record KEY=VALUE...          one record line (for the driver)
+--   analyze.lua run KEY=VALUE... -- DIR...   stats and correctness of one
+--                                            measurement (runner output dirs)
+--   analyze.lua report RESULTS              markdown report on stdout
+--
+-- Records are lines `R{...}` (Lua table constructors) appended to a results
+-- file; `report` loads them back. Keys of `run`: kind, name, p, k, start,
+-- final (counters before and after), width (size of the number range),
+-- valid (1 when the state is still valid JSON), leftover (files left in the
+-- state folder that should not be there), size (state bytes).
+
+local function ser(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    local s
+    if type(v) == "number" then
+      s = math.type(v) == "integer" and string.format("%d", v) or string.format("%.17g", v)
+    elseif type(v) == "boolean" then
+      s = tostring(v)
+    else
+      s = string.format("%q", tostring(v)):gsub("\\\n", "\\n")
+    end
+    parts[#parts + 1] = k .. "=" .. s
+  end
+  return "R{" .. table.concat(parts, ",") .. "}"
+end
+
+local function kv(args, from, to)
+  local t = {}
+  for i = from, to do
+    local k, v = args[i]:match("^([%w_]+)=(.*)$")
+    if not k then error("not KEY=VALUE: " .. args[i]) end
+    t[k] = math.tointeger(tonumber(v)) or (v:match("^%-?%d+%.?%d*$") and tonumber(v)) or v
+  end
+  return t
+end
+
+local function percentile(sorted, p)
+  local n = #sorted
+  if n == 0 then return nil end
+  local i = math.ceil(p / 100 * n)
+  if i < 1 then i = 1 end
+  return sorted[i]
+end
+
+-- run: read every wNNN.lat / wNNN.out of the dirs.
+local function run(args)
+  local sep
+  for i, a in ipairs(args) do if a == "--" then sep = i break end end
+  assert(sep, "run: -- DIR... missing")
+  local r = kv(args, 2, sep - 1)
+  local p = assert(r.p, "run: p= missing")
+  local lat, codes = {}, {}
+  local calls, failed, allocs, garbage, maxrss, wall = 0, 0, 0, 0, 0, 0
+  local seen, dups = {}, 0
+  local lo, hi
+  for d = sep + 1, #args do
+    local dir = args[d]
+    local first, last
+    for w = 0, p - 1 do
+      local f = io.open(string.format("%s/w%03d.lat", dir, w))
+      if f then
+        for line in f:lines() do
+          local s, e, code, rss = line:match("^(%d+) (%d+) (%d+) (%d+)$")
+          if s then
+            s, e, code, rss = math.tointeger(s), math.tointeger(e), math.tointeger(code), math.tointeger(rss)
+            calls = calls + 1
+            lat[#lat + 1] = (e - s) / 1e6
+            if code ~= 0 then
+              failed = failed + 1
+              codes[code] = (codes[code] or 0) + 1
+            end
+            if rss > maxrss then maxrss = rss end
+            if not first or s < first then first = s end
+            if not last or e > last then last = e end
+          end
+        end
+        f:close()
+      end
+      f = io.open(string.format("%s/w%03d.out", dir, w))
+      if f then
+        local text = f:read("a")
+        f:close()
+        for tok in text:gmatch("[^%s,]+") do
+          local n = math.tointeger(tonumber(tok))
+          if not n or not tok:match("^%-?%d+$") then
+            garbage = garbage + 1
+          else
+            allocs = allocs + 1
+            if seen[n] then dups = dups + 1 else seen[n] = true end
+            if not lo or n < lo then lo = n end
+            if not hi or n > hi then hi = n end
+          end
+        end
+      end
+    end
+    if first then wall = wall + (last - first) / 1e9 end
+  end
+  table.sort(lat)
+  -- Numbers expected: start, start+1, ... (allocs of them), in a range
+  -- wide enough that the bench never wraps.
+  local outside = 0
+  if r.start then
+    for n in pairs(seen) do
+      if n < r.start or n >= r.start + allocs then outside = outside + 1 end
+    end
+  end
+  local advanced = r.final and r.start and ((r.final - r.start) % (r.width or math.maxinteger)) or nil
+  local fc = {}
+  for code, n in pairs(codes) do fc[#fc + 1] = string.format("exit %d ×%d", code, n) end
+  table.sort(fc)
+  local sum = 0
+  for _, v in ipairs(lat) do sum = sum + v end
+  r.calls, r.failed, r.fail_codes = calls, failed, table.concat(fc, ", ")
+  r.allocs, r.garbage, r.dups, r.outside = allocs, garbage, dups, outside
+  r.advanced = advanced
+  r.counter_ok = advanced == allocs
+  r.wall = wall
+  r.thr = wall > 0 and allocs / wall or 0
+  r.p50, r.p99, r.max = percentile(lat, 50), percentile(lat, 99), lat[#lat]
+  r.mean = calls > 0 and sum / calls or nil
+  r.maxrss_kb = maxrss
+  r.valid = r.valid == 1
+  r.leftover = r.leftover or ""
+  r.safe = dups == 0 and garbage == 0 and outside == 0 and r.counter_ok and r.valid
+  r.ok = r.safe and failed == 0 and calls > 0 and r.leftover == ""
+  print(ser(r))
+end
+
+---------------------------------------------------------------------------
+-- report
+---------------------------------------------------------------------------
+local function fmt(v, unit)
+  if v == nil then return "–" end
+  if type(v) ~= "number" then return tostring(v) end
+  local a = math.abs(v)
+  local s
+  if a == 0 then s = "0"
+  elseif a >= 100 then s = string.format("%.0f", v)
+  elseif a >= 10 then s = string.format("%.1f", v)
+  elseif a >= 1 then s = string.format("%.2f", v)
+  else s = string.format("%.3f", v) end
+  return s .. (unit or "")
+end
+
+local function ratio(a, b)
+  if not a or not b or b == 0 then return nil end
+  return a / b
+end
+
+local function fr(v) -- a ratio
+  if not v then return "–" end
+  return fmt(v) .. "×"
+end
+
+local function mb(kb) return kb and kb / 1024 or nil end
+
+local function report(file)
+  local recs = {}
+  local env = { R = function(t) recs[#recs + 1] = t end }
+  local chunk = assert(loadfile(file, "t", env))
+  chunk()
+  local E = {}
+  local function find(kind, name, p, size)
+    for _, r in ipairs(recs) do
+      if r.kind == kind and (not name or r.name == name) and (not p or r.p == p)
+         and (not size or r.size_label == size) then return r end
+    end
+  end
+  for _, r in ipairs(recs) do if r.kind == "env" then E = r end end
+  for _, r in ipairs(recs) do
+    if r.kind == "end" then E.duration_s, E.load_end = r.duration_s, r.load_end end
+  end
+  local names = {}
+  for n in tostring(E.contenders or ""):gmatch("%S+") do names[#names + 1] = n end
+  local procs = {}
+  for n in tostring(E.procs or ""):gmatch("%d+") do procs[#procs + 1] = math.tointeger(tonumber(n)) end
+  local has_t = false
+  for _, n in ipairs(names) do if n == "tasknum" then has_t = true end end
+  local REF = has_t and "tasknum" or "c-floor"
+
+  local out = {}
+  local function w(...) out[#out + 1] = table.concat({ ... }) end
+
+  w("# tasknum benchmark: `make bench`")
+  w("")
+  w("- **Date:** ", E.date or "?", " (the run took ", fmt(E.duration_s), " s)")
+  w("- **Machine:** ", E.nproc or "?", " CPUs (", E.cpu or "?", "), ", E.mem or "?",
+    ", kernel ", E.kernel or "?", "; load average at start ", E.load_start or "?", ", at end ", E.load_end or "?")
+  w("- **Temp dir:** `", E.tmpdir or "?", "` on ", E.fs or "?")
+  w("- **tasknum:** ", E.tasknum or "not built", "")
+  w("- **Tools:** ", E.tools or "?")
+  w("- **Config:** ", E.config or "?")
+  w("- Latency is a whole call as a caller sees it: posix_spawn to wait4 in `bench/runner`",
+    " (process start included); percentiles are nearest-rank. Ratios compare figures of this run only.",
+    " Every contender is called as `CONTENDER STATE COUNT` except tasknum, called directly as",
+    " `build/tasknum allocate --state STATE --count N --format plain` (no wrapper).")
+  w("")
+
+  -- Targets ---------------------------------------------------------------
+  local seqT, seqF = find("seq", "tasknum"), find("seq", "c-floor")
+  local targets = {}
+  local function target(what, v, op, limit, detail)
+    local held
+    if v == nil then held = "not measured"
+    elseif op == "<=" then held = v <= limit and "**held**" or "**not held**"
+    else held = v >= limit and "**held**" or "**not held**" end
+    targets[#targets + 1] = { what, v, op, limit, held, detail or "" }
+  end
+  if has_t then
+    target("sequential p50: tasknum ÷ c-floor", ratio(seqT and seqT.p50, seqF and seqF.p50), "<=", 1.3,
+      string.format("%s vs %s ms", fmt(seqT and seqT.p50), fmt(seqF and seqF.p50)))
+    for _, P in ipairs({ 16, 64 }) do
+      local t = find("cont", "tasknum", P)
+      for _, alt in ipairs({ { "c-floor", 0.8 }, { "sqlite", 3 }, { "mkdir-jq", 50 } }) do
+        local a = find("cont", alt[1], P)
+        target(string.format("P=%d throughput: tasknum ÷ %s", P, alt[1]), ratio(t and t.thr, a and a.thr), ">=", alt[2],
+          string.format("%s vs %s allocs/s", fmt(t and t.thr), fmt(a and a.thr)))
+      end
+    end
+    local t64, f64 = find("cont", "tasknum", 64), find("cont", "c-floor", 64)
+    target("P=64 max latency: tasknum ÷ c-floor", ratio(t64 and t64.max, f64 and f64.max), "<=", 1.5,
+      string.format("%s vs %s ms", fmt(t64 and t64.max), fmt(f64 and f64.max)))
+    local tz, fz = find("size", "tasknum", nil, "20M"), find("size", "c-floor", nil, "20M")
+    target("20 MB state p50: tasknum ÷ c-floor", ratio(tz and tz.p50, fz and fz.p50), "<=", 1.5,
+      string.format("%s vs %s ms", fmt(tz and tz.p50), fmt(fz and fz.p50)))
+    -- Linear growth: cost per MB from 1 MB to 20 MB against 40 KB to 1 MB.
+    local s0, s1, s2 = find("size", "tasknum", nil, "40K"), find("size", "tasknum", nil, "1M"), tz
+    if s0 and s1 and s2 then
+      local lo = (s1.p50 - s0.p50) / ((s1.size - s0.size) / 1048576)
+      local hi = (s2.p50 - s1.p50) / ((s2.size - s1.size) / 1048576)
+      target("growth with size: tasknum ms/MB (1→20 MB) ÷ ms/MB (40 KB→1 MB)", ratio(hi, lo), "<=", 1.5,
+        string.format("%s ms/MB vs %s ms/MB: ≤ 1.5 is linear (or better)", fmt(hi), fmt(lo)))
+    end
+    for _, sz in ipairs({ "40K", "1M", "20M" }) do
+      local s = find("size", "tasknum", nil, sz)
+      if s then
+        local limit = (3 * s.size + 4 * 1048576) / 1024
+        target(string.format("peak RSS, %s state: tasknum ÷ (3 × size + 4 MB)", sz), ratio(s.maxrss_kb, limit), "<=", 1,
+          string.format("%s MB of %s MB allowed", fmt(mb(s.maxrss_kb)), fmt(mb(limit))))
+      end
+    end
+    w("## Targets (issue 6)")
+    w("")
+    w("| target | measured | limit | held | figures |")
+    w("|---|---:|---:|---|---|")
+    for _, t in ipairs(targets) do
+      w("| ", t[1], " | ", fr(t[2]), " | ", t[3] == "<=" and "≤ " or "≥ ", fmt(t[4]), "× | ", t[5], " | ", t[6], " |")
+    end
+    w("")
+  else
+    w("**tasknum was not measured** (build/tasknum missing or left out): ratios below are against c-floor.")
+    w("")
+  end
+
+  -- Summary ------------------------------------------------------------------
+  w("## Summary: ratios to ", REF, " (same run)")
+  w("")
+  w("Each cell: the figure, then the contender ÷ ", REF, ". For throughput a ratio below 1 means slower;",
+    " for latency a ratio above 1 means slower.", has_t and " The tasknum row shows tasknum ÷ c-floor." or "")
+  w("")
+  local hdr = { "| contender | seq p50 ms |" }
+  local al = { "|---|---:|" }
+  for _, P in ipairs(procs) do hdr[#hdr + 1] = string.format(" P=%d allocs/s |", P); al[#al + 1] = "---:|" end
+  local Pmax = procs[#procs]
+  if Pmax then hdr[#hdr + 1] = string.format(" P=%d max ms |", Pmax); al[#al + 1] = "---:|" end
+  hdr[#hdr + 1] = " correct, all runs |"; al[#al + 1] = "---|"
+  w(table.concat(hdr)); w(table.concat(al))
+  for _, n in ipairs(names) do
+    local base = n == REF and (has_t and "c-floor" or nil) or REF
+    local function cell(v, ref)
+      if not base or v == nil then return fmt(v) end
+      return fmt(v) .. " (" .. fr(ratio(v, ref)) .. ")"
+    end
+    local s, sb = find("seq", n), find("seq", base)
+    local row = { "| ", n, " | ", cell(s and s.p50, sb and sb.p50), " |" }
+    for _, P in ipairs(procs) do
+      local c, cb = find("cont", n, P), find("cont", base, P)
+      row[#row + 1] = " " .. cell(c and c.thr, cb and cb.thr) .. " |"
+    end
+    if Pmax then
+      local c, cb = find("cont", n, Pmax), find("cont", base, Pmax)
+      row[#row + 1] = " " .. cell(c and c.max, cb and cb.max) .. " |"
+    end
+    local nruns, bad, fails = 0, {}, 0
+    for _, r in ipairs(recs) do
+      if r.name == n and (r.kind == "seq" or r.kind == "cont" or r.kind == "size") then
+        nruns = nruns + 1
+        if not r.safe then bad[#bad + 1] = r.kind .. (r.p and r.kind == "cont" and ("/P=" .. r.p) or "") end
+        fails = fails + (r.failed or 0)
+      end
+    end
+    local verdict = #bad == 0 and string.format("ok (%d runs, no dup, counter exact)", nruns)
+      or ("**UNSAFE** in " .. table.concat(bad, ", "))
+    if fails > 0 then verdict = verdict .. string.format("; **%d calls failed**", fails) end
+    row[#row + 1] = " " .. verdict .. " |"
+    w(table.concat(row))
+  end
+  w("")
+
+  -- 64-way correctness ------------------------------------------------------------
+  w("## Correctness under contention (every run, checked)")
+  w("")
+  w("All printed numbers collected: no number twice, all in start…start+total−1 (range 0..999999: no wrap),",
+    " counter advanced by exactly the total printed, state still valid JSON, nothing but numbers printed,",
+    " no temp file or lock folder left behind, no failed call.")
+  w("")
+  w("| contender | P | calls | failed | numbers | duplicates | outside | counter advanced | valid JSON | left behind | verdict |")
+  w("|---|---:|---:|---|---:|---:|---:|---:|---|---|---|")
+  for _, P in ipairs(procs) do
+    for _, n in ipairs(names) do
+      local c = find("cont", n, P)
+      if c then
+        w("| ", n, " | ", P, " | ", c.calls, " | ", c.failed == 0 and "0" or (c.failed .. " (" .. c.fail_codes .. ")"),
+          " | ", c.allocs, " | ", c.dups, " | ", c.outside, " | ", tostring(c.advanced),
+          c.counter_ok and " ✓" or " ✗", " | ", c.valid and "yes" or "**no**", " | ",
+          c.leftover == "" and "–" or ("`" .. c.leftover .. "`"), " | ",
+          c.ok and "ok" or (c.safe and "safe, **not ok**" or "**FAIL**"), " |")
+      end
+    end
+  end
+  w("")
+
+  -- Sequential ---------------------------------------------------------------
+  w("## Sequential latency (one process at a time, ", E.seq_rounds or "?", " interleaved rounds, ~40 KB state)")
+  w("")
+  w("| contender | calls | mean ms | p50 ms | p99 ms | max ms | p50 ÷ ", REF, " | peak RSS MB | correct |")
+  w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+  local sr = find("seq", REF)
+  for _, n in ipairs(names) do
+    local s = find("seq", n)
+    if s then
+      w("| ", n, " | ", s.calls, " | ", fmt(s.mean), " | ", fmt(s.p50), " | ", fmt(s.p99), " | ", fmt(s.max), " | ",
+        fr(ratio(s.p50, sr and sr.p50)), " | ", fmt(mb(s.maxrss_kb)), " | ", s.ok and "ok" or "**no**", " |")
+    end
+  end
+  w("")
+
+  -- Contention -----------------------------------------------------------------
+  w("## Contention (P processes started together, K calls each, one allocation per call)")
+  w("")
+  w("| contender | P | K | allocs | wall s | allocs/s | ÷ ", REF, " | p50 ms | p99 ms | max ms | max ÷ ", REF, " |")
+  w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  for _, P in ipairs(procs) do
+    local cr = find("cont", REF, P)
+    for _, n in ipairs(names) do
+      local c = find("cont", n, P)
+      if c then
+        w("| ", n, " | ", P, " | ", c.k, " | ", c.allocs, " | ", fmt(c.wall), " | ", fmt(c.thr), " | ",
+          fr(ratio(c.thr, cr and cr.thr)), " | ", fmt(c.p50), " | ", fmt(c.p99), " | ", fmt(c.max), " | ",
+          fr(ratio(c.max, cr and cr.max)), " |")
+      end
+    end
+  end
+  w("")
+
+  -- Sizes ------------------------------------------------------------------------
+  local sizes = {}
+  for _, r in ipairs(recs) do
+    if r.kind == "size" then
+      local seen = false
+      for _, s in ipairs(sizes) do if s == r.size_label then seen = true end end
+      if not seen then sizes[#sizes + 1] = r.size_label end
+    end
+  end
+  if #sizes > 0 then
+    w("## State size (one process at a time, the same file for every contender)")
+    w("")
+    w("| contender | state | calls | p50 ms | p99 ms | max ms | p50 ÷ c-floor | ms per MB over the previous size | peak RSS MB | RSS limit MB (3 × size + 4) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for _, n in ipairs(names) do
+      local prev
+      for _, sz in ipairs(sizes) do
+        local s, f = find("size", n, nil, sz), find("size", "c-floor", nil, sz)
+        if s then
+          local slope = prev and (s.p50 - prev.p50) / ((s.size - prev.size) / 1048576) or nil
+          w("| ", n, " | ", sz, " (", s.size, " B) | ", s.calls, " | ", fmt(s.p50), " | ", fmt(s.p99), " | ", fmt(s.max),
+            " | ", fr(ratio(s.p50, f and f.p50)), " | ", fmt(slope), " | ", fmt(mb(s.maxrss_kb)), " | ",
+            fmt((3 * s.size + 4 * 1048576) / 1048576), " |")
+          prev = s
+        end
+      end
+    end
+    w("")
+  end
+
+  -- Sanity -----------------------------------------------------------------------
+  local any = false
+  for _, r in ipairs(recs) do if r.kind == "sanity" then any = true end end
+  if any then
+    w("## Sanity (range 0..999, next 997: allocate 1, then 3)")
+    w("")
+    w("Expected `997`, then `998 999 0`, counter 1, valid JSON. Lines changed: lines of state.json that differ afterwards",
+      " (1 = only the counter line; jq rewrites the whole file; sqlite keeps its counter elsewhere).")
+    w("")
+    w("| contender | COUNT=1 | COUNT=3 | exits | counter after | valid JSON | lines changed | files in the folder | ok |")
+    w("|---|---|---|---|---:|---|---:|---|---|")
+    for _, n in ipairs(names) do
+      local s = find("sanity", n)
+      if s then
+        w("| ", n, " | `", s.out1, "` | `", s.out3, "` | ", s.exits, " | ", s.counter, " | ", s.valid == 1 and "yes" or "**no**",
+          " | ", s.changed, " | `", s.files, "` | ", s.ok == 1 and "ok" or "**no**", " |")
+      end
+    end
+    w("")
+  end
+
+  -- Floors -----------------------------------------------------------------------
+  local fl = {}
+  for _, r in ipairs(recs) do if r.kind == "floor" then fl[#fl + 1] = r end end
+  if #fl > 0 then
+    w("## Floors (what any CLI pays: process start through the same runner)")
+    w("")
+    w("| command | calls | p50 ms | p99 ms | peak RSS MB |")
+    w("|---|---:|---:|---:|---:|")
+    for _, r in ipairs(fl) do
+      w("| `", r.name, "` | ", r.calls, " | ", fmt(r.p50), " | ", fmt(r.p99), " | ", fmt(mb(r.maxrss_kb)), " |")
+    end
+    w("")
+  end
+
+  -- Totals -------------------------------------------------------------------
+  local runs, nums, dups, unsafe, failed = 0, 0, 0, 0, 0
+  for _, r in ipairs(recs) do
+    if r.kind == "seq" or r.kind == "cont" or r.kind == "size" then
+      runs = runs + 1
+      nums = nums + r.allocs
+      dups = dups + r.dups
+      if not r.safe then unsafe = unsafe + 1 end
+      failed = failed + r.failed
+    end
+  end
+  w(string.format("**Correctness, whole run:** %d measurements, %d numbers handed out, %d duplicates, %d unsafe measurements, %d failed calls.",
+    runs, nums, dups, unsafe, failed))
+  io.write(table.concat(out, "\n"), "\n")
+end
+
+local cmd = arg[1]
+if cmd == "record" then
+  print(ser(kv(arg, 2, #arg)))
+elseif cmd == "run" then
+  run(arg)
+elseif cmd == "report" then
+  report(assert(arg[2], "report RESULTS"))
+else
+  io.stderr:write("usage: analyze.lua record KEY=VALUE... | run KEY=VALUE... -- DIR... | report RESULTS\n")
+  os.exit(64)
+end

@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: `make bench`. tasknum against the other ways of handing
+# out task numbers, measured side by side in one run on this machine, with
+# the targets of issue 6. Writes bench/RESULTS.md and prints it.
+#
+# Contenders (bench/): c-floor (bench/c_floor.c, the durable floor),
+# tasknum (build/tasknum, called directly), sqlite, flock-jq, mkdir-jq
+# (the original design). Each is called as CONTENDER STATE_PATH COUNT by
+# bench/runner (bench/runner.c), which spawns P of them in parallel, K calls
+# each, and records every call's latency, exit status, peak RSS and stdout.
+# bench/analyze.lua checks every run (no duplicate, counter advanced by
+# exactly the total printed, state valid JSON, no failed call, nothing left
+# behind) and writes the report.
+#
+# Knobs (environment):
+#   BENCH_CONTENDERS  names, in report order (default: all five; tasknum is
+#                     left out with a warning when build/tasknum is missing)
+#   BENCH_PROCS       contention levels (default "1 4 16 64")
+#   BENCH_TARGET_S    seconds one contention run should last (default 3)
+#   BENCH_SEQ_S       seconds of sequential calls per contender (default 2)
+#   BENCH_ROUNDS      interleaved rounds of the sequential runs (default 3)
+#   BENCH_SIZES       state sizes for tasknum vs c-floor (default "40K 1M 20M")
+#   BENCH_OUT         report file (default bench/RESULTS.md)
+#   BENCH_KEEP=1      keep the temp dir (it is kept anyway when a check fails)
+#   TASKNUM           the binary (default build/tasknum)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+BIN=$ROOT/build/bench
+TASKNUM=${TASKNUM:-$ROOT/build/tasknum}
+CONTENDERS=${BENCH_CONTENDERS:-tasknum c-floor sqlite flock-jq mkdir-jq}
+PROCS=${BENCH_PROCS:-1 4 16 64}
+TARGET_S=${BENCH_TARGET_S:-3}
+SEQ_S=${BENCH_SEQ_S:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
+SIZES=${BENCH_SIZES:-40K 1M 20M}
+OUT=${BENCH_OUT:-$BENCH/RESULTS.md}
+KEEP=${BENCH_KEEP:-0}
+WIDTH=1000000            # range 0..999999: the bench never wraps
+CAP_S=20                 # a contention worker starts no call after this
+DEADLINE_S=150           # the runner kills a measurement after this
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- tools ------------------------------------------------------------------
+need=()
+for t in jq:jq sqlite3:sqlite3 flock:util-linux lua5.4:lua5.4 cc:gcc findmnt:util-linux; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t#*:}")
+done
+if ((${#need[@]})); then
+    log "installing ${need[*]}"
+    [[ $(id -u) == 0 ]] || die "missing ${need[*]} and not root: install them first"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+fi
+
+# --- build the C parts ----------------------------------------------------------
+mkdir -p "$BIN"
+for pair in runner:runner.c c-floor:c_floor.c; do
+    exe=$BIN/${pair%%:*} src=$BENCH/${pair#*:}
+    if [[ ! -x $exe || $src -nt $exe ]]; then
+        cc -O2 -Wall -Wextra -o "$exe" "$src"
+    fi
+done
+RUNNER=$BIN/runner
+ANALYZE=(lua5.4 "$BENCH/analyze.lua")
+
+LIST=()
+for c in $CONTENDERS; do
+    if [[ $c == tasknum && ! -x $TASKNUM ]]; then
+        log "warning: $TASKNUM does not exist (run make): tasknum is left out"
+        continue
+    fi
+    LIST+=("$c")
+done
+((${#LIST[@]})) || die "no contender"
+has() { local x; for x in "${LIST[@]}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
+
+# The argv of one call. tasknum is called directly: a #!/bin/sh wrapper
+# would add a shell start (~0.5 ms) to every call.
+cmd_of() { # NAME STATE COUNT -> CMD array
+    case $1 in
+        tasknum) CMD=("$TASKNUM_RUN" allocate --state "$2" --count "$3" --format plain) ;;
+        c-floor) CMD=("$BIN/c-floor" "$2" "$3") ;;
+        sqlite | flock-jq | mkdir-jq) CMD=("$BENCH/$1" "$2" "$3") ;;
+        *) die "unknown contender $1" ;;
+    esac
+}
+counter_of() { # NAME STATE -> the counter now
+    case $1 in
+        sqlite) "$BENCH/sqlite.next" "$2" ;;
+        *) jq -e '.next_project_number' "$2" ;;
+    esac
+}
+
+# --- temp dirs ------------------------------------------------------------------
+mkdir -p "$BENCH/tmp"
+WORK=$(mktemp -d "$BENCH/tmp/run.XXXXXX")
+RES=$WORK/results.lua
+PROBLEM=0
+cleanup() {
+    local rc=$?
+    if [[ $KEEP == 1 || $PROBLEM == 1 || $rc != 0 ]]; then
+        log "temp dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+        rmdir "$BENCH/tmp" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A snapshot of the binary: a rebuild during the run must not mix versions
+# (the Lua side is embedded in it).
+TASKNUM_RUN=$TASKNUM
+if has tasknum; then
+    TASKNUM_RUN=$WORK/tasknum
+    cp "$TASKNUM" "$TASKNUM_RUN"
+fi
+
+# State files, generated once and copied into a fresh project per measurement.
+declare -A SAMPLE SIZE_ARGS=([40K]="--projects 30" [1M]="--size 1048576" [20M]="--size 20971520")
+gen() { # LABEL ARGS...
+    local f=$WORK/sample-$1.json
+    lua5.4 "$BENCH/gen_state.lua" "$f" "${@:2}" 2>/dev/null
+    SAMPLE[$1]=$f
+}
+gen 40K --projects 30
+gen wrap --projects 30 --max 999 --next 997
+for s in $SIZES; do
+    [[ -n ${SIZE_ARGS[$s]:-} ]] || die "unknown size $s (40K, 1M, 20M)"
+    [[ -n ${SAMPLE[$s]:-} ]] || gen "$s" ${SIZE_ARGS[$s]}
+done
+
+NPROJ=0
+newproj() { # SAMPLE-LABEL -> STATE: a fresh project with that state
+    NPROJ=$((NPROJ + 1))
+    local d=$WORK/p$NPROJ/.opencode/specs
+    mkdir -p "$d"
+    cp "${SAMPLE[$1]}" "$d/state.json"
+    STATE=$d/state.json
+}
+# What is in the state folder that should not be: temp files, a lock
+# folder, a backup. The lock files (.state.json.lock), the audit log, the
+# state and sqlite's side database are expected.
+leftovers() { # STATE
+    local d f out=()
+    d=$(dirname "$1")
+    for f in "$d"/.* "$d"/*; do
+        f=${f##*/}
+        case $f in
+            . | .. | state.json | .state.json.lock | state.counter.db | state.counter.db-wal | state.counter.db-shm) ;;
+            *.log | *.jsonl) ;;
+            '*' | '.*') ;;
+            *) out+=("$f") ;;
+        esac
+    done
+    echo "${out[*]}"
+}
+valid_json() { jq -e 'type == "object"' "$1" >/dev/null 2>&1 && echo 1 || echo 0; }
+
+# One measurement: P processes x K calls of NAME against STATE, checked.
+# Extra KEY=VALUE args go into the record. Sets LAST (the record).
+measure() { # KIND NAME P K STATE DIR [KEY=VALUE...]
+    local kind=$1 name=$2 p=$3 k=$4 state=$5 dir=$6
+    shift 6
+    local start final rc=0
+    start=$(counter_of "$name" "$state")
+    cmd_of "$name" "$state" 1
+    "$RUNNER" -p "$p" -k "$k" -d "$dir" -c "$CAP_S" -t "$DEADLINE_S" -- "${CMD[@]}" || rc=$?
+    ((rc == 0)) || log "runner exit $rc for $name P=$p"
+    final=$(counter_of "$name" "$state" || echo -1)
+    LAST=$("${ANALYZE[@]}" run kind="$kind" name="$name" p="$p" k="$k" start="$start" final="$final" \
+        width=$WIDTH valid="$(valid_json "$state")" leftover="$(leftovers "$state")" \
+        size="$(stat -c %s "$state")" "$@" -- "$dir")
+    echo "$LAST" >>"$RES"
+    if [[ $(field "$LAST" ok) != true ]]; then
+        PROBLEM=1
+        log "check FAILED: $kind $name P=$p: $LAST"
+    fi
+}
+field() { # RECORD KEY -> value (numbers to 4 digits)
+    local re="[{,]$2=([^,}]*)"
+    [[ $1 =~ $re ]] || return 0
+    local v=${BASH_REMATCH[1]}
+    [[ $v =~ ^-?[0-9]+\.[0-9]+$ ]] && v=$(printf "%.4g" "$v")
+    echo "$v"
+}
+
+T0=$(date +%s)
+log "contenders: ${LIST[*]}; PROCS=$PROCS; work dir $WORK"
+
+# --- environment record -------------------------------------------------------------
+tasknum_v="not built"
+if has tasknum; then
+    tasknum_v="$("$TASKNUM" --version 2>/dev/null | head -1 || echo '?'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core lua scripts 2>/dev/null || echo ' + uncommitted changes')"
+fi
+"${ANALYZE[@]}" record kind=env date="$(date -Is)" nproc="$(nproc)" \
+    cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+    kernel="$(uname -r)" mem="$(awk '/^MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)" \
+    tmpdir="${WORK#"$ROOT"/}" fs="$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$WORK" | awk '{print $1 " (" $2 ", " $3 ")"}')" \
+    load_start="$(cut -d' ' -f1-3 /proc/loadavg)" tasknum="$tasknum_v" \
+    tools="$(jq --version), $(flock --version | head -1), sqlite3 $(sqlite3 --version | cut -d' ' -f1), $(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2), $(cc --version | head -1)" \
+    config="PROCS=$PROCS TARGET_S=$TARGET_S SEQ_S=$SEQ_S ROUNDS=$ROUNDS SIZES=$SIZES CAP_S=$CAP_S" \
+    contenders="${LIST[*]}" procs="$PROCS" seq_rounds="$ROUNDS" >>"$RES"
+
+# --- sanity: wrap from 997 on 0..999 -------------------------------------------------
+log "sanity (range 0..999, next 997: allocate 1 then 3)"
+for c in "${LIST[@]}"; do
+    newproj wrap
+    d=$WORK/data/$c/sanity
+    mkdir -p "$d"
+    cmd_of "$c" "$STATE" 1
+    rc1=0; "${CMD[@]}" >"$d/out1" 2>"$d/err1" || rc1=$?
+    cmd_of "$c" "$STATE" 3
+    rc3=0; "${CMD[@]}" >"$d/out3" 2>"$d/err3" || rc3=$?
+    o1=$(tr -s ' \n' ' ' <"$d/out1" | sed 's/ $//') o3=$(tr -s ' \n' ' ' <"$d/out3" | sed 's/ $//')
+    cnt=$(counter_of "$c" "$STATE" || echo '?')
+    changed=$(diff "${SAMPLE[wrap]}" "$STATE" | grep -c '^>' || true)
+    files=$(cd "$(dirname "$STATE")" && ls -A | tr '\n' ' ' | sed 's/ $//')
+    ok=0
+    [[ $o1 == 997 && $o3 == "998 999 0" && $rc1 == 0 && $rc3 == 0 && $cnt == 1 && $(valid_json "$STATE") == 1 ]] && ok=1
+    ((ok)) || { PROBLEM=1; log "sanity FAILED for $c: '$o1' '$o3' rc $rc1/$rc3 counter $cnt: $(cat "$d/err1" "$d/err3")"; }
+    "${ANALYZE[@]}" record kind=sanity name="$c" out1="$o1" out3="$o3" exits="$rc1/$rc3" counter="$cnt" \
+        valid="$(valid_json "$STATE")" changed="$changed" files="$files" ok=$ok >>"$RES"
+done
+
+# --- floors: process start --------------------------------------------------------------
+log "floors (process start)"
+floor() { # NAME ARGV...
+    local d=$WORK/data/floor-$NPROJ-$RANDOM
+    "$RUNNER" -p 1 -k 300 -d "$d" -- "${@:2}"
+    "${ANALYZE[@]}" run kind=floor name="$1" p=1 k=300 valid=1 -- "$d" >>"$RES"
+}
+floor /bin/true /bin/true
+floor "sh -c 'exec /bin/true'" sh -c 'exec /bin/true'
+
+# --- sequential: interleaved rounds ------------------------------------------------------
+# A short probe sizes the calls (SEQ_S seconds per contender in all), then
+# ROUNDS rounds run each contender in turn, so drift in the machine's speed
+# hits every contender alike. Fresh project per contender, 40 KB state.
+log "sequential latency ($ROUNDS rounds, ~${SEQ_S} s per contender)"
+declare -A SEQ_STATE SEQ_K SEQ_START THR
+for c in "${LIST[@]}"; do
+    newproj 40K
+    SEQ_STATE[$c]=$STATE
+    d=$WORK/data/$c/probe
+    cmd_of "$c" "$STATE" 1
+    "$RUNNER" -p 1 -k 5 -d "$d" -t "$DEADLINE_S" -- "${CMD[@]}" || true
+    probe=$("${ANALYZE[@]}" run kind=probe name="$c" p=1 valid=1 -- "$d")
+    p50=$(field "$probe" p50)
+    k=$(awk -v s="$SEQ_S" -v l="${p50:-1000}" -v r="$ROUNDS" 'BEGIN {
+        k = int(s * 1000 / l / r); if (k < 5) k = 5; if (k > 150) k = 150; print k }')
+    SEQ_K[$c]=$k
+    SEQ_START[$c]=$(counter_of "$c" "$STATE")
+done
+for ((r = 1; r <= ROUNDS; r++)); do
+    for c in "${LIST[@]}"; do
+        cmd_of "$c" "${SEQ_STATE[$c]}" 1
+        "$RUNNER" -p 1 -k "${SEQ_K[$c]}" -d "$WORK/data/$c/seq-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
+    done
+done
+for c in "${LIST[@]}"; do
+    state=${SEQ_STATE[$c]}
+    dirs=()
+    for ((r = 1; r <= ROUNDS; r++)); do dirs+=("$WORK/data/$c/seq-r$r"); done
+    LAST=$("${ANALYZE[@]}" run kind=seq name="$c" p=1 k="$((SEQ_K[$c] * ROUNDS))" start="${SEQ_START[$c]}" \
+        final="$(counter_of "$c" "$state")" width=$WIDTH valid="$(valid_json "$state")" \
+        leftover="$(leftovers "$state")" size="$(stat -c %s "$state")" -- "${dirs[@]}")
+    echo "$LAST" >>"$RES"
+    [[ $(field "$LAST" ok) == true ]] || { PROBLEM=1; log "check FAILED: seq $c: $LAST"; }
+    THR[$c]=$(field "$LAST" thr)
+    log "  $c: p50 $(field "$LAST" p50) ms over $(field "$LAST" calls) calls"
+done
+
+# --- contention -------------------------------------------------------------------------
+# For each P, every contender in turn; K from the throughput measured just
+# before (sequential, then the previous P), so that a run lasts ~TARGET_S.
+log "contention: P = $PROCS (~${TARGET_S} s a run)"
+for p in $PROCS; do
+    for c in "${LIST[@]}"; do
+        k=$(awk -v t="$TARGET_S" -v thr="${THR[$c]:-10}" -v p="$p" 'BEGIN {
+            k = int(t * thr / p + 0.999); if (k < 1) k = 1; if (k > 100000) k = 100000; print k }')
+        newproj 40K
+        measure cont "$c" "$p" "$k" "$STATE" "$WORK/data/$c/cont-P$p"
+        THR[$c]=$(field "$LAST" thr)
+        log "  $c P=$p K=$k: $(field "$LAST" thr) allocs/s, p50 $(field "$LAST" p50) max $(field "$LAST" max) ms, ok=$(field "$LAST" ok)"
+    done
+done
+
+# --- state sizes: tasknum and c-floor on the same files -------------------------------------
+SIZE_LIST=()
+for c in tasknum c-floor; do has "$c" && SIZE_LIST+=("$c"); done
+if ((${#SIZE_LIST[@]})); then
+    log "state sizes: $SIZES (${SIZE_LIST[*]})"
+    for s in $SIZES; do
+        # Calls per contender from a probe of c-floor: ~1.5 s each, 10..100.
+        newproj "$s"
+        cmd_of c-floor "$STATE" 1
+        "$RUNNER" -p 1 -k 3 -d "$WORK/data/size-probe-$s" -- "${CMD[@]}" || true
+        probe=$("${ANALYZE[@]}" run kind=probe name=c-floor p=1 valid=1 -- "$WORK/data/size-probe-$s")
+        k=$(awk -v l="$(field "$probe" p50)" 'BEGIN { k = int(1500 / (l + 0.001) / 2); if (k < 10) k = 10; if (k > 100) k = 100; print k }')
+        declare -A SZ_STATE=()
+        for c in "${SIZE_LIST[@]}"; do newproj "$s"; SZ_STATE[$c]=$STATE; done
+        # Two interleaved rounds, then one record per contender.
+        for r in 1 2; do
+            for c in "${SIZE_LIST[@]}"; do
+                cmd_of "$c" "${SZ_STATE[$c]}" 1
+                "$RUNNER" -p 1 -k "$k" -d "$WORK/data/$c/size-$s-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
+            done
+        done
+        for c in "${SIZE_LIST[@]}"; do
+            state=${SZ_STATE[$c]}
+            LAST=$("${ANALYZE[@]}" run kind=size name="$c" size_label="$s" p=1 k="$((2 * k))" start=0 \
+                final="$(counter_of "$c" "$state")" width=$WIDTH valid="$(valid_json "$state")" \
+                leftover="$(leftovers "$state")" size="$(stat -c %s "$state")" \
+                -- "$WORK/data/$c/size-$s-r1" "$WORK/data/$c/size-$s-r2")
+            echo "$LAST" >>"$RES"
+            [[ $(field "$LAST" ok) == true ]] || { PROBLEM=1; log "check FAILED: size $s $c: $LAST"; }
+            log "  $c $s: p50 $(field "$LAST" p50) ms, peak RSS $(field "$LAST" maxrss_kb) KB"
+        done
+        rm -rf "$WORK"/p*/  # the 20 MB projects add up
+    done
+fi
+
+"${ANALYZE[@]}" record kind=end duration_s=$(($(date +%s) - T0)) load_end="$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES"
+# The end record carries the duration and the final load into the env.
+"${ANALYZE[@]}" report "$RES" >"$WORK/RESULTS.md"
+cp "$WORK/RESULTS.md" "$OUT"
+cat "$OUT"
+log "done in $(($(date +%s) - T0)) s: ${OUT#"$ROOT"/}"
+((PROBLEM == 0)) || { log "some correctness check failed: see above"; exit 1; }
