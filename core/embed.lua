@@ -22,9 +22,9 @@ local count = 0
 for i = 2, #arg do
   local path = arg[i]
   local f = assert(io.open(path, "rb"))
-  local src = f:read("a")
+  local src = string.dump(assert(load(f:read("a"), "@" .. path, "t")), false)
   f:close()
-  local name, module = path:match("^scripts/(.+%.lua)$"), 0
+  local name, module = path:match("^scripts/([^/]+%.lua)$"), 0
   if not name then
     name = assert(path:match("^lua/(.+)%.lua$"), "not under lua/ or scripts/: " .. path)
     name = name:gsub("/init$", ""):gsub("/", ".")

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lauxlib.h"
 #include "lua.h"
@@ -56,7 +57,7 @@ static int search_embedded(lua_State *L)
         lua_pushfstring(L, "no module '%s' built into tasknum", name);
         return 1;
     }
-    if (luaL_loadbufferx(L, f->source, f->len, lua_tostring(L, 1), "t") != LUA_OK)
+    if (luaL_loadbufferx(L, f->source, f->len, lua_tostring(L, 1), "b") != LUA_OK)
         return lua_error(L);
     lua_pushfstring(L, "(built in) %s", name);
     return 2;
@@ -86,6 +87,32 @@ static int host_list(lua_State *L)
     return 1;
 }
 
+/* Whether some folder on package.path has tasknum's own modules (an
+ * installed copy or a developer's tree): then the copies compiled into the
+ * binary come last, so those files win. Otherwise nothing can be shadowed,
+ * and serving the built-in copies first saves ~15 failed opens a module. */
+static int path_has_tasknum(lua_State *L)
+{
+    const char *path, *t, *q;
+    struct stat st;
+    int found = 0;
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    path = lua_tostring(L, -1);
+    for (t = path; t && *t && !found; t = strchr(t, ';') ? strchr(t, ';') + 1 : NULL) {
+        q = strchr(t, '?');
+        if (q == NULL || (strchr(t, ';') && q > strchr(t, ';')))
+            continue;
+        lua_pushfstring(L, "%stasknum", lua_pushlstring(L, t, (size_t)(q - t)));
+        found = stat(lua_tostring(L, -1), &st) == 0;
+        lua_pushfstring(L, "%s.lua", lua_tostring(L, -1));
+        found = found || stat(lua_tostring(L, -1), &st) == 0;
+        lua_pop(L, 3);
+    }
+    lua_pop(L, 2);
+    return found;
+}
+
 static void install_host(lua_State *L)
 {
     static const luaL_Reg host[] = {
@@ -100,8 +127,17 @@ static void install_host(lua_State *L)
 
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchers");
-    lua_pushcfunction(L, search_embedded);
-    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    if (path_has_tasknum(L)) {
+        lua_pushcfunction(L, search_embedded);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    } else { /* second, right after package.preload */
+        for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i >= 2; i--) {
+            lua_rawgeti(L, -1, i);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_pushcfunction(L, search_embedded);
+        lua_rawseti(L, -2, 2);
+    }
     lua_pop(L, 2);
 
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

@@ -153,7 +153,7 @@ function M.find(name, shipped_only)
   end
   local src = host() and host().embedded(name)
   if src then
-    local chunk, msg = load(src, "=" .. name, "t")
+    local chunk, msg = load(src, "=" .. name, "b") -- compiled at build time
     if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. name, msg) end
     return chunk, "(built in) " .. name
   end

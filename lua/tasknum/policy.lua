@@ -46,8 +46,16 @@ function M.nearest(dir)
   end
 end
 
--- dirs(state_path) -> the search folders that exist, in order
+-- dirs(state_path) -> the search folders that exist, in order (looked up
+-- once per state path and process)
+local dirs_cache = {}
 function M.dirs(state_path)
+  local key = state_path or ""
+  if not dirs_cache[key] then dirs_cache[key] = M.find_dirs(state_path) end
+  return dirs_cache[key]
+end
+
+function M.find_dirs(state_path)
   local list, seen = {}, {}
   for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do add(list, seen, dir) end
   local root = state_path and M.project_root(state_path)
