@@ -29,7 +29,10 @@ typedef struct json_error { size_t offset; const char *reason; } json_error;
  * whitespace, the value, whitespace. Strings must be valid UTF-8 (no
  * overlongs, surrogates or code points past U+10FFFF) with valid escapes;
  * nesting at most JSON_MAX_DEPTH. On success sets *root to the value's span.
- * err may be NULL. Iterative or depth-bounded: no input overflows the stack. */
+ * root and err may be NULL. Unpaired surrogate escapes (\uD800 alone) are
+ * rejected: they name no character. On failure err->reason is a static
+ * string and err->offset the offending byte (len at an early end).
+ * Iterative or depth-bounded: no input overflows the stack. */
 int json_validate(const char *text, size_t len, json_span *root,
                   json_error *err);
 
@@ -37,14 +40,18 @@ int json_validate(const char *text, size_t len, json_span *root,
  * their escapes are decoded) of the object at span obj, which must come from
  * a validated text. Members of nested values are never matched. Sets *value.
  * Returns JSON_OK, JSON_ABSENT, JSON_DUPLICATE (key present twice; *value is
- * the first) or JSON_WRONG_TYPE (obj is not an object). */
+ * the first) or JSON_WRONG_TYPE (obj is not an object). Given a span that
+ * is not a well-formed value, it reads nothing outside obj and returns
+ * JSON_INVALID or an answer about the bytes it saw. */
 int json_member(const char *text, json_span obj, const char *key,
                 size_t keylen, json_span *value);
 
 /* Steps through the elements of the array at span arr (from a validated
  * text). Start with *cursor = 0; each call sets *elem to the next element
  * and returns JSON_OK, or JSON_ABSENT when there are no more, or
- * JSON_WRONG_TYPE if arr is not an array. */
+ * JSON_WRONG_TYPE if arr is not an array. Each JSON_OK moves the cursor
+ * forward; a malformed span or cursor gives JSON_INVALID, never a read
+ * outside arr. */
 int json_next(const char *text, json_span arr, size_t *cursor,
               json_span *elem);
 

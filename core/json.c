@@ -1,0 +1,617 @@
+/* json.c: the byte-exact JSON scanner declared in json.h.
+ *
+ * Two halves. json_validate is a strict single-pass RFC 8259 validator with
+ * an explicit stack of container kinds (no recursion), tuned for large
+ * pretty-printed files: runs of plain string bytes are checked eight at a
+ * time. json_member, json_next and json_integer then work on spans of a
+ * validated text; they only skip values (no re-validation), yet every read
+ * is bounded by the span they are given, so a wrong span from a caller gives
+ * a wrong answer or JSON_INVALID, never a read outside it. */
+#include "json.h"
+
+#include <string.h>
+
+typedef const unsigned char *ptr;
+
+/* JSON whitespace: space, tab, LF, CR and nothing else (no VT, FF, NBSP). */
+static const unsigned char is_ws[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
+};
+
+/* Bytes that end a number or literal in a validated text. */
+static const unsigned char ends_scalar[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
+    [','] = 1, [']'] = 1, ['}'] = 1, [':'] = 1,
+    ['"'] = 1, ['['] = 1, ['{'] = 1,
+};
+
+/* Bytes the container skipper must look at; everything else is passed. */
+static const unsigned char is_structural[256] = {
+    ['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1,
+};
+
+static ptr skip_ws(ptr p, ptr end)
+{
+    while (p < end && is_ws[*p])
+        p++;
+    return p;
+}
+
+static int is_digit(unsigned c)
+{
+    return c - '0' < 10u;
+}
+
+/* Value of four hex digits at p, or -1 if fewer than four are there. */
+static long hex4(ptr p, ptr end)
+{
+    long v = 0;
+    if (end - p < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        if (is_digit(c))
+            v = v * 16 + (long)(c - '0');
+        else if ((c | 0x20) - 'a' < 6u)
+            v = v * 16 + (long)((c | 0x20) - 'a' + 10);
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* ---------------------------------------------------------------------------
+ * Validation
+ * ------------------------------------------------------------------------ */
+
+typedef struct scan {
+    ptr begin, p, end;
+    json_error *err;
+    size_t depth;                         /* open containers */
+    unsigned char kind[JSON_MAX_DEPTH];   /* '{' or '[' per open container */
+} scan;
+
+static int fail(scan *s, ptr at, const char *reason, int status)
+{
+    s->err->offset = (size_t)(at - s->begin);
+    s->err->reason = reason;
+    return status;
+}
+
+/* Nonzero if any of the 8 bytes in v needs a closer look inside a string:
+ * a control byte (< 0x20), '"', '\\' or a non-ASCII byte. The classic
+ * "has a byte less than n" bit trick: exact as to whether any byte
+ * matches, which is all the caller needs. */
+static uint64_t needs_look(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    uint64_t ctl = (v - ones * 0x20) & ~v;
+    uint64_t quote = (q - ones) & ~q, bslash = (b - ones) & ~b;
+    return (ctl | quote | bslash | v) & high;
+}
+
+/* Skips printable ASCII other than '"' and '\\', 8 bytes at a time. */
+static ptr skip_plain(ptr p, ptr end)
+{
+    uint64_t v;
+    while (end - p >= 8) {
+        memcpy(&v, p, 8);
+        if (needs_look(v))
+            break;
+        p += 8;
+    }
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* One UTF-8 sequence starting with the non-ASCII byte at p (RFC 3629
+ * table: no overlongs, no UTF-16 surrogates, nothing past U+10FFFF).
+ * Returns the byte after it, or NULL after recording the error. */
+static ptr scan_utf8(scan *s, ptr p)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    ptrdiff_t n;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        n = 0;
+    if (n == 0 || s->end - p < n || p[1] < lo || p[1] > hi)
+        goto bad;
+    for (ptrdiff_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            goto bad;
+    return p + n;
+bad:
+    fail(s, p, "invalid UTF-8 in string", JSON_INVALID);
+    return NULL;
+}
+
+/* The escape sequence at p (which is '\\'). Unpaired surrogate escapes
+ * (\uD800 alone, or a low surrogate first) are rejected: they name no
+ * character, cannot be written as UTF-8, and decoders disagree on them
+ * (RFC 8259 section 8.2; I-JSON, RFC 7493, forbids them). */
+static ptr scan_escape(scan *s, ptr p)
+{
+    long u, lo;
+    if (s->end - p < 2)
+        goto unterminated;
+    switch (p[1]) {
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r':
+    case 't':
+        return p + 2;
+    case 'u':
+        break;
+    default:
+        fail(s, p, "invalid escape in string", JSON_INVALID);
+        return NULL;
+    }
+    if ((u = hex4(p + 2, s->end)) < 0)
+        goto bad_hex;
+    if (u < 0xD800 || u > 0xDFFF)
+        return p + 6;
+    if (u <= 0xDBFF && s->end - p >= 12 && p[6] == '\\' && p[7] == 'u' &&
+        (lo = hex4(p + 8, s->end)) >= 0xDC00 && lo <= 0xDFFF)
+        return p + 12;
+    fail(s, p, "unpaired surrogate in \\u escape", JSON_INVALID);
+    return NULL;
+bad_hex:
+    fail(s, p, "expected four hex digits after \\u", JSON_INVALID);
+    return NULL;
+unterminated:
+    fail(s, p, "unterminated string", JSON_INVALID);
+    return NULL;
+}
+
+/* The string whose opening quote is at s->p; leaves s->p after it. */
+static int scan_string(scan *s)
+{
+    ptr open = s->p, p = s->p + 1;
+    for (;;) {
+        p = skip_plain(p, s->end);
+        if (p == s->end)
+            return fail(s, open, "unterminated string", JSON_INVALID);
+        if (*p == '"')
+            break;
+        if (*p == '\\')
+            p = scan_escape(s, p);
+        else if (*p < 0x20)
+            return fail(s, p, "control character in string", JSON_INVALID);
+        else
+            p = scan_utf8(s, p);
+        if (!p)
+            return JSON_INVALID;
+    }
+    s->p = p + 1;
+    return JSON_OK;
+}
+
+static ptr skip_digits(ptr p, ptr end)
+{
+    while (p < end && is_digit(*p))
+        p++;
+    return p;
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at s->p. */
+static int scan_number(scan *s)
+{
+    ptr p = s->p, end = s->end;
+    if (*p == '-')
+        p++;
+    if (p == end || !is_digit(*p))
+        return fail(s, p, "expected a digit in number", JSON_INVALID);
+    if (*p == '0' && p + 1 < end && is_digit(p[1]))
+        return fail(s, p, "leading zero in number", JSON_INVALID);
+    p = skip_digits(p, end);
+    if (p < end && *p == '.') {
+        if (++p == end || !is_digit(*p))
+            return fail(s, p, "expected a digit after '.'", JSON_INVALID);
+        p = skip_digits(p, end);
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p == end || !is_digit(*p))
+            return fail(s, p, "expected a digit in exponent", JSON_INVALID);
+        p = skip_digits(p, end);
+    }
+    s->p = p;
+    return JSON_OK;
+}
+
+static int scan_word(scan *s, const char *word, ptrdiff_t n)
+{
+    if (s->end - s->p < n || memcmp(s->p, word, (size_t)n) != 0)
+        return fail(s, s->p, "invalid literal", JSON_INVALID);
+    s->p += n;
+    return JSON_OK;
+}
+
+/* A string, number or literal at s->p (which is before s->end). */
+static int scan_scalar(scan *s)
+{
+    switch (*s->p) {
+    case '"':
+        return scan_string(s);
+    case 't':
+        return scan_word(s, "true", 4);
+    case 'f':
+        return scan_word(s, "false", 5);
+    case 'n':
+        return scan_word(s, "null", 4);
+    default:
+        if (*s->p == '-' || is_digit(*s->p))
+            return scan_number(s);
+        return fail(s, s->p, "expected a value", JSON_INVALID);
+    }
+}
+
+/* A member name, the ':' and the whitespace up to the member's value. */
+static int scan_name(scan *s)
+{
+    int st;
+    if (s->p == s->end || *s->p != '"')
+        return fail(s, s->p, "expected a member name", JSON_INVALID);
+    if ((st = scan_string(s)) != JSON_OK)
+        return st;
+    s->p = skip_ws(s->p, s->end);
+    if (s->p == s->end || *s->p != ':')
+        return fail(s, s->p, "expected ':' after member name", JSON_INVALID);
+    s->p = skip_ws(s->p + 1, s->end);
+    return JSON_OK;
+}
+
+/* Opens the container at s->p. Leaves s->p where the first member name or
+ * element must begin, or after the closing bracket of an empty container. */
+static int open_container(scan *s)
+{
+    unsigned char kind = *s->p;
+    if (s->depth == JSON_MAX_DEPTH)
+        return fail(s, s->p, "nesting too deep", JSON_TOO_DEEP);
+    s->kind[s->depth++] = kind;
+    s->p = skip_ws(s->p + 1, s->end);
+    if (s->p < s->end && *s->p == (kind == '{' ? '}' : ']')) {
+        s->p++;
+        s->depth--;
+        return JSON_OK;
+    }
+    return kind == '{' ? scan_name(s) : JSON_OK;
+}
+
+/* After a value: closes every container that ends here, then steps over
+ * the ',' (and the next member name) to where the next value begins.
+ * Returns with s->depth == 0 once the root value is complete. */
+static int close_containers(scan *s)
+{
+    while (s->depth > 0) {
+        unsigned char kind = s->kind[s->depth - 1];
+        s->p = skip_ws(s->p, s->end);
+        if (s->p == s->end)
+            return fail(s, s->p, kind == '{' ? "unterminated object"
+                                             : "unterminated array", JSON_INVALID);
+        if (*s->p == ',') {
+            s->p = skip_ws(s->p + 1, s->end);
+            return kind == '{' ? scan_name(s) : JSON_OK;
+        }
+        if (*s->p != (kind == '{' ? '}' : ']'))
+            return fail(s, s->p, kind == '{' ? "expected ',' or '}' after member value"
+                                             : "expected ',' or ']' after array element",
+                        JSON_INVALID);
+        s->p++;
+        s->depth--;
+    }
+    return JSON_OK;
+}
+
+/* One complete value at s->p, iteratively: the loop runs once per value,
+ * the explicit kind stack replaces recursion. */
+static int scan_value(scan *s)
+{
+    for (;;) {
+        int st, opened = 0;
+        if (s->p == s->end)
+            return fail(s, s->p, "unexpected end of input, expected a value", JSON_INVALID);
+        if (*s->p == '{' || *s->p == '[') {
+            size_t before = s->depth;
+            if ((st = open_container(s)) != JSON_OK)
+                return st;
+            opened = s->depth > before;
+        } else if ((st = scan_scalar(s)) != JSON_OK) {
+            return st;
+        }
+        /* A non-empty container just opened: its first value comes next. */
+        if (opened)
+            continue;
+        if ((st = close_containers(s)) != JSON_OK)
+            return st;
+        if (s->depth == 0)
+            return JSON_OK;
+    }
+}
+
+int json_validate(const char *text, size_t len, json_span *root,
+                  json_error *err)
+{
+    json_error ignored;
+    scan s;
+    ptr start;
+    int st;
+    s.err = err ? err : &ignored;
+    if (len == 0) {
+        s.err->offset = 0;
+        s.err->reason = "empty input";
+        return JSON_INVALID;
+    }
+    s.begin = s.p = (ptr)text;
+    s.end = s.begin + len;
+    s.depth = 0;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        s.p += 3;
+    s.p = skip_ws(s.p, s.end);
+    start = s.p;
+    if ((st = scan_value(&s)) != JSON_OK)
+        return st;
+    if (skip_ws(s.p, s.end) != s.end)
+        return fail(&s, skip_ws(s.p, s.end), "trailing characters after the value",
+                    JSON_INVALID);
+    if (root) {
+        root->start = (size_t)(start - s.begin);
+        root->end = (size_t)(s.p - s.begin);
+    }
+    return JSON_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Walking validated spans. These trust the grammar only as far as needed to
+ * skip values; any surprise within [start, end) gives JSON_INVALID.
+ * ------------------------------------------------------------------------ */
+
+/* p is an opening quote; returns the byte after the closing quote, or NULL.
+ * A quote is escaped iff an odd run of backslashes precedes it; memchr
+ * makes long strings cheap to skip. */
+static ptr string_end(ptr p, ptr end)
+{
+    ptr q = p + 1;
+    while ((q = memchr(q, '"', (size_t)(end - q))) != NULL) {
+        ptr b = q;
+        while (b > p + 1 && b[-1] == '\\')
+            b--;
+        if ((q - b) % 2 == 0)
+            return q + 1;
+        q++;
+    }
+    return NULL;
+}
+
+/* p is '{' or '['; returns the byte after its matching bracket, or NULL.
+ * Brackets are only counted, not matched by kind: the text was validated. */
+static ptr container_end(ptr p, ptr end)
+{
+    size_t depth = 0;
+    while (p < end) {
+        while (p < end && !is_structural[*p])
+            p++;
+        if (p == end)
+            break;
+        if (*p == '"') {
+            if (!(p = string_end(p, end)))
+                return NULL;
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if (--depth == 0)
+            return p + 1;
+        p++;
+    }
+    return NULL;
+}
+
+/* p is the first byte of a value; returns the byte after it, or NULL. */
+static ptr value_end(ptr p, ptr end)
+{
+    ptr q = p;
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return string_end(p, end);
+    if (*p == '{' || *p == '[')
+        return container_end(p, end);
+    while (q < end && !ends_scalar[*q])
+        q++;
+    return q > p ? q : NULL;
+}
+
+/* Writes code point u as UTF-8 into b; returns the length. */
+static size_t utf8_put(unsigned long u, unsigned char *b)
+{
+    if (u < 0x80) {
+        b[0] = (unsigned char)u;
+        return 1;
+    }
+    if (u < 0x800) {
+        b[0] = (unsigned char)(0xC0 | u >> 6);
+        b[1] = (unsigned char)(0x80 | (u & 0x3F));
+        return 2;
+    }
+    if (u < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | u >> 12);
+        b[1] = (unsigned char)(0x80 | (u >> 6 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (u & 0x3F));
+        return 3;
+    }
+    b[0] = (unsigned char)(0xF0 | u >> 18);
+    b[1] = (unsigned char)(0x80 | (u >> 12 & 0x3F));
+    b[2] = (unsigned char)(0x80 | (u >> 6 & 0x3F));
+    b[3] = (unsigned char)(0x80 | (u & 0x3F));
+    return 4;
+}
+
+/* Decodes the escape at p (a '\\') into UTF-8 in buf, setting *n; returns
+ * the byte after it, or NULL if it is malformed or an unpaired surrogate
+ * (which the validator rejects, so no valid key can equal it). */
+static ptr decode_escape(ptr p, ptr end, unsigned char buf[4], size_t *n)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *e;
+    long u, lo;
+    if (end - p < 2)
+        return NULL;
+    if (p[1] != 'u') {
+        if (p[1] == 0 || (e = strchr(from, p[1])) == NULL)
+            return NULL;
+        buf[0] = (unsigned char)to[e - from];
+        *n = 1;
+        return p + 2;
+    }
+    if ((u = hex4(p + 2, end)) < 0 || (u >= 0xDC00 && u <= 0xDFFF))
+        return NULL;
+    p += 6;
+    if (u >= 0xD800 && u <= 0xDBFF) {
+        if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+            (lo = hex4(p + 2, end)) < 0xDC00 || lo > 0xDFFF)
+            return NULL;
+        u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+        p += 6;
+    }
+    *n = utf8_put((unsigned long)u, buf);
+    return p;
+}
+
+/* Compares the raw member name [p, end) (between its quotes, escapes not
+ * yet decoded) with key, decoding escapes to UTF-8 on the way. */
+static int name_is(ptr p, ptr end, const unsigned char *key, size_t keylen)
+{
+    size_t i = 0;
+    if (!memchr(p, '\\', (size_t)(end - p)))
+        return (size_t)(end - p) == keylen && memcmp(p, key, keylen) == 0;
+    while (p < end) {
+        unsigned char buf[4];
+        size_t n = 1;
+        if (*p != '\\') {
+            buf[0] = *p++;
+        } else if ((p = decode_escape(p, end, buf, &n)) == NULL) {
+            return 0;
+        }
+        if (keylen - i < n || memcmp(key + i, buf, n) != 0)
+            return 0;
+        i += n;
+    }
+    return i == keylen;
+}
+
+/* One member of an object: steps from the name's opening quote at *pp over
+ * name, ':' and value, to the ',' or '}' after it. Sets *match if the name
+ * is key and *value to the value's span. */
+static int walk_member(const char *text, ptr *pp, ptr end, const char *key,
+                       size_t keylen, int *match, json_span *value)
+{
+    ptr p = *pp, name_end, v;
+    if (p >= end || *p != '"' || (name_end = string_end(p, end)) == NULL)
+        return JSON_INVALID;
+    *match = name_is(p + 1, name_end - 1, (const unsigned char *)key, keylen);
+    p = skip_ws(name_end, end);
+    if (p == end || *p != ':')
+        return JSON_INVALID;
+    p = skip_ws(p + 1, end);
+    if ((v = value_end(p, end)) == NULL)
+        return JSON_INVALID;
+    value->start = (size_t)(p - (ptr)text);
+    value->end = (size_t)(v - (ptr)text);
+    *pp = skip_ws(v, end);
+    return JSON_OK;
+}
+
+/* Every member is walked, even after a match, so that a second one with
+ * the same name is reported rather than silently shadowed: RFC 8259 leaves
+ * duplicates' meaning open, and tools disagree on which one wins. */
+int json_member(const char *text, json_span obj, const char *key,
+                size_t keylen, json_span *value)
+{
+    ptr p = (ptr)text + obj.start, end = (ptr)text + obj.end;
+    int found = 0;
+    if (obj.start >= obj.end || *p != '{')
+        return JSON_WRONG_TYPE;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return JSON_ABSENT;
+    for (;;) {
+        json_span v;
+        int match, st = walk_member(text, &p, end, key, keylen, &match, &v);
+        if (st != JSON_OK)
+            return st;
+        if (match && found)
+            return JSON_DUPLICATE;
+        if (match) {
+            *value = v;
+            found = 1;
+        }
+        if (p < end && *p == '}')
+            return found ? JSON_OK : JSON_ABSENT;
+        if (p == end || *p != ',')
+            return JSON_INVALID;
+        p = skip_ws(p + 1, end);
+    }
+}
+
+/* *cursor is 0 before the first element, then the offset just past the
+ * element last returned (always > arr.start, so never 0 again). */
+int json_next(const char *text, json_span arr, size_t *cursor,
+              json_span *elem)
+{
+    ptr base = (ptr)text, end = base + arr.end, p, v;
+    if (arr.start >= arr.end || base[arr.start] != '[')
+        return JSON_WRONG_TYPE;
+    if (*cursor == 0) {
+        p = skip_ws(base + arr.start + 1, end);
+    } else {
+        if (*cursor <= arr.start || *cursor > arr.end)
+            return JSON_INVALID;
+        p = skip_ws(base + *cursor, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+        else if (p == end || *p != ']')
+            return JSON_INVALID;
+    }
+    if (p < end && *p == ']')
+        return JSON_ABSENT;
+    if ((v = value_end(p, end)) == NULL)
+        return JSON_INVALID;
+    elem->start = (size_t)(p - base);
+    elem->end = (size_t)(v - base);
+    *cursor = elem->end;
+    return JSON_OK;
+}
+
+/* The literal must fill the span exactly: "-0" is 0, while "01", "1.0",
+ * "1e2", " 1" and "" are not integer literals. Syntax is checked before
+ * range, so "99999999999999999999.5" is the wrong type, not out of range. */
+int json_integer(const char *text, json_span s, int64_t *out)
+{
+    ptr p = (ptr)text + s.start, end = (ptr)text + s.end;
+    const uint64_t max = (uint64_t)INT64_MAX;
+    uint64_t v = 0, limit;
+    int neg;
+    if (s.start >= s.end)
+        return JSON_WRONG_TYPE;
+    neg = *p == '-';
+    p += neg;
+    if (p == end || skip_digits(p, end) != end || (*p == '0' && end - p > 1))
+        return JSON_WRONG_TYPE;
+    limit = neg ? max + 1 : max;
+    for (; p < end; p++) {
+        unsigned d = *p - '0';
+        if (v > (limit - d) / 10)
+            return JSON_RANGE;
+        v = v * 10 + d;
+    }
+    /* -(2^63) has no positive int64 twin: build it without overflowing. */
+    *out = !neg ? (int64_t)v : v == max + 1 ? INT64_MIN : -(int64_t)v;
+    return JSON_OK;
+}
