@@ -16,29 +16,39 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* What the helper thread shares with the waiting thread. */
 struct waiter {
     int fd;       /* the lock file, owned by the waiting thread */
+    off_t start;  /* the bytes to lock: len 0 means to the end and beyond */
+    off_t len;
     int wake;     /* write end of the pipe */
     int err;      /* 0 when the lock was granted, else the errno */
 };
 
-static struct flock whole_file(short type)
+static struct flock byte_range(short type, off_t start, off_t len)
 {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
     fl.l_type = type;
-    fl.l_whence = SEEK_SET;   /* l_start = l_len = 0: the whole file */
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = len;           /* 0: to the end of the file and beyond */
     fl.l_pid = 0;             /* required for OFD locks */
     return fl;
 }
 
-static int try_lock(int fd, int cmd)
+static struct flock whole_file(short type)
 {
-    struct flock fl = whole_file(F_WRLCK);
+    return byte_range(type, 0, 0);
+}
+
+static int try_lock(int fd, int cmd, off_t start, off_t len)
+{
+    struct flock fl = byte_range(F_WRLCK, start, len);
     int rc;
     do
         rc = fcntl(fd, cmd, &fl);
@@ -51,7 +61,7 @@ static void *wait_for_lock(void *arg)
     struct waiter *w = arg;
     char byte = 0;
     /* Signals are blocked in this thread, so only cancellation ends this. */
-    w->err = try_lock(w->fd, F_OFD_SETLKW) == 0 ? 0 : errno;
+    w->err = try_lock(w->fd, F_OFD_SETLKW, w->start, w->len) == 0 ? 0 : errno;
     while (write(w->wake, &byte, 1) == -1 && errno == EINTR)
         ;
     return NULL;
@@ -150,7 +160,7 @@ static int wait_on_pipe(int rd, const struct timespec *deadline,
 
 /* The slow path: fd is open and the lock is busy. Returns 0 with the lock
  * held on fd, or an errno. Never leaves the thread or the pipe behind. */
-static int wait_slow(int fd, double timeout,
+static int wait_slow(int fd, off_t start, off_t len, double timeout,
                      const volatile sig_atomic_t *cancel)
 {
     struct timespec deadline;
@@ -158,7 +168,8 @@ static int wait_slow(int fd, double timeout,
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) == -1)
         return errno;
-    struct waiter w = { .fd = fd, .wake = pipefd[1], .err = 0 };
+    struct waiter w = { .fd = fd, .start = start, .len = len,
+                        .wake = pipefd[1], .err = 0 };
     pthread_t tid;
     int err = start_waiter(&tid, &w);
     if (err == 0) {
@@ -174,8 +185,10 @@ static int wait_slow(int fd, double timeout,
     return err;
 }
 
-int lock_acquire(const char *path, double timeout,
-                 const volatile sig_atomic_t *cancel)
+/* Opens path and locks the bytes [start, start + len) (len 0: to the end),
+ * as lock_acquire describes. */
+static int acquire_range(const char *path, off_t start, off_t len,
+                         double timeout, const volatile sig_atomic_t *cancel)
 {
     if (timeout != timeout) {   /* NaN */
         errno = EINVAL;
@@ -184,16 +197,67 @@ int lock_acquire(const char *path, double timeout,
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd == -1)
         return -1;
-    if (try_lock(fd, F_OFD_SETLK) == 0)
+    if (try_lock(fd, F_OFD_SETLK, start, len) == 0)
         return fd;
     int err = errno;
     if (err == EAGAIN || err == EACCES)
-        err = timeout == 0 ? ETIMEDOUT : wait_slow(fd, timeout, cancel);
+        err = timeout == 0 ? ETIMEDOUT : wait_slow(fd, start, len, timeout, cancel);
     if (err == 0)
         return fd;
     close(fd);   /* drops the lock if the helper got it as we gave up */
     errno = err;
     return -1;
+}
+
+int lock_acquire(const char *path, double timeout,
+                 const volatile sig_atomic_t *cancel)
+{
+    return acquire_range(path, 0, 0, timeout, cancel);
+}
+
+int lock_narrow(int fd, long byte)
+{
+    struct flock below = byte_range(F_UNLCK, 0, (off_t)byte);
+    struct flock above = byte_range(F_UNLCK, (off_t)byte + 1, 0);
+    if (byte < 0 || byte >= LOCK_MAX_DEPTH) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (byte > 0 && fcntl(fd, F_OFD_SETLK, &below) == -1)
+        return -1;
+    return fcntl(fd, F_OFD_SETLK, &above);
+}
+
+/* Whether fd is open on the very file path names (not a symlink to it). */
+static int same_file(int fd, const char *path)
+{
+    struct stat held, named;
+    if (fstat(fd, &held) == -1)
+        return -1;
+    if (lstat(path, &named) == -1)
+        return -1;
+    if (held.st_dev != named.st_dev || held.st_ino != named.st_ino
+        || !S_ISREG(named.st_mode)) {
+        errno = ESTALE;
+        return -1;
+    }
+    return 0;
+}
+
+int lock_adopt(int fd, long byte, const char *path, double timeout,
+               const volatile sig_atomic_t *cancel)
+{
+    if (fd < 0 || byte < 0 || byte + 1 >= LOCK_MAX_DEPTH) {
+        errno = fd < 0 ? EBADF : EINVAL;
+        return -1;
+    }
+    if (same_file(fd, path) != 0)
+        return -1;
+    /* Same open file description as the holder: granted at once. Anyone
+     * else's lock there means the variables were inherited by mistake. */
+    if (try_lock(fd, F_OFD_SETLK, (off_t)byte, 1) != 0)
+        return -1;
+    return acquire_range(path, (off_t)byte + 1, 1, timeout, cancel);
 }
 
 int lock_describe(int fd, const char *record, size_t len)

@@ -20,6 +20,29 @@
 int lock_acquire(const char *path, double timeout,
                  const volatile sig_atomic_t *cancel);
 
+/* Sharing a held lock with the commands a holder runs (tasknum lock): the
+ * holder narrows its lock to one byte, N (0 for a lock from lock_acquire);
+ * a command that inherited its descriptor adopts the lock and takes byte
+ * N + 1 on a descriptor of its own, so that commands run side by side under
+ * one holder still take turns. Every byte conflicts with the whole-file
+ * lock that lock_acquire asks for, so the others keep waiting. */
+#define LOCK_MAX_DEPTH 64
+
+/* Keeps only byte (0 <= byte < LOCK_MAX_DEPTH) of the lock held on fd and
+ * unlocks the rest; never lets the lock go in between. 0 or -1 with errno. */
+int lock_narrow(int fd, long byte);
+
+/* For a process started under a holder that exported its descriptor fd
+ * and byte: checks that fd is open on the same file as path (dev and
+ * inode), takes byte on fd (the holder's own open file description, so it
+ * is granted at once), then opens path anew and takes byte + 1 there,
+ * waiting as lock_acquire does. Never closes or unlocks fd. Returns the new
+ * descriptor (release it with lock_release), or -1 with errno: EBADF (fd not
+ * open), ESTALE (fd is another file), EAGAIN (someone else holds byte on
+ * that file: fd was not the holder's), ETIMEDOUT, EINTR, or open/fcntl's. */
+int lock_adopt(int fd, long byte, const char *path, double timeout,
+               const volatile sig_atomic_t *cancel);
+
 /* Replaces the lock file's content with record (who holds it), so that a
  * waiter that times out can name the holder. Returns 0 or -1 with errno. */
 int lock_describe(int fd, const char *record, size_t len);

@@ -5,6 +5,8 @@
  * Offsets into JSON text are 1-based and inclusive, as string.find gives. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +18,15 @@
 #include "lua.h"
 
 #include "alloc.h"
+#include "child.h"
 #include "durable.h"
 #include "json.h"
 #include "lock.h"
 #include "ltasknum.h"
+#include "proc.h"
 
 #define LOCK_MT "tasknum.lock"
+#define CHILD_MT "tasknum.child"
 #define CANCEL_KEY "tasknum.cancel"
 
 /* --- failure triples ---------------------------------------------------- */
@@ -91,6 +96,24 @@ static lock_handle *check_lock(lua_State *L)
     return (lock_handle *)luaL_checkudata(L, 1, LOCK_MT);
 }
 
+static lock_handle *new_lock(lua_State *L)
+{
+    lock_handle *h = (lock_handle *)lua_newuserdatauv(L, sizeof *h, 0);
+    h->fd = -1;
+    luaL_setmetatable(L, LOCK_MT);
+    return h;
+}
+
+/* The failure triple for a lock that was not taken (errno in err). */
+static int lock_failed(lua_State *L, int err, const char *path)
+{
+    if (err == ETIMEDOUT)
+        return fail_word(L, "timed out waiting for the lock", "timeout");
+    if (err == EINTR)
+        return fail_word(L, "interrupted while waiting for the lock", "interrupted");
+    return fail_errno(L, err, path);
+}
+
 /* lock(path, timeout [, record]) -> handle | nil, message, "timeout" | errno */
 static int l_lock(lua_State *L)
 {
@@ -98,23 +121,44 @@ static int l_lock(lua_State *L)
     double timeout = (double)luaL_optnumber(L, 2, -1);
     size_t rlen = 0;
     const char *record = luaL_optlstring(L, 3, NULL, &rlen);
-    lock_handle *h = (lock_handle *)lua_newuserdatauv(L, sizeof *h, 0);
-    h->fd = -1;
-    luaL_setmetatable(L, LOCK_MT);
+    lock_handle *h = new_lock(L);
     h->fd = lock_acquire(path, timeout, get_cancel(L));
-    if (h->fd < 0) {
-        int err = errno;
-        if (err == ETIMEDOUT)
-            return fail_word(L, "timed out waiting for the lock", "timeout");
-        if (err == EINTR)
-            return fail_word(L, "interrupted while waiting for the lock", "interrupted");
-        return fail_errno(L, err, path);
-    }
+    if (h->fd < 0)
+        return lock_failed(L, errno, path);
     if (record && lock_describe(h->fd, record, rlen) != 0) {
         int err = errno;
         lock_release(&h->fd);
         return fail_errno(L, err, path);
     }
+    return 1;
+}
+
+/* adopt(fd, byte, path, timeout) -> handle of the next byte | nil, message,
+ * "timeout" | "interrupted" | errno; never touches fd itself */
+static int l_adopt(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1), byte = luaL_checkinteger(L, 2);
+    const char *path = luaL_checkstring(L, 3);
+    double timeout = (double)luaL_optnumber(L, 4, -1);
+    luaL_argcheck(L, fd >= 0 && fd <= INT32_MAX, 1, "not a descriptor");
+    luaL_argcheck(L, byte >= 0 && byte < LOCK_MAX_DEPTH - 1, 2, "byte out of range");
+    lock_handle *h = new_lock(L);
+    h->fd = lock_adopt((int)fd, (long)byte, path, timeout, get_cancel(L));
+    if (h->fd < 0)
+        return lock_failed(L, errno, path);
+    return 1;
+}
+
+/* handle:narrow(byte) -> true | nil, message, errno */
+static int l_lock_narrow(lua_State *L)
+{
+    lock_handle *h = check_lock(L);
+    lua_Integer byte = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, h->fd >= 0, 1, "lock released");
+    luaL_argcheck(L, byte >= 0 && byte < LOCK_MAX_DEPTH, 2, "byte out of range");
+    if (lock_narrow(h->fd, (long)byte) != 0)
+        return fail_errno(L, errno, "lock file");
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -347,6 +391,18 @@ static int l_hostname(lua_State *L)
     return 1;
 }
 
+/* user() -> the name of the effective user, or its uid as a string */
+static int l_user(lua_State *L)
+{
+    uid_t uid = geteuid();
+    struct passwd *pw = getpwuid(uid);
+    if (pw != NULL && pw->pw_name != NULL)
+        lua_pushstring(L, pw->pw_name);
+    else
+        lua_pushfstring(L, "%d", (int)uid);
+    return 1;
+}
+
 /* cwd() -> the current folder */
 static int l_cwd(lua_State *L)
 {
@@ -412,11 +468,181 @@ static int l_interrupted(lua_State *L)
     return 1;
 }
 
+/* --- other processes and folders (tasknum lock, legacy lock folders) ---- */
+
+static pid_t check_pid(lua_State *L, int i)
+{
+    lua_Integer pid = luaL_checkinteger(L, i);
+    luaL_argcheck(L, pid > 0 && pid <= INT32_MAX, i, "not a pid");
+    return (pid_t)pid;
+}
+
+/* alive(pid) -> true | false (no such process, or a zombie) */
+static int l_alive(lua_State *L)
+{
+    int alive = proc_alive(check_pid(L, 1));
+    if (alive < 0)
+        return fail_errno(L, errno, "kill");
+    lua_pushboolean(L, alive);
+    return 1;
+}
+
+/* started(pid) -> seconds since the epoch when it started | nil, msg, errno */
+static int l_started(lua_State *L)
+{
+    pid_t pid = check_pid(L, 1);
+    double epoch;
+    if (proc_started(pid, &epoch) != 0) {
+        int err = errno;
+        return fail_errno(L, err, lua_pushfstring(L, "/proc/%d/stat", (int)pid));
+    }
+    lua_pushnumber(L, (lua_Number)epoch);
+    return 1;
+}
+
+/* kill(pid, signal) -> true | nil, message, errno */
+static int l_kill(lua_State *L)
+{
+    pid_t pid = check_pid(L, 1);
+    lua_Integer sig = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, sig >= 0 && sig < 65, 2, "not a signal");
+    if (kill(pid, (int)sig) != 0)
+        return fail_errno(L, errno, "kill");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sleep(seconds) -> true; returns early when a signal arrives */
+static int l_sleep(lua_State *L)
+{
+    double s = (double)luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0 && s < 1e9, 1, "seconds out of range");
+    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    nanosleep(&ts, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* stat(path) -> { type = "file"|"directory"|"link"|"other", size, mtime }
+ * without following a symlink at the last component */
+static int l_stat(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return fail_errno(L, errno, path);
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory"
+                   : S_ISLNK(st.st_mode) ? "link" : "other");
+    lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
+    lua_setfield(L, -2, "mtime");
+    return 1;
+}
+
+/* touch(path) -> true | nil, message, errno: sets its mtime to now */
+static int l_touch(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) != 0)
+        return fail_errno(L, errno, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static struct child *check_child(lua_State *L)
+{
+    return (struct child *)luaL_checkudata(L, 1, CHILD_MT);
+}
+
+/* Builds a NULL-terminated array of the strings at t[1..n] in a userdata
+ * left on the stack; the strings stay referenced by t. */
+static char **string_array(lua_State *L, int t, lua_Integer n)
+{
+    char **a = (char **)lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *a, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, t, i);
+        a[i - 1] = (char *)luaL_checkstring(L, -1);   /* kept alive by t */
+        lua_pop(L, 1);
+    }
+    a[n] = NULL;
+    return a;
+}
+
+/* spawn({command, args...}, {NAME = value} | nil, keep_fd | nil) -> child
+ * | nil, message, errno (ENOENT: not found, EACCES: not executable, ...) */
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_Integer argc = (lua_Integer)lua_rawlen(L, 1), keep = luaL_optinteger(L, 3, -1);
+    luaL_argcheck(L, argc >= 1 && argc < (1 << 20), 1, "needs a command");
+    luaL_argcheck(L, keep >= -1 && keep <= INT32_MAX, 3, "not a descriptor");
+    char **argv = string_array(L, 1, argc);
+    lua_newtable(L);                              /* "NAME=value" strings */
+    int sets = lua_gettop(L);
+    lua_Integer n = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+            luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING,
+                          2, "names and values must be strings");
+            lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+            lua_rawseti(L, sets, ++n);
+        }
+    }
+    char **set = string_array(L, sets, n);
+    struct child *c = (struct child *)lua_newuserdatauv(L, sizeof *c, 0);
+    c->pid = -1;
+    c->pidfd = -1;
+    c->reaped = 1;
+    luaL_setmetatable(L, CHILD_MT);
+    if (child_start(argv, set, (int)keep, c) != 0)
+        return fail_errno(L, errno, argv[0]);
+    return 1;
+}
+
+/* child:wait([timeout [, seen]]) -> status (128 + signal when killed) | nil,
+ * message, "timeout" | "interrupted" (the host's stop flag is not seen) |
+ * errno */
+static int l_child_wait(lua_State *L)
+{
+    struct child *c = check_child(L);
+    double timeout = (double)luaL_optnumber(L, 2, -1);
+    sig_atomic_t seen = (sig_atomic_t)luaL_optinteger(L, 3, 0);
+    int status = child_wait(c, timeout, get_cancel(L), seen);
+    if (status >= 0) {
+        child_forget(c);
+        lua_pushinteger(L, status);
+        return 1;
+    }
+    if (errno == ETIMEDOUT)
+        return fail_word(L, "the command is still running", "timeout");
+    if (errno == EINTR)
+        return fail_word(L, "interrupted while waiting for the command", "interrupted");
+    return fail_errno(L, errno, "waitpid");
+}
+
+static int l_child_pid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)check_child(L)->pid);
+    return 1;
+}
+
+static int l_child_forget(lua_State *L)
+{
+    child_forget(check_child(L));
+    return 0;
+}
+
 /* --- registration ------------------------------------------------------- */
 
 static const luaL_Reg lock_methods[] = {
     {"describe", l_lock_describe},
     {"fd", l_lock_fd},
+    {"narrow", l_lock_narrow},
     {"release", l_lock_release},
     {NULL, NULL}
 };
@@ -429,7 +655,23 @@ static const luaL_Reg lock_meta[] = {
     {NULL, NULL}
 };
 
+/* A child that is collected unwaited keeps running; only its pidfd closes. */
+static const luaL_Reg child_methods[] = {
+    {"pid", l_child_pid},
+    {"wait", l_child_wait},
+    {NULL, NULL}
+};
+
+static const luaL_Reg child_meta[] = {
+    {"__close", l_child_forget},
+    {"__gc", l_child_forget},
+    {"__index", NULL},
+    {NULL, NULL}
+};
+
 static const luaL_Reg core_funcs[] = {
+    {"adopt", l_adopt},
+    {"alive", l_alive},
     {"clock", l_clock},
     {"cwd", l_cwd},
     {"elements", l_elements},
@@ -437,6 +679,7 @@ static const luaL_Reg core_funcs[] = {
     {"hostname", l_hostname},
     {"integer", l_integer},
     {"interrupted", l_interrupted},
+    {"kill", l_kill},
     {"listdir", l_listdir},
     {"lock", l_lock},
     {"member", l_member},
@@ -445,10 +688,16 @@ static const luaL_Reg core_funcs[] = {
     {"probe", l_probe},
     {"realpath", l_realpath},
     {"replace", l_replace},
+    {"sleep", l_sleep},
+    {"spawn", l_spawn},
+    {"started", l_started},
+    {"stat", l_stat},
     {"sweep", l_sweep},
     {"take", l_take},
     {"temps", l_temps},
     {"time", l_time},
+    {"touch", l_touch},
+    {"user", l_user},
     {"validate", l_validate},
     {NULL, NULL}
 };
@@ -458,6 +707,12 @@ int luaopen_tasknum_core(lua_State *L)
     if (luaL_newmetatable(L, LOCK_MT)) {
         luaL_setfuncs(L, lock_meta, 0);
         luaL_newlib(L, lock_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, CHILD_MT)) {
+        luaL_setfuncs(L, child_meta, 0);
+        luaL_newlib(L, child_methods);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -1,0 +1,175 @@
+/* child.c: a child process for `tasknum lock -- COMMAND`.
+ *
+ * posix_spawnp rather than fork: glibc starts the child with CLONE_VFORK,
+ * so nothing of a large (or multi-threaded) parent is copied or run in the
+ * child, and an exec that fails is reported as spawn's return value instead
+ * of by a child that must _exit. The held lock's descriptor is close-on-exec
+ * like every descriptor tasknum opens; a dup2 file action onto itself clears
+ * that flag in the child only (glibc >= 2.29, POSIX 2024).
+ *
+ * Waiting sleeps in ppoll on a pidfd with every signal blocked except inside
+ * ppoll, the pattern of lock.c: a SIGTERM for tasknum ends the sleep at once
+ * and is not lost if it lands just before it. */
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Whether entry ("NAME=value") sets the same NAME as one of set. */
+static int overridden(const char *entry, char *const set[])
+{
+    size_t len = strcspn(entry, "=");
+    for (size_t i = 0; set != NULL && set[i] != NULL; i++)
+        if (strncmp(entry, set[i], len) == 0 && set[i][len] == '=')
+            return 1;
+    return 0;
+}
+
+/* environ with set added; the strings are shared, only the array is new. */
+static char **make_env(char *const set[])
+{
+    size_t n = 0, k = 0, nset = 0;
+    while (environ != NULL && environ[n] != NULL)
+        n++;
+    while (set != NULL && set[nset] != NULL)
+        nset++;
+    char **env = calloc(n + nset + 1, sizeof *env);
+    if (env == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!overridden(environ[i], set))
+            env[k++] = environ[i];
+    for (size_t i = 0; i < nset; i++)
+        env[k++] = set[i];
+    return env;
+}
+
+int child_start(char *const argv[], char *const set[], int keep_fd,
+                struct child *child)
+{
+    posix_spawn_file_actions_t actions;
+    char **env = make_env(set);
+    int err = env == NULL ? ENOMEM : posix_spawn_file_actions_init(&actions);
+    if (err != 0) {
+        free(env);
+        errno = err;
+        return -1;
+    }
+    if (keep_fd >= 0)
+        err = posix_spawn_file_actions_adddup2(&actions, keep_fd, keep_fd);
+    if (err == 0)
+        err = posix_spawnp(&child->pid, argv[0], &actions, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&actions);
+    free(env);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    child->reaped = 0;
+    /* Our own unreaped child: its pid cannot be reused before we wait. */
+    child->pidfd = pidfd_open(child->pid, 0);
+    return 0;
+}
+
+static int decode(int status)
+{
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+/* Collects the child's status: blocking, or not (returns -2 if running). */
+static int reap(struct child *child, int block)
+{
+    int status;
+    pid_t got;
+    do
+        got = waitpid(child->pid, &status, block ? 0 : WNOHANG);
+    while (got == -1 && errno == EINTR && !block);
+    if (got == 0)
+        return -2;
+    if (got == -1)
+        return -1;
+    child->reaped = 1;
+    return decode(status);
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* One sleep on the pidfd: 1 when the child ended, 0 timeout, -1 errno. */
+static int sleep_on_pidfd(int pidfd, double left, const sigset_t *mask)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN, .revents = 0 };
+    struct timespec ts, *limit = NULL;
+    if (left >= 0) {
+        ts.tv_sec = (time_t)left;
+        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        limit = &ts;
+    }
+    int n = ppoll(&p, 1, limit, mask);
+    return n > 0 ? 1 : n;
+}
+
+static int wait_pidfd(struct child *child, double timeout,
+                      const volatile sig_atomic_t *cancel, sig_atomic_t seen,
+                      const sigset_t *mask)
+{
+    double deadline = now() + timeout;
+    for (;;) {
+        int status = reap(child, 0);
+        if (status != -2)
+            return status;
+        if (cancel != NULL && *cancel != seen) {
+            errno = EINTR;
+            return -1;
+        }
+        double left = timeout < 0 ? -1 : deadline - now();
+        if (timeout >= 0 && left <= 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (sleep_on_pidfd(child->pidfd, left, mask) == -1 && errno != EINTR)
+            return -1;
+    }
+}
+
+int child_wait(struct child *child, double timeout,
+               const volatile sig_atomic_t *cancel, sig_atomic_t seen)
+{
+    if (child->reaped) {
+        errno = ECHILD;
+        return -1;
+    }
+    if (child->pidfd < 0)
+        return reap(child, 1);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int status = wait_pidfd(child, timeout, cancel, seen, &old);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return status;
+}
+
+void child_forget(struct child *child)
+{
+    if (child->pidfd >= 0)
+        close(child->pidfd);
+    child->pidfd = -1;
+}
