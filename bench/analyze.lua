@@ -60,6 +60,7 @@ local function run(args)
   local lat, codes = {}, {}
   local calls, failed, allocs, garbage, maxrss, wall = 0, 0, 0, 0, 0, 0
   local seen, dups = {}, 0
+  local holds, waits = {}, {}
   local lo, hi
   for d = sep + 1, #args do
     local dir = args[d]
@@ -102,7 +103,38 @@ local function run(args)
       end
     end
     if first then wall = wall + (last - first) / 1e9 end
+    -- Lock hold times that a contender tells on stderr (c-floor with
+    -- BENCH_HOLD set).
+    for w = 0, p - 1 do
+      local f = io.open(string.format("%s/w%03d.err", dir, w))
+      if f then
+        for line in f:lines() do
+          local h = line:match("hold_ms=([%d.]+)")
+          if h then holds[#holds + 1] = tonumber(h) end
+        end
+        f:close()
+      end
+    end
   end
+  -- ... or in its audit log (tasknum: "hold_ms" and "wait_ms" per call).
+  if r.audit and r.audit ~= "" then
+    local f = io.open(r.audit)
+    if f then
+      for line in f:lines() do
+        local h = line:match('"hold_ms":%s*([%d.eE+-]+)')
+        if h then holds[#holds + 1] = tonumber(h) end
+        local wt = line:match('"wait_ms":%s*([%d.eE+-]+)')
+        if wt then waits[#waits + 1] = tonumber(wt) end
+      end
+      f:close()
+    end
+  end
+  table.sort(holds)
+  table.sort(waits)
+  if #holds > 0 then
+    r.hold_n, r.hold_p50, r.hold_p99, r.hold_max = #holds, percentile(holds, 50), percentile(holds, 99), holds[#holds]
+  end
+  if #waits > 0 then r.wait_p50, r.wait_max = percentile(waits, 50), waits[#waits] end
   table.sort(lat)
   -- Numbers expected: start, start+1, ... (allocs of them), in a range
   -- wide enough that the bench never wraps.
@@ -182,6 +214,7 @@ local function report(file)
   for n in tostring(E.contenders or ""):gmatch("%S+") do names[#names + 1] = n end
   local procs = {}
   for n in tostring(E.procs or ""):gmatch("%d+") do procs[#procs + 1] = math.tointeger(tonumber(n)) end
+  local Pmax0 = procs[#procs]
   local has_t = false
   for _, n in ipairs(names) do if n == "tasknum" then has_t = true end end
   local REF = has_t and "tasknum" or "c-floor"
@@ -257,6 +290,20 @@ local function report(file)
     w("")
   else
     w("**tasknum was not measured** (build/tasknum missing or left out): ratios below are against c-floor.")
+    w("")
+  end
+
+  -- The most contended level, every contender, in one line.
+  if Pmax0 then
+    local parts = {}
+    for _, n in ipairs(names) do
+      local c = find("cont", n, Pmax0)
+      if c then
+        local v = c.ok and "ok" or (c.safe and "safe but **" .. c.failed .. " calls failed** (" .. c.fail_codes .. ")" or "**FAILED**")
+        parts[#parts + 1] = string.format("%s %s (%d numbers, %d duplicates, counter +%s)", n, v, c.allocs, c.dups, tostring(c.advanced))
+      end
+    end
+    w("**Correctness under ", Pmax0, "-way contention, checked in this run:** ", table.concat(parts, "; "), ".")
     w("")
   end
 
@@ -344,7 +391,8 @@ local function report(file)
   w("")
 
   -- Contention -----------------------------------------------------------------
-  w("## Contention (P processes started together, K calls each, one allocation per call)")
+  w("## Contention (P processes started together, K calls each, one allocation per call; ", E.cont_rounds or 1,
+    " interleaved round(s) pooled, K per round)")
   w("")
   w("| contender | P | K | allocs | wall s | allocs/s | ÷ ", REF, " | p50 ms | p99 ms | max ms | max ÷ ", REF, " |")
   w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -360,6 +408,33 @@ local function report(file)
     end
   end
   w("")
+
+  -- Lock hold ----------------------------------------------------------------
+  local anyh = false
+  for _, rr in ipairs(recs) do if rr.hold_n then anyh = true end end
+  if anyh then
+    w("## Lock hold time (from lock taken to the state durably replaced)")
+    w("")
+    w("As the contenders tell it: c-floor on stderr (BENCH_HOLD), tasknum in its audit log (`hold_ms`, `wait_ms`).",
+      " At P ≥ 2 the lock is the bottleneck, so allocs/s ≈ 1000 ÷ mean hold ms at best.")
+    w("")
+    w("| contender | run | calls | hold p50 ms | hold p99 ms | hold max ms | hold p50 ÷ c-floor | wait p50 ms | wait max ms |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    local function row(kind, p, label, size)
+      for _, n in ipairs(names) do
+        local rr = find(kind, n, p, size)
+        local fl = find(kind, "c-floor", p, size)
+        if rr and rr.hold_n then
+          w("| ", n, " | ", label, " | ", rr.hold_n, " | ", fmt(rr.hold_p50), " | ", fmt(rr.hold_p99), " | ", fmt(rr.hold_max),
+            " | ", fr(ratio(rr.hold_p50, fl and fl.hold_p50)), " | ", fmt(rr.wait_p50), " | ", fmt(rr.wait_max), " |")
+        end
+      end
+    end
+    row("seq", nil, "sequential")
+    for _, P in ipairs(procs) do row("cont", P, "P=" .. P) end
+    for _, sz in ipairs({ "40K", "1M", "20M" }) do row("size", nil, sz .. " state", sz) end
+    w("")
+  end
 
   -- Sizes ------------------------------------------------------------------------
   local sizes = {}

@@ -19,6 +19,7 @@
 #   BENCH_TARGET_S    seconds one contention run should last (default 3)
 #   BENCH_SEQ_S       seconds of sequential calls per contender (default 2)
 #   BENCH_ROUNDS      interleaved rounds of the sequential runs (default 3)
+#   BENCH_CONT_ROUNDS interleaved rounds of the contention runs (default 2)
 #   BENCH_SIZES       state sizes for tasknum vs c-floor (default "40K 1M 20M")
 #   BENCH_OUT         report file (default bench/RESULTS.md)
 #   BENCH_KEEP=1      keep the temp dir (it is kept anyway when a check fails)
@@ -34,6 +35,7 @@ PROCS=${BENCH_PROCS:-1 4 16 64}
 TARGET_S=${BENCH_TARGET_S:-3}
 SEQ_S=${BENCH_SEQ_S:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
+CONT_ROUNDS=${BENCH_CONT_ROUNDS:-2}
 SIZES=${BENCH_SIZES:-40K 1M 20M}
 OUT=${BENCH_OUT:-$BENCH/RESULTS.md}
 KEEP=${BENCH_KEEP:-0}
@@ -65,6 +67,10 @@ for pair in runner:runner.c c-floor:c_floor.c; do
     fi
 done
 RUNNER=$BIN/runner
+# Every run starts with `sync`: the contenders that do not fsync (jq + mv)
+# leave dirty pages, and an fsync on ext4 then waits for them too, so the
+# next contender would pay for the previous one.
+export BENCH_HOLD=1      # c-floor tells its lock hold time on stderr
 ANALYZE=(lua5.4 "$BENCH/analyze.lua")
 
 LIST=()
@@ -161,24 +167,32 @@ leftovers() { # STATE
 }
 valid_json() { jq -e 'type == "object"' "$1" >/dev/null 2>&1 && echo 1 || echo 0; }
 
-# One measurement: P processes x K calls of NAME against STATE, checked.
-# Extra KEY=VALUE args go into the record. Sets LAST (the record).
-measure() { # KIND NAME P K STATE DIR [KEY=VALUE...]
-    local kind=$1 name=$2 p=$3 k=$4 state=$5 dir=$6
+# Checks and records one measurement: the runner dirs of all its rounds
+# against the state they used and the counter before the first round.
+# Sets LAST (the record); a failed check marks the run as a problem.
+check() { # KIND NAME P K STATE START [KEY=VALUE...] DIR...
+    local kind=$1 name=$2 p=$3 k=$4 state=$5 start=$6 final audit extra=() dirs=()
     shift 6
-    local start final rc=0
-    start=$(counter_of "$name" "$state")
-    cmd_of "$name" "$state" 1
-    "$RUNNER" -p "$p" -k "$k" -d "$dir" -c "$CAP_S" -t "$DEADLINE_S" -- "${CMD[@]}" || rc=$?
-    ((rc == 0)) || log "runner exit $rc for $name P=$p"
+    while (($#)); do
+        if [[ $1 == *=* && ! -d $1 ]]; then extra+=("$1"); else dirs+=("$1"); fi
+        shift
+    done
     final=$(counter_of "$name" "$state" || echo -1)
+    audit=$(ls -d "$(dirname "$state")"/*audit* "$(dirname "$state")"/.*audit* 2>/dev/null | head -1 || true)
     LAST=$("${ANALYZE[@]}" run kind="$kind" name="$name" p="$p" k="$k" start="$start" final="$final" \
         width=$WIDTH valid="$(valid_json "$state")" leftover="$(leftovers "$state")" \
-        size="$(stat -c %s "$state")" "$@" -- "$dir")
+        size="$(stat -c %s "$state")" audit="$audit" "${extra[@]}" -- "${dirs[@]}")
     echo "$LAST" >>"$RES"
-    if [[ $(field "$LAST" ok) != true ]]; then
+    # Unsafe (a duplicate, a lost or extra count, a broken file) fails the
+    # bench for anyone; a failed call or a leftover fails it for tasknum and
+    # c-floor, and is a finding about the design for the alternatives (the
+    # mkdir lock gives up after 30 s under heavy contention).
+    if [[ $(field "$LAST" safe) != true ]] ||
+        [[ ($name == tasknum || $name == c-floor) && $(field "$LAST" ok) != true ]]; then
         PROBLEM=1
         log "check FAILED: $kind $name P=$p: $LAST"
+    elif [[ $(field "$LAST" ok) != true ]]; then
+        log "note: $kind $name P=$p: safe, but $(field "$LAST" failed) calls failed ($(field "$LAST" fail_codes)), left: '$(field "$LAST" leftover)'"
     fi
 }
 field() { # RECORD KEY -> value (numbers to 4 digits)
@@ -203,8 +217,8 @@ fi
     tmpdir="${WORK#"$ROOT"/}" fs="$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$WORK" | awk '{print $1 " (" $2 ", " $3 ")"}')" \
     load_start="$(cut -d' ' -f1-3 /proc/loadavg)" tasknum="$tasknum_v" \
     tools="$(jq --version), $(flock --version | head -1), sqlite3 $(sqlite3 --version | cut -d' ' -f1), $(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2), $(cc --version | head -1)" \
-    config="PROCS=$PROCS TARGET_S=$TARGET_S SEQ_S=$SEQ_S ROUNDS=$ROUNDS SIZES=$SIZES CAP_S=$CAP_S" \
-    contenders="${LIST[*]}" procs="$PROCS" seq_rounds="$ROUNDS" >>"$RES"
+    config="PROCS=$PROCS TARGET_S=$TARGET_S SEQ_S=$SEQ_S ROUNDS=$ROUNDS CONT_ROUNDS=$CONT_ROUNDS SIZES=$SIZES CAP_S=$CAP_S" \
+    contenders="${LIST[*]}" procs="$PROCS" seq_rounds="$ROUNDS" cont_rounds="$CONT_ROUNDS" >>"$RES"
 
 # --- sanity: wrap from 997 on 0..999 -------------------------------------------------
 log "sanity (range 0..999, next 997: allocate 1 then 3)"
@@ -231,7 +245,7 @@ done
 log "floors (process start)"
 floor() { # NAME ARGV...
     local d=$WORK/data/floor-$NPROJ-$RANDOM
-    "$RUNNER" -p 1 -k 300 -d "$d" -- "${@:2}"
+    sync; "$RUNNER" -p 1 -k 300 -d "$d" -- "${@:2}"
     "${ANALYZE[@]}" run kind=floor name="$1" p=1 k=300 valid=1 -- "$d" >>"$RES"
 }
 floor /bin/true /bin/true
@@ -248,7 +262,7 @@ for c in "${LIST[@]}"; do
     SEQ_STATE[$c]=$STATE
     d=$WORK/data/$c/probe
     cmd_of "$c" "$STATE" 1
-    "$RUNNER" -p 1 -k 5 -d "$d" -t "$DEADLINE_S" -- "${CMD[@]}" || true
+    sync; "$RUNNER" -p 1 -k 5 -d "$d" -t "$DEADLINE_S" -- "${CMD[@]}" || true
     probe=$("${ANALYZE[@]}" run kind=probe name="$c" p=1 valid=1 -- "$d")
     p50=$(field "$probe" p50)
     k=$(awk -v s="$SEQ_S" -v l="${p50:-1000}" -v r="$ROUNDS" 'BEGIN {
@@ -259,34 +273,53 @@ done
 for ((r = 1; r <= ROUNDS; r++)); do
     for c in "${LIST[@]}"; do
         cmd_of "$c" "${SEQ_STATE[$c]}" 1
-        "$RUNNER" -p 1 -k "${SEQ_K[$c]}" -d "$WORK/data/$c/seq-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
+        sync; "$RUNNER" -p 1 -k "${SEQ_K[$c]}" -d "$WORK/data/$c/seq-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
     done
 done
 for c in "${LIST[@]}"; do
     state=${SEQ_STATE[$c]}
     dirs=()
     for ((r = 1; r <= ROUNDS; r++)); do dirs+=("$WORK/data/$c/seq-r$r"); done
-    LAST=$("${ANALYZE[@]}" run kind=seq name="$c" p=1 k="$((SEQ_K[$c] * ROUNDS))" start="${SEQ_START[$c]}" \
-        final="$(counter_of "$c" "$state")" width=$WIDTH valid="$(valid_json "$state")" \
-        leftover="$(leftovers "$state")" size="$(stat -c %s "$state")" -- "${dirs[@]}")
-    echo "$LAST" >>"$RES"
-    [[ $(field "$LAST" ok) == true ]] || { PROBLEM=1; log "check FAILED: seq $c: $LAST"; }
+    check seq "$c" 1 "$((SEQ_K[$c] * ROUNDS))" "$state" "${SEQ_START[$c]}" "${dirs[@]}"
     THR[$c]=$(field "$LAST" thr)
     log "  $c: p50 $(field "$LAST" p50) ms over $(field "$LAST" calls) calls"
 done
 
 # --- contention -------------------------------------------------------------------------
-# For each P, every contender in turn; K from the throughput measured just
-# before (sequential, then the previous P), so that a run lasts ~TARGET_S.
-log "contention: P = $PROCS (~${TARGET_S} s a run)"
+# CONT_ROUNDS rounds; in each, for each P, every contender in turn, so drift
+# in the machine's speed hits them alike. A contender keeps one project per
+# P across the rounds: its check covers all of them. K comes from the
+# throughput measured just before (sequential, then the previous P), so that
+# a run lasts ~TARGET_S; round 2 repeats round 1's K.
+log "contention: P = $PROCS, $CONT_ROUNDS round(s) (~${TARGET_S} s a run)"
+declare -A C_STATE C_K C_START
+for ((r = 1; r <= CONT_ROUNDS; r++)); do
+    for p in $PROCS; do
+        for c in "${LIST[@]}"; do
+            if ((r == 1)); then
+                C_K[$c,$p]=$(awk -v t="$TARGET_S" -v thr="${THR[$c]:-10}" -v p="$p" 'BEGIN {
+                    k = int(t * thr / p + 0.999); if (k < 1) k = 1; if (k > 100000) k = 100000; print k }')
+                newproj 40K
+                C_STATE[$c,$p]=$STATE
+                C_START[$c,$p]=$(counter_of "$c" "$STATE")
+            fi
+            d=$WORK/data/$c/cont-P$p-r$r
+            cmd_of "$c" "${C_STATE[$c,$p]}" 1
+            rc=0
+            sync; "$RUNNER" -p "$p" -k "${C_K[$c,$p]}" -d "$d" -c "$CAP_S" -t "$DEADLINE_S" -- "${CMD[@]}" || rc=$?
+            ((rc == 0)) || log "runner exit $rc for $c P=$p"
+            one=$("${ANALYZE[@]}" run kind=probe name="$c" p="$p" valid=1 -- "$d")
+            ((r > 1)) || THR[$c]=$(field "$one" thr)
+            log "  r$r $c P=$p K=${C_K[$c,$p]}: $(field "$one" thr) allocs/s, p50 $(field "$one" p50) max $(field "$one" max) ms, $(field "$one" failed) failed"
+        done
+    done
+done
 for p in $PROCS; do
     for c in "${LIST[@]}"; do
-        k=$(awk -v t="$TARGET_S" -v thr="${THR[$c]:-10}" -v p="$p" 'BEGIN {
-            k = int(t * thr / p + 0.999); if (k < 1) k = 1; if (k > 100000) k = 100000; print k }')
-        newproj 40K
-        measure cont "$c" "$p" "$k" "$STATE" "$WORK/data/$c/cont-P$p"
-        THR[$c]=$(field "$LAST" thr)
-        log "  $c P=$p K=$k: $(field "$LAST" thr) allocs/s, p50 $(field "$LAST" p50) max $(field "$LAST" max) ms, ok=$(field "$LAST" ok)"
+        dirs=()
+        for ((r = 1; r <= CONT_ROUNDS; r++)); do dirs+=("$WORK/data/$c/cont-P$p-r$r"); done
+        check cont "$c" "$p" "${C_K[$c,$p]}" "${C_STATE[$c,$p]}" "${C_START[$c,$p]}" "${dirs[@]}"
+        log "  $c P=$p: $(field "$LAST" thr) allocs/s, max $(field "$LAST" max) ms, ok=$(field "$LAST" ok)"
     done
 done
 
@@ -299,7 +332,7 @@ if ((${#SIZE_LIST[@]})); then
         # Calls per contender from a probe of c-floor: ~1.5 s each, 10..100.
         newproj "$s"
         cmd_of c-floor "$STATE" 1
-        "$RUNNER" -p 1 -k 3 -d "$WORK/data/size-probe-$s" -- "${CMD[@]}" || true
+        sync; "$RUNNER" -p 1 -k 3 -d "$WORK/data/size-probe-$s" -- "${CMD[@]}" || true
         probe=$("${ANALYZE[@]}" run kind=probe name=c-floor p=1 valid=1 -- "$WORK/data/size-probe-$s")
         k=$(awk -v l="$(field "$probe" p50)" 'BEGIN { k = int(1500 / (l + 0.001) / 2); if (k < 10) k = 10; if (k > 100) k = 100; print k }')
         declare -A SZ_STATE=()
@@ -308,17 +341,13 @@ if ((${#SIZE_LIST[@]})); then
         for r in 1 2; do
             for c in "${SIZE_LIST[@]}"; do
                 cmd_of "$c" "${SZ_STATE[$c]}" 1
-                "$RUNNER" -p 1 -k "$k" -d "$WORK/data/$c/size-$s-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
+                sync; "$RUNNER" -p 1 -k "$k" -d "$WORK/data/$c/size-$s-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
             done
         done
         for c in "${SIZE_LIST[@]}"; do
             state=${SZ_STATE[$c]}
-            LAST=$("${ANALYZE[@]}" run kind=size name="$c" size_label="$s" p=1 k="$((2 * k))" start=0 \
-                final="$(counter_of "$c" "$state")" width=$WIDTH valid="$(valid_json "$state")" \
-                leftover="$(leftovers "$state")" size="$(stat -c %s "$state")" \
-                -- "$WORK/data/$c/size-$s-r1" "$WORK/data/$c/size-$s-r2")
-            echo "$LAST" >>"$RES"
-            [[ $(field "$LAST" ok) == true ]] || { PROBLEM=1; log "check FAILED: size $s $c: $LAST"; }
+            check size "$c" 1 "$((2 * k))" "$state" 0 size_label="$s" \
+                "$WORK/data/$c/size-$s-r1" "$WORK/data/$c/size-$s-r2"
             log "  $c $s: p50 $(field "$LAST" p50) ms, peak RSS $(field "$LAST" maxrss_kb) KB"
         done
         rm -rf "$WORK"/p*/  # the 20 MB projects add up
