@@ -1,0 +1,343 @@
+/* json_fuzz.c: libFuzzer target for core/json.c (see `make fuzz`).
+ *
+ * Per input it checks:
+ *  - json_validate against a deliberately simple recursive reference
+ *    validator (same status, same root span), and that errors stay in
+ *    bounds with a reason;
+ *  - json_integer on the whole input against a reference parser;
+ *  - json_member / json_next on the input even when it is not valid: the
+ *    scanner must stay inside the span and terminate;
+ *  - on valid input: every span returned is in bounds, ordered, and is
+ *    itself a valid JSON text; the splice of next_project_number that an
+ *    allocation does keeps the text valid, changes only the value's bytes,
+ *    and reads back; project_number of each active project is read.
+ * Any violation traps, so libFuzzer reports it with the input. */
+#include "json.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REQUIRE(c) do { if (!(c)) __builtin_trap(); } while (0)
+
+/* --- reference validator: recursive, byte at a time, decodes code points */
+
+typedef struct ref { const uint8_t *s; size_t n, i; } ref;
+
+static int ref_value(ref *r, int depth);
+
+static void ref_ws(ref *r)
+{
+    while (r->i < r->n && (r->s[r->i] == ' ' || r->s[r->i] == '\t' ||
+                           r->s[r->i] == '\n' || r->s[r->i] == '\r'))
+        r->i++;
+}
+
+static int ref_peek(ref *r)
+{
+    return r->i < r->n ? r->s[r->i] : -1;
+}
+
+static long ref_hex4(ref *r)
+{
+    long v = 0;
+    for (int k = 0; k < 4; k++) {
+        int c = ref_peek(r);
+        r->i++;
+        if (c >= '0' && c <= '9') v = v * 16 + (c - '0');
+        else if (c >= 'a' && c <= 'f') v = v * 16 + (c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v = v * 16 + (c - 'A' + 10);
+        else return -1;
+    }
+    return v;
+}
+
+static int ref_escape(ref *r)
+{
+    int c = ref_peek(r);
+    long u;
+    r->i++;
+    if (c > 0 && strchr("\"\\/bfnrt", c))
+        return 0;
+    if (c != 'u' || (u = ref_hex4(r)) < 0)
+        return 1;
+    if (u >= 0xDC00 && u <= 0xDFFF)
+        return 1;
+    if (u >= 0xD800 && u <= 0xDBFF) {
+        if (ref_peek(r) != '\\') return 1;
+        r->i++;
+        if (ref_peek(r) != 'u') return 1;
+        r->i++;
+        u = ref_hex4(r);
+        return !(u >= 0xDC00 && u <= 0xDFFF);
+    }
+    return 0;
+}
+
+/* Decodes one UTF-8 sequence and checks the code point it gives. */
+static int ref_utf8(ref *r)
+{
+    int c = r->s[r->i++], n;
+    unsigned long cp;
+    static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
+    else return 1;
+    for (int k = 1; k < n; k++) {
+        int d = ref_peek(r);
+        if (d < 0 || (d & 0xC0) != 0x80) return 1;
+        cp = cp << 6 | (unsigned long)(d & 0x3F);
+        r->i++;
+    }
+    return cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF);
+}
+
+static int ref_string(ref *r)
+{
+    r->i++;
+    for (;;) {
+        int c = ref_peek(r);
+        if (c < 0 || c < 0x20) return 1;
+        if (c == '"') { r->i++; return 0; }
+        if (c == '\\') { r->i++; if (ref_escape(r)) return 1; }
+        else if (c >= 0x80) { if (ref_utf8(r)) return 1; }
+        else r->i++;
+    }
+}
+
+static int ref_digits(ref *r)
+{
+    size_t at = r->i;
+    while (ref_peek(r) >= '0' && ref_peek(r) <= '9') r->i++;
+    return r->i == at;
+}
+
+static int ref_number(ref *r)
+{
+    if (ref_peek(r) == '-') r->i++;
+    if (ref_peek(r) == '0') r->i++;
+    else if (ref_peek(r) < '1' || ref_peek(r) > '9' || ref_digits(r)) return 1;
+    if (ref_peek(r) == '.') { r->i++; if (ref_digits(r)) return 1; }
+    if (ref_peek(r) == 'e' || ref_peek(r) == 'E') {
+        r->i++;
+        if (ref_peek(r) == '+' || ref_peek(r) == '-') r->i++;
+        if (ref_digits(r)) return 1;
+    }
+    return 0;
+}
+
+static int ref_container(ref *r, int depth, int close)
+{
+    int st;
+    if (depth == JSON_MAX_DEPTH) return 2;
+    r->i++;
+    ref_ws(r);
+    if (ref_peek(r) == close) { r->i++; return 0; }
+    for (;;) {
+        if (close == '}') {
+            if (ref_peek(r) != '"' || ref_string(r)) return 1;
+            ref_ws(r);
+            if (ref_peek(r) != ':') return 1;
+            r->i++;
+            ref_ws(r);
+        }
+        if ((st = ref_value(r, depth + 1)) != 0) return st;
+        ref_ws(r);
+        if (ref_peek(r) == close) { r->i++; return 0; }
+        if (ref_peek(r) != ',') return 1;
+        r->i++;
+        ref_ws(r);
+    }
+}
+
+static int ref_value(ref *r, int depth)
+{
+    int c = ref_peek(r);
+    if (c == '{') return ref_container(r, depth, '}');
+    if (c == '[') return ref_container(r, depth, ']');
+    if (c == '"') return ref_string(r);
+    if (c == '-' || (c >= '0' && c <= '9')) return ref_number(r);
+    for (int k = 0; k < 3; k++) {
+        static const char *const words[] = {"true", "false", "null"};
+        size_t len = strlen(words[k]);
+        if (r->n - r->i >= len && memcmp(r->s + r->i, words[k], len) == 0) {
+            r->i += len;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Returns a json_status, and the root span when valid. */
+static int ref_validate(const uint8_t *s, size_t n, json_span *root)
+{
+    ref r = {s, n, 0};
+    int st;
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) r.i = 3;
+    ref_ws(&r);
+    root->start = r.i;
+    if ((st = ref_value(&r, 0)) != 0) return st == 2 ? JSON_TOO_DEEP : JSON_INVALID;
+    root->end = r.i;
+    ref_ws(&r);
+    return r.i == n ? JSON_OK : JSON_INVALID;
+}
+
+/* Reference integer reader: syntax first, then a wide accumulator. */
+static int ref_integer(const uint8_t *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    __int128 v = 0;
+    int neg = n > 0 && s[0] == '-';
+    i = (size_t)neg;
+    if (i == n || (s[i] == '0' && n - i > 1)) return JSON_WRONG_TYPE;
+    for (size_t k = i; k < n; k++)
+        if (s[k] < '0' || s[k] > '9') return JSON_WRONG_TYPE;
+    for (; i < n; i++) {
+        v = v * 10 + (s[i] - '0');
+        if (v > (__int128)INT64_MAX + 1) return JSON_RANGE;
+    }
+    if (neg) v = -v;
+    if (v > INT64_MAX || v < INT64_MIN) return JSON_RANGE;
+    *out = (int64_t)v;
+    return JSON_OK;
+}
+
+/* --- checks on the scanner ------------------------------------------------ */
+
+static const char *as_text(const uint8_t *d)
+{
+    return (const char *)d;
+}
+
+/* s must lie in outer and be a complete JSON text on its own. */
+static void check_span(const uint8_t *d, json_span outer, json_span s)
+{
+    json_span r;
+    REQUIRE(s.start < s.end && s.start >= outer.start && s.end <= outer.end);
+    REQUIRE(json_validate(as_text(d + s.start), s.end - s.start, &r, NULL) == JSON_OK);
+    REQUIRE(r.start == 0 && r.end == s.end - s.start);
+}
+
+/* json_integer agrees with the reference on any span. */
+static int check_integer(const uint8_t *d, json_span s, int64_t *out)
+{
+    int64_t a = 0, b = 0;
+    int st = json_integer(as_text(d), s, &a);
+    REQUIRE(st == ref_integer(d + s.start, s.end - s.start, &b));
+    REQUIRE(st != JSON_OK || a == b);
+    if (out) *out = a;
+    return st;
+}
+
+/* Iterates an array: elements in bounds, in order, each a valid value;
+ * calls fn on each. Terminates on any input (each step moves forward). */
+static size_t each_element(const uint8_t *d, json_span arr, int valid,
+                           void (*fn)(const uint8_t *, json_span))
+{
+    size_t cursor = 0, count = 0, last = arr.start;
+    json_span e;
+    int st;
+    while ((st = json_next(as_text(d), arr, &cursor, &e)) == JSON_OK) {
+        REQUIRE(e.start >= last && e.start < e.end && e.end <= arr.end);
+        REQUIRE(cursor > last && ++count <= arr.end - arr.start);
+        if (valid) check_span(d, arr, e);
+        if (fn) fn(d, e);
+        last = e.end;
+    }
+    REQUIRE(valid ? st == JSON_ABSENT || st == JSON_WRONG_TYPE : st != JSON_OK);
+    return count;
+}
+
+static void project_number(const uint8_t *d, json_span elem)
+{
+    json_span v;
+    int st = json_member(as_text(d), elem, "project_number", 14, &v);
+    REQUIRE(st == JSON_OK || st == JSON_ABSENT || st == JSON_DUPLICATE ||
+            st == JSON_WRONG_TYPE);
+    REQUIRE((st == JSON_WRONG_TYPE) == (d[elem.start] != '{'));
+    if (st == JSON_OK || st == JSON_DUPLICATE) {
+        check_span(d, elem, v);
+        check_integer(d, v, NULL);
+    }
+}
+
+/* Calls on inputs that need not be valid: must stay in bounds (ASan) and
+ * terminate. */
+static void poke_unvalidated(const uint8_t *d, size_t n)
+{
+    json_span all = {0, n}, v;
+    int64_t x;
+    check_integer(d, all, &x);
+    if (json_member(as_text(d), all, "next_project_number", 19, &v) == JSON_OK)
+        REQUIRE(v.start < v.end && v.end <= n);
+    each_element(d, all, 0, NULL);
+}
+
+/* The edit an allocation makes: replace the value's bytes by a number. */
+static void check_splice(const uint8_t *d, size_t n, json_span root,
+                         json_span v, int member_st)
+{
+    static const int64_t values[] = {0, 1, 7, 239, 999, 1000, -1, 12345678,
+                                     INT64_MAX, INT64_MIN};
+    int64_t want = values[n % (sizeof values / sizeof values[0])], got;
+    char lit[24];
+    size_t k = (size_t)snprintf(lit, sizeof lit, "%lld", (long long)want);
+    size_t m = n - (v.end - v.start) + k;
+    uint8_t *t = malloc(m);
+    json_span r2, v2, want_span = {v.start, v.start + k};
+    REQUIRE(t != NULL);
+    memcpy(t, d, v.start);
+    memcpy(t + v.start, lit, k);
+    memcpy(t + v.start + k, d + v.end, n - v.end);
+    REQUIRE(json_validate(as_text(t), m, &r2, NULL) == JSON_OK);            /* a */
+    REQUIRE(memcmp(t, d, v.start) == 0);                                      /* b */
+    REQUIRE(memcmp(t + v.start + k, d + v.end, n - v.end) == 0);
+    REQUIRE(r2.start == root.start && r2.end == root.end - (v.end - v.start) + k);
+    REQUIRE(json_member(as_text(t), r2, "next_project_number", 19, &v2) == member_st);
+    REQUIRE(v2.start == want_span.start && v2.end == want_span.end);         /* c */
+    REQUIRE(json_integer(as_text(t), v2, &got) == JSON_OK && got == want);    /* d */
+    free(t);
+}
+
+static void check_valid(const uint8_t *d, size_t n, json_span root)
+{
+    json_span v, ap;
+    int st;
+    REQUIRE(root.start < root.end && root.end <= n);
+    check_integer(d, root, NULL);
+    if (d[root.start] == '[') {
+        each_element(d, root, 1, NULL);
+        return;
+    }
+    st = json_member(as_text(d), root, "next_project_number", 19, &v);
+    REQUIRE((st == JSON_WRONG_TYPE) == (d[root.start] != '{'));
+    if (st == JSON_OK || st == JSON_DUPLICATE) {
+        check_span(d, root, v);
+        check_integer(d, v, NULL);
+        check_splice(d, n, root, v, st);
+    }
+    st = json_member(as_text(d), root, "active_projects", 15, &ap);
+    if (st == JSON_OK)
+        each_element(d, ap, 1, project_number);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_span root = {0, 0}, ref_root = {0, 0};
+    json_error err = {0, NULL};
+    int st = json_validate(as_text(data), size, &root, &err);
+    REQUIRE(st == ref_validate(data, size, &ref_root));
+    poke_unvalidated(data, size);
+    if (st != JSON_OK) {
+        REQUIRE(st == JSON_INVALID || st == JSON_TOO_DEEP);
+        REQUIRE(err.reason != NULL && err.offset <= size);
+        return 0;
+    }
+    REQUIRE(root.start == ref_root.start && root.end == ref_root.end);
+    check_valid(data, size, root);
+    return 0;
+}
