@@ -50,7 +50,7 @@ function M.emit(result, format, state_path)
   if result.status ~= "success" then
     io.stderr:write("tasknum: ", result.error_code or "ERROR", ": ",
       tostring(result.error_message), "\n")
-    return errors.exit[result.error_code] or 70
+    return errors.exit_status(result)
   end
   return 0
 end

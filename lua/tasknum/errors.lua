@@ -12,8 +12,11 @@ M.exit = {
   SCRIPT_ERROR = 70,
   SYSTEM_ERROR = 71,
   LOCK_TIMEOUT = 75,
-  INTERRUPTED = 130,
+  INTERRUPTED = 130, -- 128 + the signal: 130 for SIGINT, 143 for SIGTERM
 }
+
+-- The signals the host turns into INTERRUPTED, by number and by name.
+M.SIGNALS = { [2] = "SIGINT", [15] = "SIGTERM", SIGINT = 2, SIGTERM = 15 }
 
 -- errno values after which trying again may well succeed
 local transient = { [4] = true, [11] = true, [16] = true, [110] = true,
@@ -42,10 +45,30 @@ function M.is(v)
   return getmetatable(v) == Error
 end
 
+-- An interruption is the decision of whoever sent the signal: retrying on
+-- one's own would defy it, so it is not suggested.
 function M.retry_suggested(err)
-  if err.code == "LOCK_TIMEOUT" or err.code == "INTERRUPTED" then return true end
+  if err.code == "LOCK_TIMEOUT" then return true end
   if err.code == "SYSTEM_ERROR" then return transient[err.errno] == true end
   return false
+end
+
+-- interrupted(signum, when) -> INTERRUPTED value naming the signal; when
+-- says what the step was doing ("while waiting for the state lock").
+function M.interrupted(signum, when)
+  local name = M.SIGNALS[signum] or ("signal " .. tostring(signum))
+  return M.new("INTERRUPTED", "interrupted by " .. name .. " " .. when,
+    "nothing was written, the state is as it was, and this process holds no lock", nil,
+    { signal = name })
+end
+
+-- exit_status(answer) -> the process exit status for an answer table:
+-- 0 for success, 128 + the signal for INTERRUPTED, else the code's status.
+function M.exit_status(r)
+  if r.status == "success" then return 0 end
+  local sig = r.error_code == "INTERRUPTED" and type(r.error) == "table" and r.error.signal
+  if sig and M.SIGNALS[sig] then return 128 + M.SIGNALS[sig] end
+  return M.exit[r.error_code] or 70
 end
 
 -- system(message_from_core, errno [, what]) -> SYSTEM_ERROR value
