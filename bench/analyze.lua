@@ -293,6 +293,27 @@ local function report(file)
     w("")
   end
 
+  -- Where tasknum's extra time goes, sequentially.
+  if seqT and seqF and seqT.hold_p50 and seqF.hold_p50 then
+    local spawn = find("floor", "/bin/true")
+    w("### Where tasknum's time goes (sequential, ~40 KB state, p50)")
+    w("")
+    w("| part | tasknum ms | c-floor ms | tasknum − c-floor ms |")
+    w("|---|---:|---:|---:|")
+    w("| whole call, as the caller sees it | ", fmt(seqT.p50), " | ", fmt(seqF.p50), " | ", fmt(seqT.p50 - seqF.p50), " |")
+    w("| lock held (read, check, write, 2 fsyncs, …) | ", fmt(seqT.hold_p50), " | ", fmt(seqF.hold_p50), " | ",
+      fmt(seqT.hold_p50 - seqF.hold_p50), " |")
+    w("| outside the lock (process start, start-up, exit) | ", fmt(seqT.p50 - seqT.hold_p50), " | ",
+      fmt(seqF.p50 - seqF.hold_p50), " | ", fmt((seqT.p50 - seqT.hold_p50) - (seqF.p50 - seqF.hold_p50)), " |")
+    if spawn then
+      w("| of which spawning `/bin/true` (reference) | ", fmt(spawn.p50), " | ", fmt(spawn.p50), " | 0 |")
+    end
+    w("")
+    w("Peak RSS: tasknum ", fmt(mb(seqT.maxrss_kb)), " MB, c-floor ", fmt(mb(seqF.maxrss_kb)), " MB.",
+      " Instruction counts are in the callgrind section below.")
+    w("")
+  end
+
   -- The most contended level, every contender, in one line.
   if Pmax0 then
     local parts = {}
@@ -501,6 +522,52 @@ local function report(file)
     w("")
   end
 
+  -- Instruction profile -----------------------------------------------------------
+  local profs = {}
+  for _, rr in ipairs(recs) do if rr.kind == "profile" then profs[#profs + 1] = rr end end
+  if #profs > 0 then
+    w("## Where the instructions go (callgrind, one call, no noise)")
+    w("")
+    local tot = {}
+    for _, rr in ipairs(profs) do
+      tot[#tot + 1] = string.format("%s on %s: %s M instructions", rr.name, rr.size_label, fmt(rr.total / 1e6))
+    end
+    w(table.concat(tot, "; "), ".")
+    w("")
+    local tp = {}
+    for _, rr in ipairs(profs) do if rr.name == "tasknum" and rr.top ~= "" then tp[#tp + 1] = rr end end
+    if #tp > 0 then
+      local rows, order = {}, {}
+      for i, rr in ipairs(tp) do
+        for item in tostring(rr.top):gmatch("[^|]+") do
+          local label, n = item:match("^(.*)=(%d+)$")
+          if label then
+            if not rows[label] then rows[label] = {}; order[#order + 1] = label end
+            rows[label][i] = tonumber(n)
+          end
+        end
+      end
+      local hdr, al = { "| tasknum, inclusive |" }, { "|---|" }
+      for _, rr in ipairs(tp) do
+        hdr[#hdr + 1] = " " .. rr.size_label .. " Minstr | % |"
+        al[#al + 1] = "---:|---:|"
+      end
+      w(table.concat(hdr)); w(table.concat(al))
+      for _, label in ipairs(order) do
+        local row = { "| " .. label .. " |" }
+        for i, rr in ipairs(tp) do
+          local n = rows[label][i]
+          row[#row + 1] = n and string.format(" %s | %.1f |", fmt(n / 1e6), 100 * n / rr.total) or " – | – |"
+        end
+        w(table.concat(row))
+      end
+      w("")
+      w("Inclusive counts overlap (a function includes what it calls). `liblua lua_load`/`luaL_loadbufferx` is loading",
+        " the embedded Lua chunks; `core/json.c` work runs under the lock; `lua_close` is the interpreter's teardown.")
+      w("")
+    end
+  end
+
   -- Totals -------------------------------------------------------------------
   local runs, nums, dups, unsafe, failed = 0, 0, 0, 0, 0
   for _, r in ipairs(recs) do
@@ -517,8 +584,58 @@ local function report(file)
   io.write(table.concat(out, "\n"), "\n")
 end
 
+-- profile: `callgrind_annotate --inclusive=yes` output on stdin -> a record
+-- with the total instruction count and the inclusive counts of the
+-- functions worth naming: the program's own C (core/), the Lua C API entry
+-- points, the dynamic loader and malloc.
+local function profile(args)
+  local r = kv(args, 2, #args)
+  local total
+  local picked = {}
+  -- Wrappers that include nearly everything, and duplicates.
+  local skip = { pmain = true, lua_pcallk = true, lua_callk = true, lua_setfield = true, lua_load = true,
+    luaL_requiref = true, lua_getfield = true, lua_rawgeti = true, lua_gettable = true }
+  for line in io.lines() do
+    local n, rest = line:match("^%s*([%d,]+) %(%s*[%d.]+%%%)%s+(.*)$")
+    if n then
+      n = math.tointeger(tonumber((n:gsub(",", ""))))
+      if rest:match("^PROGRAM TOTALS") then
+        total = n
+      elseif not rest:find("'", 1, true) then
+        local file, fn = rest:match("^(%S+):(%S+)")
+        local label
+        if skip[fn] then
+          label = nil
+        elseif file and file:match("core/[%w_]+%.c$") and fn ~= "main" then
+          label = file:match("([%w_]+%.c)$") .. ":" .. fn
+        elseif file == "???" and fn:match("^luaL?_") then
+          label = "liblua " .. fn
+        elseif fn == "_dl_start" then
+          label = "ld.so: loading and linking shared libraries"
+        elseif file and file:match("malloc%.c$") and (fn == "malloc" or fn == "realloc" or fn == "free") then
+          label = "libc " .. fn
+        end
+        if label and not picked[label] then picked[label] = n end
+      end
+    end
+  end
+  local list = {}
+  for label, n in pairs(picked) do
+    if total and n >= total * 0.015 then list[#list + 1] = { label, n } end
+  end
+  table.sort(list, function(a, b) return a[2] > b[2] end)
+  local parts = {}
+  for i = 1, math.min(#list, 18) do parts[#parts + 1] = list[i][1] .. "=" .. list[i][2] end
+  r.kind = "profile"
+  r.total = total
+  r.top = table.concat(parts, "|")
+  print(ser(r))
+end
+
 local cmd = arg[1]
-if cmd == "record" then
+if cmd == "profile" then
+  profile(arg)
+elseif cmd == "record" then
   print(ser(kv(arg, 2, #arg)))
 elseif cmd == "run" then
   run(arg)

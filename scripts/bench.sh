@@ -354,6 +354,27 @@ if ((${#SIZE_LIST[@]})); then
     done
 fi
 
+# --- instruction profile (callgrind counts instructions: no noise) ---------------------------
+if command -v valgrind >/dev/null 2>&1 && command -v callgrind_annotate >/dev/null 2>&1; then
+    log "instruction profile (callgrind): ${SIZE_LIST[*]} on 40K and 1M"
+    for s in 40K 1M; do
+        [[ -n ${SAMPLE[$s]:-} ]] || continue
+        for c in "${SIZE_LIST[@]}"; do
+            newproj "$s"
+            cmd_of "$c" "$STATE" 1
+            cg=$WORK/data/callgrind-$c-$s.out
+            if valgrind --tool=callgrind --callgrind-out-file="$cg" "${CMD[@]}" >/dev/null 2>"$cg.err"; then
+                (cd "$ROOT" && callgrind_annotate --inclusive=yes "$cg" 2>/dev/null) |
+                    "${ANALYZE[@]}" profile name="$c" size_label="$s" >>"$RES"
+            else
+                log "callgrind failed for $c $s: $(tail -3 "$cg.err")"
+            fi
+        done
+    done
+else
+    log "valgrind not installed: no instruction profile"
+fi
+
 "${ANALYZE[@]}" record kind=end duration_s=$(($(date +%s) - T0)) load_end="$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES"
 # The end record carries the duration and the final load into the env.
 "${ANALYZE[@]}" report "$RES" >"$WORK/RESULTS.md"

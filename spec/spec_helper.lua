@@ -70,13 +70,20 @@ function H.project(text)
   return dir, path
 end
 
--- Runs the binary: run(args, {cwd=, env=, stdin=}) -> stdout, exit code, stderr
+-- TASKNUM_WRAP: shell words put before the binary in H.run, e.g.
+-- "valgrind --error-exitcode=99 -q" (CI runs the CLI specs that way).
+H.wrap = os.getenv("TASKNUM_WRAP") or ""
+
+-- Runs the binary: run(args, {cwd=, env=, stdin=, prefix=}) -> stdout, exit
+-- code, stderr. prefix: shell words before the binary (and before
+-- TASKNUM_WRAP), such as a setpriv command to run it as another user.
 function H.run(args, opts)
   opts = opts or {}
   local parts = {}
   for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. H.q(v) end
   local cmd = (opts.cwd and ("cd " .. H.q(opts.cwd) .. " && ") or "")
-    .. "env " .. table.concat(parts, " ") .. " " .. H.q(opts.bin or H.bin)
+    .. "env " .. table.concat(parts, " ") .. " " .. (opts.prefix or "") .. " " .. H.wrap
+    .. " " .. H.q(opts.bin or H.bin)
   for _, a in ipairs(args) do cmd = cmd .. " " .. H.q(a) end
   local errfile = os.tmpname()
   local p = io.popen(cmd .. " 2>" .. errfile .. (opts.stdin and "" or " </dev/null"))

@@ -9,10 +9,14 @@ local M = {}
 M.LAYOUTS = { ".opencode/specs/state.json", "specs/state.json" }
 M.DEFAULT_MIN, M.DEFAULT_MAX = 0, 999
 
+-- Whether something is at path. A file that is there but cannot be opened
+-- (no permission, a folder) counts: walking on up past it would find an
+-- outer project's state and hand out its numbers. find() then reports why.
+local ENOENT, ENOTDIR = 2, 20
 local function exists(path)
-  local f = io.open(path, "rb")
+  local f, _, errno = io.open(path, "rb")
   if f then f:close() return true end
-  return false
+  return errno ~= ENOENT and errno ~= ENOTDIR
 end
 
 function M.dirname(path)

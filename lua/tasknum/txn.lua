@@ -60,7 +60,7 @@ function Txn:acquire()
       "kernel lock on " .. self.lock_path .. " " .. who .. "; retry later", nil,
       { holder = holder })
   elseif code == "interrupted" then
-    errors.raise("INTERRUPTED", "interrupted while waiting for the state lock")
+    error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
   end
   error(errors.system(msg, code, "cannot open the lock file"), 0)
 end
@@ -164,12 +164,20 @@ function Txn:commit()
   local i = self.info
   local text = self.text:sub(1, i.next_start - 1) .. tostring(self.counter)
       .. self.text:sub(i.next_stop + 1)
+  -- Guarantee 5: whatever the body did, nothing invalid reaches the disk.
   local ok, check = pcall(state.parse, text)
-  assert(ok and check.next == self.counter, "the new state failed its own check")
-  if core.interrupted() then errors.raise("INTERRUPTED", "interrupted before writing the state") end
+  if not ok or check.next ~= self.counter then
+    self:fail("SCRIPT_ERROR", "refusing to write: the new state failed its own check",
+      ok and "the counter would read " .. tostring(check.next) .. ", not " .. tostring(self.counter)
+      or (errors.is(check) and check.message or tostring(check)))
+  end
+  local sig = core.interrupted()
+  if sig then error(errors.interrupted(sig, "before writing the state"), 0) end
   local done, msg, errno = core.replace(self.path, text)
   if not done then
-    if errno == 4 then errors.raise("INTERRUPTED", "interrupted while writing the state") end
+    if errno == 4 and core.interrupted() then
+      error(errors.interrupted(core.interrupted(), "while writing the state"), 0)
+    end
     error(errors.system(msg, errno, "cannot write the state file"), 0)
   end
   self.text, self.committed = text, true

@@ -2,7 +2,8 @@
 -- appended to .STATE.audit.jsonl beside the state file (for specs/state.json:
 -- specs/.state.json.audit.jsonl), under the lock, so the order of the lines
 -- is the order of the allocations. Lines are not fsynced: the state is the
--- record of truth, the log is for people.
+-- record of truth, the log is for people. For a symlinked state the log is
+-- beside the real file, like the lock: one log per state, however reached.
 --
 -- A replacement (audit.lua in a policy folder) returns a table with
 -- record(entry, txn); entry is the table to log (see tasknum.txn).
@@ -16,7 +17,7 @@ function M.path(state_path)
 end
 
 function M.record(entry, txn)
-  local path = M.path(txn.path)
+  local path = M.path(txn.real or txn.path)
   local f, msg = io.open(path, "ab")
   if not f then return nil, msg end
   local ok, werr = f:write(json.encode(entry), "\n")
