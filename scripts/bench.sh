@@ -24,6 +24,7 @@
 #   BENCH_OUT         report file (default bench/RESULTS.md)
 #   BENCH_KEEP=1      keep the temp dir (it is kept anyway when a check fails)
 #   TASKNUM           the binary (default build/tasknum)
+#   BENCH_TASKNUM_NOTE  a note on that binary for the report (e.g. its commit)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -83,6 +84,16 @@ for c in $CONTENDERS; do
 done
 ((${#LIST[@]})) || die "no contender"
 has() { local x; for x in "${LIST[@]}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
+# The contenders in round R: reversed in even rounds, so none always runs
+# right after the same neighbour or always first.
+order() { # R
+    local i
+    if (($1 % 2)); then
+        printf '%s\n' "${LIST[@]}"
+    else
+        for ((i = ${#LIST[@]} - 1; i >= 0; i--)); do echo "${LIST[i]}"; done
+    fi
+}
 
 # The argv of one call. tasknum is called directly: a #!/bin/sh wrapper
 # would add a shell start (~0.5 ms) to every call.
@@ -209,7 +220,9 @@ log "contenders: ${LIST[*]}; PROCS=$PROCS; work dir $WORK"
 # --- environment record -------------------------------------------------------------
 tasknum_v="not built"
 if has tasknum; then
-    tasknum_v="$("$TASKNUM" --version 2>/dev/null | head -1 || echo '?'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core lua scripts 2>/dev/null || echo ' + uncommitted changes')"
+    tasknum_v="$("$TASKNUM" --version 2>/dev/null | head -1 || echo '?'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core lua 'scripts/*.lua' 2>/dev/null || echo ' + uncommitted changes')"
+    [[ $TASKNUM == "$ROOT/build/tasknum" ]] || tasknum_v="$("$TASKNUM" --version 2>/dev/null | head -1), $TASKNUM"
+    [[ -z ${BENCH_TASKNUM_NOTE:-} ]] || tasknum_v="$tasknum_v ($BENCH_TASKNUM_NOTE)"
 fi
 "${ANALYZE[@]}" record kind=env date="$(date -Is)" nproc="$(nproc)" \
     cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
@@ -271,7 +284,7 @@ for c in "${LIST[@]}"; do
     SEQ_START[$c]=$(counter_of "$c" "$STATE")
 done
 for ((r = 1; r <= ROUNDS; r++)); do
-    for c in "${LIST[@]}"; do
+    for c in $(order "$r"); do
         cmd_of "$c" "${SEQ_STATE[$c]}" 1
         sync; "$RUNNER" -p 1 -k "${SEQ_K[$c]}" -d "$WORK/data/$c/seq-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
     done
@@ -295,7 +308,7 @@ log "contention: P = $PROCS, $CONT_ROUNDS round(s) (~${TARGET_S} s a run)"
 declare -A C_STATE C_K C_START
 for ((r = 1; r <= CONT_ROUNDS; r++)); do
     for p in $PROCS; do
-        for c in "${LIST[@]}"; do
+        for c in $(order "$r"); do
             if ((r == 1)); then
                 C_K[$c,$p]=$(awk -v t="$TARGET_S" -v thr="${THR[$c]:-10}" -v p="$p" 'BEGIN {
                     k = int(t * thr / p + 0.999); if (k < 1) k = 1; if (k > 100000) k = 100000; print k }')
