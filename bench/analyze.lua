@@ -240,44 +240,51 @@ local function report(file)
   -- Targets ---------------------------------------------------------------
   local seqT, seqF = find("seq", "tasknum"), find("seq", "c-floor")
   local targets = {}
-  local function target(what, v, op, limit, detail)
+  -- used: the records the figure comes from; a figure from a run whose
+  -- checks failed gives no verdict.
+  local function target(what, v, op, limit, detail, used)
     local held
+    local bad = false
+    for _, u in ipairs(used or {}) do
+      if not u.safe or ((u.name == "tasknum" or u.name == "c-floor") and not u.ok) then bad = true end
+    end
     if v == nil then held = "not measured"
+    elseif bad then held = "**no verdict**: a check failed"
     elseif op == "<=" then held = v <= limit and "**held**" or "**not held**"
     else held = v >= limit and "**held**" or "**not held**" end
     targets[#targets + 1] = { what, v, op, limit, held, detail or "" }
   end
   if has_t then
     target("sequential p50: tasknum ÷ c-floor", ratio(seqT and seqT.p50, seqF and seqF.p50), "<=", 1.3,
-      string.format("%s vs %s ms", fmt(seqT and seqT.p50), fmt(seqF and seqF.p50)))
+      string.format("%s vs %s ms", fmt(seqT and seqT.p50), fmt(seqF and seqF.p50)), { seqT, seqF })
     for _, P in ipairs({ 16, 64 }) do
       local t = find("cont", "tasknum", P)
       for _, alt in ipairs({ { "c-floor", 0.8 }, { "sqlite", 3 }, { "mkdir-jq", 50 } }) do
         local a = find("cont", alt[1], P)
         target(string.format("P=%d throughput: tasknum ÷ %s", P, alt[1]), ratio(t and t.thr, a and a.thr), ">=", alt[2],
-          string.format("%s vs %s allocs/s", fmt(t and t.thr), fmt(a and a.thr)))
+          string.format("%s vs %s allocs/s", fmt(t and t.thr), fmt(a and a.thr)), { t, a })
       end
     end
     local t64, f64 = find("cont", "tasknum", 64), find("cont", "c-floor", 64)
     target("P=64 max latency: tasknum ÷ c-floor", ratio(t64 and t64.max, f64 and f64.max), "<=", 1.5,
-      string.format("%s vs %s ms", fmt(t64 and t64.max), fmt(f64 and f64.max)))
+      string.format("%s vs %s ms", fmt(t64 and t64.max), fmt(f64 and f64.max)), { t64, f64 })
     local tz, fz = find("size", "tasknum", nil, "20M"), find("size", "c-floor", nil, "20M")
     target("20 MB state p50: tasknum ÷ c-floor", ratio(tz and tz.p50, fz and fz.p50), "<=", 1.5,
-      string.format("%s vs %s ms", fmt(tz and tz.p50), fmt(fz and fz.p50)))
+      string.format("%s vs %s ms", fmt(tz and tz.p50), fmt(fz and fz.p50)), { tz, fz })
     -- Linear growth: cost per MB from 1 MB to 20 MB against 40 KB to 1 MB.
     local s0, s1, s2 = find("size", "tasknum", nil, "40K"), find("size", "tasknum", nil, "1M"), tz
     if s0 and s1 and s2 then
       local lo = (s1.p50 - s0.p50) / ((s1.size - s0.size) / 1048576)
       local hi = (s2.p50 - s1.p50) / ((s2.size - s1.size) / 1048576)
       target("growth with size: tasknum ms/MB (1→20 MB) ÷ ms/MB (40 KB→1 MB)", ratio(hi, lo), "<=", 1.5,
-        string.format("%s ms/MB vs %s ms/MB: ≤ 1.5 is linear (or better)", fmt(hi), fmt(lo)))
+        string.format("%s ms/MB vs %s ms/MB: ≤ 1.5 is linear (or better)", fmt(hi), fmt(lo)), { s0, s1, s2 })
     end
     for _, sz in ipairs({ "40K", "1M", "20M" }) do
       local s = find("size", "tasknum", nil, sz)
       if s then
         local limit = (3 * s.size + 4 * 1048576) / 1024
         target(string.format("peak RSS, %s state: tasknum ÷ (3 × size + 4 MB)", sz), ratio(s.maxrss_kb, limit), "<=", 1,
-          string.format("%s MB of %s MB allowed", fmt(mb(s.maxrss_kb)), fmt(mb(limit))))
+          string.format("%s MB of %s MB allowed", fmt(mb(s.maxrss_kb)), fmt(mb(limit))), { s })
       end
     end
     w("## Targets (issue 6)")

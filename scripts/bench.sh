@@ -221,7 +221,7 @@ log "contenders: ${LIST[*]}; PROCS=$PROCS; work dir $WORK"
 tasknum_v="not built"
 if has tasknum; then
     tasknum_v="$("$TASKNUM" --version 2>/dev/null | head -1 || echo '?'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core lua 'scripts/*.lua' 2>/dev/null || echo ' + uncommitted changes')"
-    [[ $TASKNUM == "$ROOT/build/tasknum" ]] || tasknum_v="$("$TASKNUM" --version 2>/dev/null | head -1), $TASKNUM"
+    [[ $TASKNUM == "$ROOT/build/tasknum" ]] || tasknum_v="$("$TASKNUM" --version 2>/dev/null | head -1 || true), $TASKNUM"
     [[ -z ${BENCH_TASKNUM_NOTE:-} ]] || tasknum_v="$tasknum_v ($BENCH_TASKNUM_NOTE)"
 fi
 "${ANALYZE[@]}" record kind=env date="$(date -Is)" nproc="$(nproc)" \
@@ -281,7 +281,7 @@ for c in "${LIST[@]}"; do
     k=$(awk -v s="$SEQ_S" -v l="${p50:-1000}" -v r="$ROUNDS" 'BEGIN {
         k = int(s * 1000 / l / r); if (k < 5) k = 5; if (k > 150) k = 150; print k }')
     SEQ_K[$c]=$k
-    SEQ_START[$c]=$(counter_of "$c" "$STATE")
+    SEQ_START[$c]=$(counter_of "$c" "$STATE" || echo -1)
 done
 for ((r = 1; r <= ROUNDS; r++)); do
     for c in $(order "$r"); do
@@ -314,7 +314,7 @@ for ((r = 1; r <= CONT_ROUNDS; r++)); do
                     k = int(t * thr / p + 0.999); if (k < 1) k = 1; if (k > 100000) k = 100000; print k }')
                 newproj 40K
                 C_STATE[$c,$p]=$STATE
-                C_START[$c,$p]=$(counter_of "$c" "$STATE")
+                C_START[$c,$p]=$(counter_of "$c" "$STATE" || echo -1)
             fi
             d=$WORK/data/$c/cont-P$p-r$r
             cmd_of "$c" "${C_STATE[$c,$p]}" 1
