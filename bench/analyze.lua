@@ -61,10 +61,12 @@ local function run(args)
   local calls, failed, allocs, garbage, maxrss, wall = 0, 0, 0, 0, 0, 0
   local seen, dups = {}, 0
   local holds, waits = {}, {}
+  local rounds = {} -- throughput of each dir (round)
   local lo, hi
   for d = sep + 1, #args do
     local dir = args[d]
     local first, last
+    local allocs_before = allocs
     for w = 0, p - 1 do
       local f = io.open(string.format("%s/w%03d.lat", dir, w))
       if f then
@@ -102,7 +104,10 @@ local function run(args)
         end
       end
     end
-    if first then wall = wall + (last - first) / 1e9 end
+    if first then
+      wall = wall + (last - first) / 1e9
+      rounds[#rounds + 1] = string.format("%.6g", (allocs - allocs_before) / ((last - first) / 1e9))
+    end
     -- Lock hold times that a contender tells on stderr (c-floor with
     -- BENCH_HOLD set).
     for w = 0, p - 1 do
@@ -155,6 +160,7 @@ local function run(args)
   r.advanced = advanced
   r.counter_ok = advanced == allocs
   r.wall = wall
+  r.thr_rounds = table.concat(rounds, " ")
   r.thr = wall > 0 and allocs / wall or 0
   r.p50, r.p99, r.max = percentile(lat, 50), percentile(lat, 99), lat[#lat]
   r.mean = calls > 0 and sum / calls or nil
@@ -418,12 +424,26 @@ local function report(file)
   end
   w("")
 
+  local function per_round(c, cr)
+    if not cr then return "–" end
+    local a, b = {}, {}
+    for x in tostring(c.thr_rounds or ""):gmatch("%S+") do a[#a + 1] = tonumber(x) end
+    for x in tostring(cr.thr_rounds or ""):gmatch("%S+") do b[#b + 1] = tonumber(x) end
+    local out = {}
+    for i = 1, math.min(#a, #b) do out[#out + 1] = fr(ratio(a[i], b[i])) end
+    return #out > 0 and table.concat(out, " / ") or "–"
+  end
+
   -- Contention -----------------------------------------------------------------
   w("## Contention (P processes started together, K calls each, one allocation per call; ", E.cont_rounds or 1,
     " interleaved round(s) pooled, K per round)")
   w("")
-  w("| contender | P | K | allocs | wall s | allocs/s | ÷ ", REF, " | p50 ms | p99 ms | max ms | max ÷ ", REF, " |")
-  w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  w("The last column shows the throughput ratio of each round on its own (tasknum's row: ÷ c-floor): how far apart the rounds are",
+    " tells how noisy the machine was.")
+  w("")
+  w("| contender | P | K | allocs | wall s | allocs/s | ÷ ", REF, " | p50 ms | p99 ms | max ms | max ÷ ", REF,
+    " | allocs/s ÷ ", REF, ", each round |")
+  w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   for _, P in ipairs(procs) do
     local cr = find("cont", REF, P)
     for _, n in ipairs(names) do
@@ -431,7 +451,8 @@ local function report(file)
       if c then
         w("| ", n, " | ", P, " | ", c.k, " | ", c.allocs, " | ", fmt(c.wall), " | ", fmt(c.thr), " | ",
           fr(ratio(c.thr, cr and cr.thr)), " | ", fmt(c.p50), " | ", fmt(c.p99), " | ", fmt(c.max), " | ",
-          fr(ratio(c.max, cr and cr.max)), " |")
+          fr(ratio(c.max, cr and cr.max)), " | ",
+          per_round(c, (n == REF and has_t) and find("cont", "c-floor", P) or cr), " |")
       end
     end
   end
