@@ -3,7 +3,8 @@
  * binary after every other searcher (so a team's or an installed copy wins),
  * and runs tasknum.cli's main protected; every error becomes a JSON answer.
  * SIGINT and SIGTERM only raise a flag: lock waits and writes check it and
- * give up cleanly, releasing the lock and removing their temp file. */
+ * give up cleanly, releasing the lock and removing their temp file. A second
+ * one ends the process at once, for code that never looks at the flag. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,17 @@
 /* The one global: a signal handler can only talk through a global. */
 static volatile sig_atomic_t stop_signal;
 
+/* The first SIGINT/SIGTERM asks to stop at the next safe point. A second
+ * means now (a script's own loop never looks at the flag): take the default
+ * action. The kernel drops the lock; a temp file left behind is swept by the
+ * next allocation. signal() and raise() are async-signal-safe. */
 static void on_signal(int sig)
 {
+    if (stop_signal != 0) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     stop_signal = sig;
 }
 
