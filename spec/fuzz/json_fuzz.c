@@ -21,6 +21,11 @@
 
 #define REQUIRE(c) do { if (!(c)) __builtin_trap(); } while (0)
 
+static const char *as_text(const uint8_t *d)
+{
+    return (const char *)d;
+}
+
 /* --- reference validator: recursive, byte at a time, decodes code points */
 
 typedef struct ref { const uint8_t *s; size_t n, i; } ref;
@@ -184,6 +189,77 @@ static int ref_validate(const uint8_t *s, size_t n, json_span *root)
     return r.i == n ? JSON_OK : JSON_INVALID;
 }
 
+/* Appends code point cp to out as UTF-8, most significant bits first. */
+static size_t ref_put(unsigned long cp, uint8_t *out)
+{
+    int n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    static const uint8_t lead[] = {0, 0x00, 0xC0, 0xE0, 0xF0};
+    for (int k = n - 1; k > 0; k--, cp >>= 6)
+        out[k] = (uint8_t)(0x80 | (cp & 0x3F));
+    out[0] = (uint8_t)(lead[n] | cp);
+    return (size_t)n;
+}
+
+/* Decodes the validated string whose opening quote is at s[i]; returns
+ * the length written to out (which has room for the raw length). */
+static size_t ref_decode(const uint8_t *s, size_t n, size_t i, uint8_t *out)
+{
+    ref r = {s, n, i + 1};
+    size_t len = 0;
+    while (s[r.i] != '"') {
+        long u, lo;
+        if (s[r.i] != '\\') {
+            out[len++] = s[r.i++];
+            continue;
+        }
+        r.i++;
+        switch (s[r.i++]) {
+        case 'b': out[len++] = '\b'; continue;
+        case 'f': out[len++] = '\f'; continue;
+        case 'n': out[len++] = '\n'; continue;
+        case 'r': out[len++] = '\r'; continue;
+        case 't': out[len++] = '\t'; continue;
+        case 'u': break;
+        default: out[len++] = s[r.i - 1]; continue;
+        }
+        u = ref_hex4(&r);
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            r.i += 2;
+            lo = ref_hex4(&r);
+            u = 0x10000 + (u - 0xD800) * 0x400 + (lo - 0xDC00);
+        }
+        len += ref_put((unsigned long)u, out + len);
+    }
+    return len;
+}
+
+/* json_member the slow way, on a validated object span. */
+static int ref_member(const uint8_t *d, json_span obj, const uint8_t *key,
+                      size_t keylen, json_span *value)
+{
+    ref r = {d, obj.end, obj.start + 1};
+    int found = 0;
+    uint8_t *name = malloc(obj.end - obj.start);
+    REQUIRE(name != NULL);
+    ref_ws(&r);
+    while (ref_peek(&r) == '"') {
+        size_t len = ref_decode(d, obj.end, r.i, name), vs;
+        int eq = len == keylen && memcmp(name, key, len) == 0;
+        ref_string(&r);
+        ref_ws(&r);
+        r.i++;
+        ref_ws(&r);
+        vs = r.i;
+        REQUIRE(ref_value(&r, 0) == 0);
+        if (eq && found) { free(name); return JSON_DUPLICATE; }
+        if (eq) { value->start = vs; value->end = r.i; found = 1; }
+        ref_ws(&r);
+        if (ref_peek(&r) == ',') { r.i++; ref_ws(&r); }
+    }
+    free(name);
+    return found ? JSON_OK : JSON_ABSENT;
+}
+
 /* Reference integer reader: syntax first, then a wide accumulator. */
 static int ref_integer(const uint8_t *s, size_t n, int64_t *out)
 {
@@ -205,11 +281,6 @@ static int ref_integer(const uint8_t *s, size_t n, int64_t *out)
 }
 
 /* --- checks on the scanner ------------------------------------------------ */
-
-static const char *as_text(const uint8_t *d)
-{
-    return (const char *)d;
-}
 
 /* s must lie in outer and be a complete JSON text on its own. */
 static void check_span(const uint8_t *d, json_span outer, json_span s)
@@ -250,17 +321,52 @@ static size_t each_element(const uint8_t *d, json_span arr, int valid,
     return count;
 }
 
+/* json_member agrees with ref_member on a validated span. */
+static int check_member(const uint8_t *d, json_span obj, const uint8_t *key,
+                        size_t keylen, json_span *value)
+{
+    json_span a = {0, 0}, b = {0, 0};
+    int st = json_member(as_text(d), obj, (const char *)key, keylen, &a);
+    REQUIRE(st == (d[obj.start] == '{' ? ref_member(d, obj, key, keylen, &b)
+                                        : JSON_WRONG_TYPE));
+    if (st == JSON_OK || st == JSON_DUPLICATE) {
+        REQUIRE(a.start == b.start && a.end == b.end);
+        check_span(d, obj, a);
+        *value = a;
+    }
+    return st;
+}
+
+/* Looks up the object's first member name (decoded) and two fixed keys,
+ * so escaped names and duplicates are compared with the reference too. */
+static void check_members(const uint8_t *d, json_span obj)
+{
+    json_span v;
+    size_t i = obj.start + 1;
+    uint8_t *name;
+    check_member(d, obj, (const uint8_t *)"next_project_number", 19, &v);
+    check_member(d, obj, (const uint8_t *)"project_number", 14, &v);
+    if (d[obj.start] != '{')
+        return;
+    while (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r')
+        i++;
+    if (d[i] != '"')
+        return;
+    name = malloc(obj.end - obj.start);
+    REQUIRE(name != NULL);
+    size_t len = ref_decode(d, obj.end, i, name);
+    int st = check_member(d, obj, name, len, &v);
+    REQUIRE(st == JSON_OK || st == JSON_DUPLICATE);
+    free(name);
+}
+
 static void project_number(const uint8_t *d, json_span elem)
 {
     json_span v;
-    int st = json_member(as_text(d), elem, "project_number", 14, &v);
-    REQUIRE(st == JSON_OK || st == JSON_ABSENT || st == JSON_DUPLICATE ||
-            st == JSON_WRONG_TYPE);
-    REQUIRE((st == JSON_WRONG_TYPE) == (d[elem.start] != '{'));
-    if (st == JSON_OK || st == JSON_DUPLICATE) {
-        check_span(d, elem, v);
+    int st = check_member(d, elem, (const uint8_t *)"project_number", 14, &v);
+    if (st == JSON_OK || st == JSON_DUPLICATE)
         check_integer(d, v, NULL);
-    }
+    check_members(d, elem);
 }
 
 /* Calls on inputs that need not be valid: must stay in bounds (ASan) and
@@ -308,13 +414,12 @@ static void check_valid(const uint8_t *d, size_t n, json_span root)
     REQUIRE(root.start < root.end && root.end <= n);
     check_integer(d, root, NULL);
     if (d[root.start] == '[') {
-        each_element(d, root, 1, NULL);
+        each_element(d, root, 1, check_members);
         return;
     }
-    st = json_member(as_text(d), root, "next_project_number", 19, &v);
-    REQUIRE((st == JSON_WRONG_TYPE) == (d[root.start] != '{'));
+    check_members(d, root);
+    st = check_member(d, root, (const uint8_t *)"next_project_number", 19, &v);
     if (st == JSON_OK || st == JSON_DUPLICATE) {
-        check_span(d, root, v);
         check_integer(d, v, NULL);
         check_splice(d, n, root, v, st);
     }
