@@ -91,7 +91,9 @@ static uint64_t needs_look(uint64_t v)
     return (ctl | quote | bslash | v) & high;
 }
 
-/* Skips printable ASCII other than '"' and '\\', 8 bytes at a time. */
+/* Skips printable ASCII other than '"' and '\\', 8 bytes at a time; the
+ * byte loop then finds the first byte of interest in the word the fast loop
+ * stopped at (at most 7 steps), or finishes a tail shorter than a word. */
 static ptr skip_plain(ptr p, ptr end)
 {
     uint64_t v;
