@@ -211,6 +211,7 @@ field() { # RECORD KEY -> value (numbers to 4 digits)
     [[ $1 =~ $re ]] || return 0
     local v=${BASH_REMATCH[1]}
     [[ $v =~ ^-?[0-9]+\.[0-9]+$ ]] && v=$(printf "%.4g" "$v")
+    [[ $v == \"*\" ]] && v=${v:1:-1}
     echo "$v"
 }
 
