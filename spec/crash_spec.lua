@@ -1,0 +1,202 @@
+-- Crashes and durability order (SPEC guarantee 2).
+--
+-- The crash test: 8 allocators in loops while a killer SIGKILLs a random one
+-- of their tasknum processes every few milliseconds. Afterwards the state is
+-- valid (byte for byte the original with a new counter), every number that
+-- was printed in a success answer (by a run that exited 0, or one killed
+-- after printing) is unique and below the final counter, and a fresh
+-- allocation succeeds at once.
+--
+-- The order test: under strace, the temp file is written and fsynced before
+-- the rename, the folder is fsynced after it, and the answer is written to
+-- stdout only after the folder fsync.
+local H = require "spec_helper"
+local cjson = require "cjson"
+local core = require "tasknum.core"
+
+local function sh(cmd) return os.execute(cmd) == true end
+
+local MAX = 99999999
+local SECONDS = tonumber(os.getenv("TASKNUM_CRASH_SECONDS") or "") or 6
+
+-- An allocator loop: only builtins besides tasknum, so every child of the
+-- loop's shell is a tasknum process. Each run appends "exit<TAB>stdout".
+local WORKER = [[
+BIN=$1 STATE=$2 STOP=$3 LOG=$4 CUR=$4.cur
+while [ ! -e "$STOP" ]; do
+  "$BIN" allocate --state "$STATE" --count $(( (RANDOM % 3) + 1 )) --timeout 60 > "$CUR" 2>/dev/null
+  code=$?
+  line=
+  IFS= read -r line < "$CUR"
+  printf '%s\t%s\n' "$code" "$line" >> "$LOG"
+done
+]]
+
+-- Kills a random tasknum child of the worker shells every 2-12 ms; counts
+-- the kills in $3.
+local KILLER = [[
+STOP=$1 PIDS=$2 COUNT=$3 n=0
+while [ ! -e "$STOP" ]; do
+  set -- $(pgrep -P "$PIDS")
+  if [ $# -gt 0 ]; then
+    shift $(( RANDOM % $# ))
+    comm=
+    IFS= read -r comm < /proc/$1/comm 2>/dev/null
+    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); fi
+  fi
+  sleep 0.00$(( (RANDOM % 10) + 2 ))
+done
+echo "$n" > "$COUNT"
+]]
+
+describe("crash test", function()
+  after_each(H.cleanup)
+
+  it(string.format("8 allocators, random SIGKILLs every few ms for %g s: nothing lost", SECONDS), function()
+    local dir, path = H.project(H.state_text(0, { max = MAX }))
+    H.write(dir .. "/worker.sh", WORKER)
+    H.write(dir .. "/killer.sh", KILLER)
+    local stop = dir .. "/stop"
+    finally(function() H.write(stop, "") end)
+    local pids = {}
+    for w = 1, 8 do
+      local out = H.sh(string.format("bash %s %s %s %s %s >/dev/null 2>&1 & echo $!",
+        H.q(dir .. "/worker.sh"), H.q(H.bin), H.q(path), H.q(stop), H.q(dir .. "/w" .. w .. ".log")))
+      pids[w] = assert(tonumber(out:match("%d+")))
+    end
+    sh(string.format("bash %s %s %s %s >/dev/null 2>&1 &", H.q(dir .. "/killer.sh"), H.q(stop),
+      table.concat(pids, ","), H.q(dir .. "/kills")))
+    sh("sleep " .. SECONDS)
+    H.write(stop, "")
+    -- the loops end after their current run; the killer writes its count
+    local deadline = core.clock() + 120
+    while core.clock() < deadline do
+      if not H.read(dir .. "/kills") then sh("sleep 0.05") else
+        local alive = false
+        for _, p in ipairs(pids) do alive = alive or sh("kill -0 " .. p .. " 2>/dev/null") end
+        if not alive then break end
+        sh("sleep 0.05")
+      end
+    end
+    local kills = tonumber(H.read(dir .. "/kills"))
+    assert.is_truthy(kills, "the killer did not finish")
+
+    -- the state: valid, and the original text with only the counter moved
+    local text = H.read(path)
+    local final = tonumber(text:match('"next_project_number": (%d+),'))
+    assert.is_truthy(final, "no counter in the state: " .. text:sub(1, 200))
+    assert.are.equal(H.state_text(final, { max = MAX }), text)
+
+    local seen, runs, ok_runs, killed, printed_by_killed = {}, 0, 0, 0, 0
+    for w = 1, 8 do
+      for code, line in (H.read(dir .. "/w" .. w .. ".log") or ""):gmatch("(%d+)\t([^\n]*)") do
+        runs = runs + 1
+        code = tonumber(code)
+        if code == 137 then killed = killed + 1 end
+        local okj, r = pcall(cjson.decode, line)
+        if code == 0 then
+          assert(okj and r.status == "success", "exit 0 without a success answer: " .. line)
+          ok_runs = ok_runs + 1
+        else
+          assert(code == 137, "a run failed without being killed: " .. code .. " " .. line)
+        end
+        if okj and type(r) == "table" and r.status == "success" then
+          if code ~= 0 then printed_by_killed = printed_by_killed + 1 end
+          for _, n in ipairs(r.allocated_numbers) do
+            assert.is_nil(seen[n], "number printed twice: " .. n)
+            assert.is_true(n < final, n .. " was printed but the counter is only " .. final)
+            seen[n] = true
+          end
+        end
+      end
+    end
+    assert.is_true(ok_runs >= 20, "too few successful runs to mean anything: " .. ok_runs)
+    assert.is_true(killed >= 20, "too few runs were killed to mean anything: " .. killed)
+
+    -- a fresh allocation at once: no lock stuck, temp files swept
+    local r = H.run_json({ "allocate", "--state", path, "--timeout", "0" })
+    assert.are.equal("success", r.status, r.error_message)
+    assert.are.same({ final }, r.allocated_numbers)
+    assert.is_true(r.lock_wait_ms < 1000, "waited " .. r.lock_wait_ms .. " ms")
+    assert.is_nil(H.ls(dir .. "/.opencode/specs"):find(".tmp-", 1, true), "temp files left")
+    print(string.format("\n# crash test: %d runs, %d exited 0, %d killed (%d of them after printing), "
+      .. "%d kills sent, counter %d", runs, ok_runs, killed, printed_by_killed, kills, final))
+  end)
+end)
+
+-- The strace lines of one traced run, in order.
+local function trace(args, opts)
+  local log = os.tmpname()
+  local out, code, err = H.run(args, { cwd = opts and opts.cwd, prefix = "strace -f -y -qq -o " .. H.q(log)
+    .. " -e trace=fsync,fdatasync,rename,renameat,renameat2,write" })
+  local lines = {}
+  for line in (H.read(log) or ""):gmatch("[^\n]+") do lines[#lines + 1] = line end
+  os.remove(log)
+  return lines, out, code, err
+end
+
+-- The index of the first line at or after from that matches pattern.
+local function find(lines, pattern, from)
+  for i = from or 1, #lines do
+    if lines[i]:find(pattern) then return i end
+  end
+end
+
+local function escape(s) return (s:gsub("[%p]", "%%%0")) end
+
+-- Checks the order for a run whose state file really lives at real.
+local function durable_order(lines, real)
+  local folder, base = real:match("^(.*)/([^/]+)$")
+  local temp = escape(folder .. "/." .. base .. ".tmp-") .. "%w+"
+  local all = table.concat(lines, "\n")
+  local first_write = find(lines, "write%(%d+<" .. temp .. ">")
+  local temp_sync = find(lines, "f[data]*sync%(%d+<" .. temp .. ">%) = 0")
+  local rename = find(lines, "rename[at2]*%(.-" .. temp .. "\", .-" .. escape(real) .. "\".-%) = 0")
+  local dir_sync = rename and find(lines, "f[data]*sync%(%d+<" .. escape(folder) .. ">%) = 0", rename)
+  local answer = find(lines, "write%(1<")
+  assert(first_write, "no write to the temp file:\n" .. all)
+  assert(temp_sync, "the temp file was never fsynced:\n" .. all)
+  assert(rename, "no rename of the temp file over the state:\n" .. all)
+  assert(dir_sync, "the folder was not fsynced after the rename:\n" .. all)
+  assert(answer, "no answer on stdout:\n" .. all)
+  assert(first_write < temp_sync and temp_sync < rename, "fsync after the rename:\n" .. all)
+  assert(rename < dir_sync and dir_sync < answer, "answered before the folder fsync:\n" .. all)
+  assert.is_nil(find(lines, "write%(%d+<" .. temp .. ">", temp_sync), "written after its fsync")
+  return lines[answer]
+end
+
+describe("durability order under strace", function()
+  after_each(H.cleanup)
+  local has_strace = sh("command -v strace >/dev/null 2>&1")
+
+  it("temp fsync, rename, folder fsync, then the answer", function()
+    if not has_strace then pending("strace is not installed") return end
+    local dir, path = H.project(H.state_text(5))
+    local lines, out, code, err = trace({ "allocate", "--count", "3" }, { cwd = dir })
+    assert.are.equal(0, code, err)
+    assert.are.same({ 5, 6, 7 }, cjson.decode(out).allocated_numbers)
+    local answer = durable_order(lines, path)
+    assert.is_truthy(answer:find('"status\\":\\"success', 1, true), answer)
+  end)
+
+  it("the same for --format plain", function()
+    if not has_strace then pending("strace is not installed") return end
+    local dir, path = H.project(H.state_text(5))
+    local lines, out, code = trace({ "allocate", "--format", "plain" }, { cwd = dir })
+    assert.are.equal(0, code)
+    assert.are.equal("5\n", out)
+    assert.is_truthy(durable_order(lines, path):find('"5\\n"', 1, true))
+  end)
+
+  it("for a symlinked state: at the target, and the target's folder is fsynced", function()
+    if not has_strace then pending("strace is not installed") return end
+    local dir = H.tmpdir()
+    local real = dir .. "/real/state.json"
+    H.write(real, H.state_text(5))
+    sh("mkdir -p " .. H.q(dir .. "/.opencode/specs"))
+    sh("ln -s ../../real/state.json " .. H.q(dir .. "/.opencode/specs/state.json"))
+    local lines, _, code = trace({ "allocate" }, { cwd = dir })
+    assert.are.equal(0, code)
+    durable_order(lines, real)
+  end)
+end)
