@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,16 +114,21 @@ static int copy_attributes(int fd, const struct stat *st, int exists)
     return fchmod(fd, st->st_mode & 07777);
 }
 
-static int write_all(int fd, const char *data, size_t len)
+/* Writes every piece, retrying short writes and EINTR. */
+static int write_all(int fd, const struct iovec *iov, int iovcnt)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1)
-            return -1;
-        done += (size_t)n;
+    for (int i = 0; i < iovcnt; i++) {
+        const char *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left > 0) {
+            ssize_t n = write(fd, p, left);
+            if (n == -1 && errno == EINTR)
+                continue;
+            if (n == -1)
+                return -1;
+            p += n;
+            left -= (size_t)n;
+        }
     }
     return 0;
 }
@@ -130,9 +136,9 @@ static int write_all(int fd, const char *data, size_t len)
 /* Writes, syncs and closes the temp file; closes fd on every path. On Linux
  * close() releases fd even when it fails; EINTR there loses nothing, since
  * fsync has already returned. */
-static int fill_temp(int fd, const char *data, size_t len)
+static int fill_temp(int fd, const struct iovec *iov, int iovcnt)
 {
-    if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+    if (write_all(fd, iov, iovcnt) == -1 || fsync(fd) == -1) {
         int err = errno;
         close(fd);
         errno = err;
@@ -170,7 +176,7 @@ static int discard(const char *tmp, char *where, size_t cap, const char *about)
 
 /* Prepares and fills the temp file; closes fd on every path. */
 static int write_temp(int fd, const struct stat *st, int exists,
-                      const char *data, size_t len)
+                      const struct iovec *iov, int iovcnt)
 {
     if (copy_attributes(fd, st, exists) == -1) {
         int err = errno;
@@ -178,13 +184,14 @@ static int write_temp(int fd, const struct stat *st, int exists,
         errno = err;
         return -1;
     }
-    return fill_temp(fd, data, len);
+    return fill_temp(fd, iov, iovcnt);
 }
 
 /* Creates, fills and renames the temp file for t. tmp holds the mkostemp
  * template and receives the temp file's name. */
-static int replace_via(const struct target *t, char *tmp, const char *data,
-                       size_t len, const volatile sig_atomic_t *cancel,
+static int replace_via(const struct target *t, char *tmp,
+                       const struct iovec *iov, int iovcnt,
+                       const volatile sig_atomic_t *cancel,
                        char *where, size_t cap)
 {
     struct stat st;
@@ -194,7 +201,7 @@ static int replace_via(const struct target *t, char *tmp, const char *data,
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd == -1)
         return fail(where, cap, t->dir);
-    if (write_temp(fd, &st, exists, data, len) == -1)
+    if (write_temp(fd, &st, exists, iov, iovcnt) == -1)
         return discard(tmp, where, cap, tmp);
     if (cancel != NULL && *cancel != 0) {
         errno = EINTR;
@@ -213,6 +220,14 @@ int durable_replace(const char *path, const char *data, size_t len,
                     const volatile sig_atomic_t *cancel,
                     char *where, size_t cap)
 {
+    struct iovec iov = {(void *)(uintptr_t)data, len};
+    return durable_replacev(path, &iov, 1, cancel, where, cap);
+}
+
+int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
+                     const volatile sig_atomic_t *cancel,
+                     char *where, size_t cap)
+{
     struct target t;
     if (target_init(&t, path) == -1)
         return fail(where, cap, path);
@@ -221,7 +236,7 @@ int durable_replace(const char *path, const char *data, size_t len,
     if (asprintf(&tmp, "%s/.%s" DURABLE_TEMP_TAG "XXXXXX", t.dir, t.base) < 0)
         fail(where, cap, path);
     else
-        rc = replace_via(&t, tmp, data, len, cancel, where, cap);
+        rc = replace_via(&t, tmp, iov, iovcnt, cancel, where, cap);
     int err = errno;
     free(tmp);
     target_free(&t);

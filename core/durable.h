@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 /* Prefix of every temp file durable_replace creates beside TARGET:
  * ".TARGETNAME.tmp-" followed by six random characters. */
@@ -29,6 +30,13 @@
 int durable_replace(const char *path, const char *data, size_t len,
                     const volatile sig_atomic_t *cancel,
                     char *where, size_t cap);
+
+/* The same, with the content given as iovcnt pieces written in order: an
+ * edit is written as the text before it, the new bytes, and the text after
+ * it, without building the new text in memory. */
+int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
+                     const volatile sig_atomic_t *cancel,
+                     char *where, size_t cap);
 
 /* Removes the temp files a killed writer left beside path's real target.
  * Only safe while holding the state lock. Returns how many were removed, or

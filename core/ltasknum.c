@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -221,16 +222,74 @@ static int l_holder(lua_State *L)
 
 /* --- durable files ------------------------------------------------------ */
 
-/* replace(path, text) -> true | nil, message, errno */
+/* replace(path, text [, start, stop, bytes]) -> true | nil, message, errno
+ * With a span, writes text with text[start..stop] replaced by bytes, in
+ * three pieces: the new text is never built in memory. */
 static int l_replace(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    size_t len;
+    size_t len, blen = 0;
     const char *text = luaL_checklstring(L, 2, &len);
     char where[4096] = "";
-    if (durable_replace(path, text, len, get_cancel(L), where, sizeof where) != 0)
+    struct iovec iov[3] = {{(void *)(uintptr_t)text, len}, {NULL, 0}, {NULL, 0}};
+    int n = 1;
+    if (!lua_isnoneornil(L, 3)) {
+        lua_Integer s = luaL_checkinteger(L, 3), e = luaL_checkinteger(L, 4);
+        const char *bytes = luaL_checklstring(L, 5, &blen);
+        luaL_argcheck(L, s >= 1 && e >= s - 1 && (size_t)e <= len, 3, "span out of the text");
+        iov[0].iov_len = (size_t)s - 1;
+        iov[1] = (struct iovec){(void *)(uintptr_t)bytes, blen};
+        iov[2] = (struct iovec){(void *)(uintptr_t)(text + e), len - (size_t)e};
+        n = 3;
+    }
+    if (durable_replacev(path, iov, n, get_cancel(L), where, sizeof where) != 0)
         return fail_errno(L, errno, where[0] ? where : path);
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* readfile(path) -> text | nil, message, errno: one read into a buffer of
+ * the file's size (io.read("a") grows its buffer by doubling and copies). */
+static int l_readfile(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    luaL_Buffer b;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        int err = errno;
+        if (fd != -1)
+            close(fd);
+        return fail_errno(L, err, path);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return fail_errno(L, EISDIR, path);
+    }
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    char *p = luaL_buffinitsize(L, &b, cap);
+    size_t used = 0;
+    for (;;) {
+        ssize_t got = read(fd, p + used, cap - used);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1) {
+            int err = errno;
+            close(fd);
+            return fail_errno(L, err, path);
+        }
+        if (got == 0)
+            break;
+        used += (size_t)got;
+        if (used == cap) { /* the file grew: make room */
+            luaL_addsize(&b, used);
+            p = luaL_prepbuffsize(&b, cap);
+            used = 0;
+        }
+    }
+    close(fd);
+    luaL_addsize(&b, used);
+    luaL_pushresult(&b);
     return 1;
 }
 
@@ -333,6 +392,55 @@ static int l_elements(lua_State *L)
         lua_pushnil(L);
         lua_pushliteral(L, "not an array");
         return 2;
+    }
+    return 1;
+}
+
+static int wanted(lua_State *L, int idx, lua_Integer n)
+{
+    if (lua_isnoneornil(L, idx))
+        return 1;
+    for (lua_Integer i = 1, len = (lua_Integer)lua_rawlen(L, idx); i <= len; i++) {
+        lua_rawgeti(L, idx, i);
+        int hit = lua_tointeger(L, -1) == n && lua_isinteger(L, -1);
+        lua_pop(L, 1);
+        if (hit)
+            return 1;
+    }
+    return 0;
+}
+
+/* held(text, start, stop, field [, numbers]) -> { [n] = {start, stop} }:
+ * for each object in the array at start..stop whose member field is an
+ * integer n (the first such element wins), limited to numbers when given.
+ * One pass in C: for 50,000 active projects, five times faster than the
+ * same walk through elements() and member() from Lua. */
+static int l_held(lua_State *L)
+{
+    size_t len, flen, cursor = 0;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span arr = check_span(L, 2, len), elem, value;
+    const char *field = luaL_checklstring(L, 4, &flen);
+    int64_t n;
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TTABLE);
+    lua_newtable(L);
+    while (json_next(text, arr, &cursor, &elem) == JSON_OK) {
+        if (text[elem.start] != '{'
+            || json_member(text, elem, field, flen, &value) != JSON_OK
+            || json_integer(text, value, &n) != JSON_OK || !wanted(L, 5, n))
+            continue;
+        if (lua_rawgeti(L, -1, n) == LUA_TNIL) {
+            lua_pop(L, 1);
+            push_span(L, elem);
+            lua_createtable(L, 2, 0);
+            lua_insert(L, -3);
+            lua_rawseti(L, -3, 2);
+            lua_rawseti(L, -2, 1);
+            lua_rawseti(L, -2, n);
+        } else {
+            lua_pop(L, 1);
+        }
     }
     return 1;
 }
@@ -675,6 +783,7 @@ static const luaL_Reg core_funcs[] = {
     {"clock", l_clock},
     {"cwd", l_cwd},
     {"elements", l_elements},
+    {"held", l_held},
     {"holder", l_holder},
     {"hostname", l_hostname},
     {"integer", l_integer},
@@ -686,6 +795,7 @@ static const luaL_Reg core_funcs[] = {
     {"mkdir", l_mkdir},
     {"pid", l_pid},
     {"probe", l_probe},
+    {"readfile", l_readfile},
     {"realpath", l_realpath},
     {"replace", l_replace},
     {"sleep", l_sleep},

@@ -70,11 +70,8 @@ end
 
 -- read(path) -> text; raises SYSTEM_ERROR
 function M.read(path)
-  local f, msg, errno = io.open(path, "rb")
-  if not f then error(errors.system(msg, errno, "cannot read the state file"), 0) end
-  local text, rmsg, rerrno = f:read("a")
-  f:close()
-  if not text then error(errors.system(path .. ": " .. rmsg, rerrno, "cannot read the state file"), 0) end
+  local text, msg, errno = core.readfile(path)
+  if not text then error(errors.system(msg, errno, "cannot read the state file"), 0) end
   return text
 end
 

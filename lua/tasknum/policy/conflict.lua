@@ -12,7 +12,7 @@ M.max_count = 10
 
 function M.pick(txn, count)
   local numbers = txn:take(count)
-  local held = txn:held("active_projects", "project_number")
+  local held = txn:held("active_projects", "project_number", numbers)
   local conflicts = {}
   for _, n in ipairs(numbers) do
     if held[n] then
