@@ -533,49 +533,63 @@ static int walk_member(const char *text, ptr *pp, ptr end, const char *key,
 /* Every member is walked, even after a match, so that a second one with
  * the same name is reported rather than silently shadowed: RFC 8259 leaves
  * duplicates' meaning open, and tools disagree on which one wins. */
-int json_member(const char *text, json_span obj, const char *key,
-                size_t keylen, json_span *value)
+int json_members(const char *text, json_span obj, const char *const *keys,
+                 const size_t *keylens, size_t nkeys, json_span *values,
+                 unsigned *counts)
 {
     ptr p = (ptr)text + obj.start, end = (ptr)text + obj.end;
-    int found = 0;
     if (obj.start >= obj.end || *p != '{')
         return JSON_WRONG_TYPE;
+    for (size_t k = 0; k < nkeys; k++)
+        counts[k] = 0;
     p = skip_ws(p + 1, end);
     if (p < end && *p == '}')
-        return JSON_ABSENT;
+        return JSON_OK;
     for (;;) {
         json_span v;
-        int match, st = walk_member(text, &p, end, key, keylen, &match, &v);
+        ptr name = p;
+        int match, st = walk_member(text, &p, end, "", 0, &match, &v);
         if (st != JSON_OK)
             return st;
-        if (match && found)
-            return JSON_DUPLICATE;
-        if (match) {
-            *value = v;
-            found = 1;
+        for (size_t k = 0; k < nkeys; k++) {
+            ptr name_end = string_end(name, end);
+            if (!name_is(name + 1, name_end - 1, (const unsigned char *)keys[k], keylens[k]))
+                continue;
+            if (counts[k]++ == 0)
+                values[k] = v;
         }
         if (p < end && *p == '}')
-            return found ? JSON_OK : JSON_ABSENT;
+            return JSON_OK;
         if (p == end || *p != ',')
             return JSON_INVALID;
         p = skip_ws(p + 1, end);
     }
 }
 
-/* *cursor is 0 before the first element, then the offset just past the
- * element last returned (always > arr.start, so never 0 again). */
-int json_next(const char *text, json_span arr, size_t *cursor,
-              json_span *elem)
+int json_member(const char *text, json_span obj, const char *key,
+                size_t keylen, json_span *value)
 {
-    ptr base = (ptr)text, end = base + arr.end, p, v;
+    unsigned count;
+    int st = json_members(text, obj, &key, &keylen, 1, value, &count);
+    if (st != JSON_OK)
+        return st;
+    return count == 0 ? JSON_ABSENT : count == 1 ? JSON_OK : JSON_DUPLICATE;
+}
+
+/* *cursor is 0 before the first element, then the offset just past the
+ * element last returned (always > arr.start, so never 0 again). Sets *at
+ * to the next element's first byte, or returns JSON_ABSENT at the end. */
+static int next_start(const char *text, json_span arr, size_t cursor, ptr *at)
+{
+    ptr base = (ptr)text, end = base + arr.end, p;
     if (arr.start >= arr.end || base[arr.start] != '[')
         return JSON_WRONG_TYPE;
-    if (*cursor == 0) {
+    if (cursor == 0) {
         p = skip_ws(base + arr.start + 1, end);
     } else {
-        if (*cursor <= arr.start || *cursor > arr.end)
+        if (cursor <= arr.start || cursor > arr.end)
             return JSON_INVALID;
-        p = skip_ws(base + *cursor, end);
+        p = skip_ws(base + cursor, end);
         if (p < end && *p == ',')
             p = skip_ws(p + 1, end);
         else if (p == end || *p != ']')
@@ -583,10 +597,71 @@ int json_next(const char *text, json_span arr, size_t *cursor,
     }
     if (p < end && *p == ']')
         return JSON_ABSENT;
-    if ((v = value_end(p, end)) == NULL)
+    *at = p;
+    return JSON_OK;
+}
+
+int json_next(const char *text, json_span arr, size_t *cursor,
+              json_span *elem)
+{
+    ptr p, v;
+    int st = next_start(text, arr, *cursor, &p);
+    if (st != JSON_OK)
+        return st;
+    if ((v = value_end(p, (ptr)text + arr.end)) == NULL)
         return JSON_INVALID;
-    elem->start = (size_t)(p - base);
-    elem->end = (size_t)(v - base);
+    elem->start = (size_t)(p - (ptr)text);
+    elem->end = (size_t)(v - (ptr)text);
+    *cursor = elem->end;
+    return JSON_OK;
+}
+
+/* Walks the object at *pp member by member to the byte after its '}',
+ * noting the first member named key: one pass, where json_next followed by
+ * json_member would skip every element twice. */
+static int walk_object(const char *text, ptr *pp, ptr end, const char *key,
+                       size_t keylen, json_span *value)
+{
+    ptr p = skip_ws(*pp + 1, end);
+    if (p < end && *p == '}') {
+        *pp = p + 1;
+        return JSON_OK;
+    }
+    for (;;) {
+        json_span v;
+        int match, st = walk_member(text, &p, end, key, keylen, &match, &v);
+        if (st != JSON_OK)
+            return st;
+        if (match && value->start == value->end)
+            *value = v;
+        if (p < end && *p == '}') {
+            *pp = p + 1;
+            return JSON_OK;
+        }
+        if (p == end || *p != ',')
+            return JSON_INVALID;
+        p = skip_ws(p + 1, end);
+    }
+}
+
+int json_next_member(const char *text, json_span arr, size_t *cursor,
+                     const char *key, size_t keylen, json_span *elem,
+                     json_span *value)
+{
+    ptr p, end = (ptr)text + arr.end, v;
+    int st = next_start(text, arr, *cursor, &p);
+    if (st != JSON_OK)
+        return st;
+    value->start = value->end = 0;
+    v = p;
+    if (*p == '{')
+        st = walk_object(text, &v, end, key, keylen, value);
+    else if ((v = value_end(p, end)) == NULL)
+        st = JSON_INVALID;
+    if (st != JSON_OK)
+        return st;
+    elem->start = (size_t)(p - (ptr)text);
+    elem->end = (size_t)(v - (ptr)text);
     *cursor = elem->end;
     return JSON_OK;
 }

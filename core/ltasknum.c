@@ -373,6 +373,43 @@ static int l_member(lua_State *L)
     return 2;
 }
 
+/* members(text, start, stop, key, ...) -> { [key] = {vstart, vstop} } for
+ * the keys present once, [key] = false for those present twice or more;
+ * one pass over the object | nil, reason */
+static int l_members(lua_State *L)
+{
+    size_t len, lens[16];
+    const char *text = luaL_checklstring(L, 1, &len), *keys[16];
+    json_span obj = check_span(L, 2, len), values[16];
+    unsigned counts[16];
+    int n = lua_gettop(L) - 3;
+    luaL_argcheck(L, n >= 1 && n <= 16, 4, "1 to 16 keys");
+    for (int i = 0; i < n; i++)
+        keys[i] = luaL_checklstring(L, 4 + i, &lens[i]);
+    int st = json_members(text, obj, keys, lens, (size_t)n, values, counts);
+    if (st != JSON_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, st == JSON_WRONG_TYPE ? "not an object" : status_word(st));
+        return 2;
+    }
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        if (counts[i] == 0)
+            continue;
+        if (counts[i] > 1) {
+            lua_pushboolean(L, 0);
+        } else {
+            lua_createtable(L, 2, 0);
+            lua_pushinteger(L, (lua_Integer)values[i].start + 1);
+            lua_rawseti(L, -2, 1);
+            lua_pushinteger(L, (lua_Integer)values[i].end);
+            lua_rawseti(L, -2, 2);
+        }
+        lua_setfield(L, -2, keys[i]);
+    }
+    return 1;
+}
+
 /* elements(text, start, stop) -> {s1, e1, s2, e2, ...} | nil, reason */
 static int l_elements(lua_State *L)
 {
@@ -413,8 +450,8 @@ static int wanted(lua_State *L, int idx, lua_Integer n)
 /* held(text, start, stop, field [, numbers]) -> { [n] = {start, stop} }:
  * for each object in the array at start..stop whose member field is an
  * integer n (the first such element wins), limited to numbers when given.
- * One pass in C: for 50,000 active projects, five times faster than the
- * same walk through elements() and member() from Lua. */
+ * One pass in C over each element (json_next_member), not a walk through
+ * elements() and member() from Lua, which skipped every element twice. */
 static int l_held(lua_State *L)
 {
     size_t len, flen, cursor = 0;
@@ -425,9 +462,8 @@ static int l_held(lua_State *L)
     if (!lua_isnoneornil(L, 5))
         luaL_checktype(L, 5, LUA_TTABLE);
     lua_newtable(L);
-    while (json_next(text, arr, &cursor, &elem) == JSON_OK) {
-        if (text[elem.start] != '{'
-            || json_member(text, elem, field, flen, &value) != JSON_OK
+    while (json_next_member(text, arr, &cursor, field, flen, &elem, &value) == JSON_OK) {
+        if (value.start == value.end
             || json_integer(text, value, &n) != JSON_OK || !wanted(L, 5, n))
             continue;
         if (lua_rawgeti(L, -1, n) == LUA_TNIL) {
@@ -792,6 +828,7 @@ static const luaL_Reg core_funcs[] = {
     {"listdir", l_listdir},
     {"lock", l_lock},
     {"member", l_member},
+    {"members", l_members},
     {"mkdir", l_mkdir},
     {"pid", l_pid},
     {"probe", l_probe},

@@ -59,6 +59,14 @@ function M.find(explicit)
       .. assert(core.cwd()) .. " up to /; pass --state PATH, set "
       .. "TASKNUM_STATE, or create one with `tasknum init`")
   end
+  -- A FIFO would block the open and a device such as /dev/zero never ends:
+  -- refuse them before any lock file is made beside them.
+  local real = core.realpath(path)
+  local st = real and core.stat(real)
+  if st and st.type == "other" then
+    error(errors.system(path .. ": not a regular file (a FIFO, socket or device)", nil,
+      "cannot use the state file"), 0)
+  end
   local f, msg, errno = io.open(path, "rb")
   if f then f:close() return path end
   if errno == 2 then
@@ -87,13 +95,17 @@ local function corrupt(message, details)
   errors.raise("STATE_CORRUPT", message, details)
 end
 
--- Reads an integer member of the object [s, e]; nil when absent.
-local function integer_member(text, s, e, key, where)
-  local vs, ve = core.member(text, s, e, key)
-  if not vs then
-    if ve == "duplicate" then corrupt(where .. key .. " appears twice", "keep one of them") end
-    return nil
-  end
+-- The span of key in a core.members() table; nil when absent.
+local function span_of(members, key, where)
+  local v = members[key]
+  if v == false then corrupt(where .. key .. " appears twice", "keep one of them") end
+  if v then return v[1], v[2] end
+end
+
+-- Reads the integer member key of a core.members() table; nil when absent.
+local function integer_member(text, members, key, where)
+  local vs, ve = span_of(members, key, where)
+  if not vs then return nil end
   local n, why = core.integer(text, vs, ve)
   if not n then
     corrupt(string.format("%s%s must be a plain integer, found %s (%s)",
@@ -103,15 +115,13 @@ local function integer_member(text, s, e, key, where)
   return n, vs, ve
 end
 
-local function range_of(text, s, e)
-  local bs, be = core.member(text, s, e, "project_numbering")
-  if not bs then
-    if be == "duplicate" then corrupt("project_numbering appears twice", "keep one of them") end
-    return M.DEFAULT_MIN, M.DEFAULT_MAX
-  end
+local function range_of(text, top)
+  local bs, be = span_of(top, "project_numbering", "")
+  if not bs then return M.DEFAULT_MIN, M.DEFAULT_MAX end
   if text:sub(bs, bs) ~= "{" then corrupt("project_numbering must be an object with min and max") end
-  local min = integer_member(text, bs, be, "min", "project_numbering.") or M.DEFAULT_MIN
-  local max = integer_member(text, bs, be, "max", "project_numbering.") or M.DEFAULT_MAX
+  local inner = core.members(text, bs, be, "min", "max")
+  local min = integer_member(text, inner, "min", "project_numbering.") or M.DEFAULT_MIN
+  local max = integer_member(text, inner, "max", "project_numbering.") or M.DEFAULT_MAX
   if min > max then
     corrupt(string.format("bad range: project_numbering.min %d is greater than max %d", min, max),
       "fix project_numbering so that min <= max")
@@ -119,8 +129,14 @@ local function range_of(text, s, e)
   return min, max
 end
 
+-- Top-level members found in the one pass over the object that parse()
+-- makes (each lookup of its own would skip all of active_projects again).
+M.TOP = { "next_project_number", "project_numbering", "active_projects" }
+
 -- parse(text) -> info {root_start, root_stop, next, next_start, next_stop,
--- min, max}; raises STATE_CORRUPT saying what is wrong and how to fix it.
+-- min, max, top}; top maps the names in M.TOP to their spans ({start,
+-- stop}, false for a duplicate). Raises STATE_CORRUPT saying what is wrong
+-- and how to fix it.
 function M.parse(text)
   local s, e, offset = core.validate(text)
   if not s then
@@ -129,18 +145,19 @@ function M.parse(text)
       "restore it from git or state.json.backup")
   end
   if text:sub(s, s) ~= "{" then corrupt("the state file is not a JSON object") end
-  local next, ns, ne = integer_member(text, s, e, "next_project_number", "")
+  local top = core.members(text, s, e, table.unpack(M.TOP))
+  local next, ns, ne = integer_member(text, top, "next_project_number", "")
   if not next then
     corrupt("next_project_number is missing", "add \"next_project_number\": N to the top-level object")
   end
-  local min, max = range_of(text, s, e)
+  local min, max = range_of(text, top)
   if next < min or next > max then
     corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
       "set project_numbering {\"min\": A, \"max\": B} to a range that holds it, "
       .. "or reset next_project_number to a free number in the range")
   end
   return { root_start = s, root_stop = e, next = next, next_start = ns,
-           next_stop = ne, min = min, max = max }
+           next_stop = ne, min = min, max = max, top = top }
 end
 
 -- backup(path, text) -> the backup path written or already matching, or nil
