@@ -1,6 +1,6 @@
 -- allocate.lua: hands out the next task number(s).
 --   tasknum allocate [--count N] [--purpose TEXT] [--state PATH]
---                    [--timeout S] [--format json|plain|NAME]
+--                    [--timeout S] [--stale S] [--format json|plain|NAME]
 local tasknum = require "tasknum"
 local cli = require "tasknum.cli"
 
@@ -9,6 +9,7 @@ local opts, rest = cli.parse({ ... }, {
   ["--purpose"] = { "purpose", "string" },
   ["--state"] = { "state", "string" },
   ["--timeout"] = { "timeout", "seconds" },
+  ["--stale"] = { "stale", "seconds" },
   ["--format"] = { "format", "string" },
 })
 if #rest > 0 then

@@ -22,8 +22,10 @@ local function check_opts(opts, fname)
       error(string.format("%s: %s must be a string, got %s", fname, k, type(opts[k])), 3)
     end
   end
-  if opts.timeout ~= nil and type(opts.timeout) ~= "number" then
-    error(fname .. ": timeout must be a number of seconds, got " .. type(opts.timeout), 3)
+  for _, k in ipairs({ "timeout", "stale" }) do
+    if opts[k] ~= nil and type(opts[k]) ~= "number" then
+      error(string.format("%s: %s must be a number of seconds, got %s", fname, k, type(opts[k])), 3)
+    end
   end
 end
 
@@ -38,7 +40,7 @@ local function invalid(message)
 end
 M.invalid = invalid
 
--- allocate{count=1, purpose=, state=, timeout=30} -> answer table
+-- allocate{count=1, purpose=, state=, timeout=30, stale=60} -> answer table
 function M.allocate(opts)
   opts = opts or {}
   check_opts(opts, "tasknum.allocate")

@@ -5,6 +5,7 @@
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local json = require "tasknum.json"
+local legacy = require "tasknum.legacy"
 local policy = require "tasknum.policy"
 local state = require "tasknum.state"
 
@@ -27,38 +28,131 @@ end
 
 -- --- finding and locking ------------------------------------------------
 
+local function epoch_now()
+  local sec, nsec = core.time()
+  return sec + nsec // 1000000 / 1000
+end
+
 function Txn:holder_record()
-  local sec = core.time()
   return json.encode({ pid = core.pid(), host = core.hostname(),
     purpose = self.purpose, command = self.command,
-    since = M.timestamp(), since_epoch = sec }) .. "\n"
+    since = M.timestamp(), since_epoch = epoch_now() }) .. "\n"
 end
 
-local function describe_holder(lock_path)
+local RETRY = "; retry in a few seconds or wait longer with --timeout; `tasknum status` shows the holder"
+
+local function seconds(s) return s and string.format("%.1f s", s) or "an unknown time" end
+
+-- holder(lock_path) -> who holds the kernel lock, from the record its
+-- holder wrote (the table has lock = "kernel", path and age_s), and one
+-- line for people. The record outlives its writer: a holder that is not
+-- tasknum (or not this host's) may be behind a record that names another.
+function M.holder(lock_path)
   local text = core.holder(lock_path)
   local ok, h = pcall(require("cjson").decode, text or "")
-  if not ok or type(h) ~= "table" then return nil, "the holder did not say who it is" end
-  local age = h.since_epoch and (core.time() - h.since_epoch) or nil
-  local what = h.command and ("command " .. tostring(h.command))
-      or h.purpose and ("purpose " .. tostring(h.purpose)) or "no purpose given"
-  h.age_s = age
-  return h, string.format("held by pid %s on %s (%s) for %s s", tostring(h.pid),
-    tostring(h.host), what, age and tostring(age) or "?")
+  if not ok or type(h) ~= "table" then h = {} end
+  h.lock, h.path, h.pid = "kernel", lock_path, math.tointeger(h.pid)
+  h.age_s = type(h.since_epoch) == "number" and json.ms(epoch_now() - h.since_epoch) / 1000 or nil
+  if not h.pid then
+    return h, "the kernel lock on " .. lock_path .. " is held by a process that wrote no record"
+  end
+  if h.host == core.hostname() and legacy.gone(h.pid, h.since_epoch) then
+    h.stale_record = true
+    return h, string.format("the kernel lock on %s is held by a process that wrote no record "
+      .. "(the last one names pid %d, which is gone)", lock_path, h.pid)
+  end
+  local what = h.command and ("command: " .. tostring(h.command))
+      or h.purpose and ("purpose: " .. tostring(h.purpose)) or "no purpose given"
+  return h, string.format("the kernel lock on %s is held by pid %d on %s (%s) for %s", lock_path,
+    h.pid, tostring(h.host), what, seconds(h.age_s))
 end
 
+-- The lock a `tasknum lock` above this process holds on this state, as
+-- it exported it: descriptor and byte, or nil.
+local function inherited(lock_path)
+  if os.getenv("TASKNUM_LOCK_PATH") ~= lock_path then return nil end
+  local fd = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_FD") or ""))
+  local byte = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_BYTE") or ""))
+  if fd and byte and fd >= 0 and byte >= 0 and byte < 62 then return fd, byte end
+end
+
+-- Under `tasknum lock`: uses the lock it holds (no waiting for ourselves),
+-- taking turns with other commands it runs. The legacy folder is its
+-- business. Returns false when the variables do not describe a lock held
+-- for this process (left over in the environment): then it is taken anew.
+function Txn:adopt()
+  local fd, byte = inherited(self.lock_path)
+  if not fd then return false end
+  local t0 = core.clock()
+  local lock, msg, code = core.adopt(fd, byte, self.lock_path, self.timeout)
+  self.wait = core.clock() - t0
+  if lock then
+    self.lock, self.lock_byte, self.nested = lock, byte + 1, true
+    return true
+  elseif code == "timeout" then
+    local holder, who = M.holder(self.lock_path)
+    errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
+      "another tasknum command run under the same `tasknum lock` kept its turn; " .. who .. RETRY,
+      nil, { holder = holder })
+  elseif code == "interrupted" then
+    error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
+  end
+  return false, msg
+end
+
+-- Waits for (or breaks) the legacy lock folder and creates it, within the
+-- time left of the same timeout. Runs under the kernel lock.
+function Txn:enter_legacy(t0)
+  local folder = legacy.path(self.real)
+  self.stale_breaks = {}
+  local l0 = core.clock()
+  local held, why, found, errno = legacy.enter(folder, { stale = self.stale, breaks = self.stale_breaks,
+    deadline = t0 + self.timeout, interrupted = core.interrupted })
+  self.legacy_wait = core.clock() - l0
+  self.wait = core.clock() - t0
+  if held then
+    self.legacy = held
+  elseif why == "timeout" then
+    local holder = { lock = "legacy", path = folder, pid = found.pid,
+      info = found.info and found.info:gsub("%s+$", "") or nil,
+      age_s = json.ms(found.age_s) / 1000, verdict = found.verdict }
+    errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
+      string.format("the legacy lock folder %s is held by %s (info %q) for %s; it is broken "
+        .. "when that process ends or after --stale %g s", folder,
+        found.pid and ("live pid " .. found.pid) or "a script that wrote no info",
+        tostring(found.info or ""):gsub("%s+$", ""), seconds(found.age_s), self.stale or legacy.DEFAULT_STALE)
+        .. RETRY, nil, { holder = holder })
+  elseif why == "interrupted" then
+    error(errors.interrupted(core.interrupted(), "while waiting for the legacy lock folder"), 0)
+  else
+    error(errors.system(why, errno, "cannot take the legacy lock folder"), 0)
+  end
+end
+
+-- acquire(): the state lock, whatever it takes: the lock of a `tasknum
+-- lock` above us, else the kernel lock and then the legacy folder.
 function Txn:acquire()
   local t0 = core.clock()
+  if not self:adopt() then
+    self:kernel_lock(t0)
+    self.locked_at = core.clock()
+    self:enter_legacy(t0)
+  end
+  self.locked_at = core.clock()
+  self.wait, self.acquired = self.locked_at - t0, true
+end
+
+function Txn:kernel_lock(t0)
   local lock, msg, code = core.lock(self.lock_path, self.timeout, self:holder_record())
   self.wait = core.clock() - t0
   if lock then
-    self.lock, self.locked_at = lock, core.clock()
+    self.lock = lock
     return
   end
   if code == "timeout" then
-    local holder, who = describe_holder(self.lock_path)
+    local holder, who = M.holder(self.lock_path)
     errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
-      "kernel lock on " .. self.lock_path .. " " .. who .. "; retry later", nil,
-      { holder = holder })
+      who .. RETRY, nil, { holder = holder })
   elseif code == "interrupted" then
     error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
   end
@@ -184,6 +278,11 @@ function Txn:commit()
 end
 
 function Txn:close()
+  if self.legacy then
+    local ok, why = legacy.leave(self.legacy)
+    if not ok then self.legacy_error = why end
+    self.legacy = nil
+  end
   if self.lock then
     self.hold = core.clock() - self.locked_at
     self.lock:release()
@@ -197,7 +296,7 @@ local function ms(seconds) return json.ms(seconds or 0) end
 
 function Txn:result(err)
   local r = { timestamp = M.timestamp(), state_path = self.path, purpose = self.purpose,
-              lock_acquired = self.lock ~= nil, lock_wait_ms = ms(self.wait) }
+              lock_acquired = self.acquired == true, lock_wait_ms = ms(self.wait) }
   if not err then
     r.status = "success"
     r.allocated_numbers = json.array(self.numbers)
@@ -216,17 +315,30 @@ function Txn:result(err)
   return r
 end
 
+-- What each stale legacy folder broken in this step looked like.
+function Txn:breaks()
+  local list = {}
+  for i, f in ipairs(self.stale_breaks) do
+    list[i] = { reason = f.verdict, path = f.path, pid = f.pid, epoch = f.epoch,
+      info = f.info and f.info:gsub("%s+$", "") or json.null, age_s = json.ms(f.age_s) / 1000 }
+  end
+  return list
+end
+
 function Txn:audit(err)
   local audit = self.policies and self.policies.audit
   if not audit or not self.path then return end
   local entry = { timestamp = M.timestamp(), pid = core.pid(), host = core.hostname(),
-    user = os.getenv("USER") or os.getenv("LOGNAME"), purpose = self.purpose,
+    user = os.getenv("USER") or os.getenv("LOGNAME") or core.user() or json.null,
+    purpose = self.purpose or json.null,
     command = self.command, numbers = json.array(self.committed and self.numbers or {}),
     previous_next_number = self.previous, new_next_number = self.committed and self.counter or nil,
     wait_ms = ms(self.wait), hold_ms = self.locked_at and ms(core.clock() - self.locked_at) or 0,
     wrapped = self.committed and self.wrapped or false,
     conflict = err ~= nil and err.code == "NUMBER_CONFLICT",
-    status = err and "error" or "success", error_code = err and err.code or nil }
+    stale_break = self.stale_breaks and #self.stale_breaks > 0 and self:breaks() or false,
+    legacy_wait_ms = self.legacy_wait and ms(self.legacy_wait) or nil, nested = self.nested,
+    status = err and "error" or "success", error_code = err and err.code or json.null }
   for k, v in pairs(self.audit_extra or {}) do entry[k] = v end
   local ok, done, why = pcall(audit.record, entry, self)
   if not ok or done == nil then
@@ -243,10 +355,12 @@ local function handler(e)
 end
 
 -- run(opts, body) -> answer table. opts: state, timeout, purpose, command,
--- policies (else looked up), prepare(txn) (runs before the lock is taken).
--- body(txn) may return a table of extra answer fields.
+-- stale (legacy folder age, seconds), policies (else looked up),
+-- prepare(txn) (runs before the lock is taken), hold_only (take the lock
+-- but neither read nor write the state: `tasknum lock`). body(txn) may
+-- return a table of extra answer fields.
 function M.run(opts, body)
-  local txn = setmetatable({ purpose = opts.purpose, command = opts.command,
+  local txn = setmetatable({ purpose = opts.purpose, command = opts.command, stale = opts.stale,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, numbers = {}, wrapped = false }, Txn)
   local ok, extra = xpcall(function()
     txn.path = state.find(opts.state)
@@ -255,9 +369,9 @@ function M.run(opts, body)
     txn.policies = opts.policies or policy.policies(txn.path)
     if opts.prepare then opts.prepare(txn) end -- checks that need no lock
     txn:acquire()
-    txn:load()
+    if not opts.hold_only then txn:load() end
     local more = body(txn)
-    txn:commit()
+    if not opts.hold_only then txn:commit() end
     return more
   end, handler)
   local err = not ok and extra or nil

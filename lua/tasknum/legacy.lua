@@ -1,0 +1,159 @@
+-- tasknum.legacy: the old lock protocol, both ways. Shell scripts that
+-- predate tasknum lock the state with `mkdir .state.lock` beside it (for
+-- .opencode/specs/state.json: .opencode/specs/.state.lock) and write
+-- "PID:EPOCH" into its info file. While tasknum holds the state it keeps
+-- that folder too, so those scripts wait; before it takes it, it waits for
+-- a live holder of the folder and breaks a folder whose holder is gone.
+--
+-- Everything here runs under tasknum's kernel lock: two tasknum processes
+-- never judge and break the same folder at once, so a break can never let
+-- two of them in (the race of lock-by-mkdir libraries). The folder has no
+-- kernel wake-up, so waiting for it sleeps with a short backoff.
+local core = require "tasknum.core"
+
+local M = {}
+
+M.DEFAULT_STALE = 60
+-- A pid in info whose process started this long after EPOCH is another
+-- process that got the pid later: EPOCH has whole seconds, and the start
+-- time from /proc is good to about a second.
+M.REUSE_SLACK = 2
+M.PID_MAX = 4194304   -- the kernel's largest pid_max
+local FIRST_SLEEP, MAX_SLEEP = 0.001, 0.05
+local EEXIST, ENOENT = 17, 2
+
+-- path(state) -> the legacy folder beside the (real) state file
+function M.path(state_path)
+  local dir, base = state_path:match("^(.*)/([^/]*)$")
+  return dir .. "/." .. base:gsub("%.json$", "") .. ".lock"
+end
+
+-- gone(pid, since) -> "dead" when no process has that pid on this host,
+-- "reused" when the one that has it started after since (seconds since
+-- the epoch, whole seconds allowed), else nil: it may well be the holder.
+function M.gone(pid, since)
+  if core.alive(pid) == false then return "dead" end
+  if since and (core.started(pid) or -math.huge) > since + M.REUSE_SLACK then return "reused" end
+  return nil
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read(256)
+  f:close()
+  return text
+end
+
+-- What a reader makes of the folder: nil when there is none, else
+-- { path, info, pid, epoch, age_s, verdict } with verdict "live", "dead"
+-- (no such process on this host), "reused" (that pid now belongs to a
+-- process started after the lock was taken) or "aged" (older than stale
+-- seconds, judged from EPOCH, or the folder's mtime without a usable info).
+function M.inspect(folder, stale)
+  local st, msg, errno = core.stat(folder)
+  if not st then
+    if errno == ENOENT then return nil end
+    return { path = folder, verdict = "unreadable", error = msg }
+  end
+  local info = read(folder .. "/info")
+  local pid, epoch = (info or ""):match("^%s*(%d+):(%d+)%s*$")
+  pid, epoch = math.tointeger(tonumber(pid)), tonumber(epoch)
+  if pid and (pid <= 0 or pid > M.PID_MAX) then pid = nil end
+  local found = { path = folder, info = info, pid = pid, epoch = epoch,
+    kind = st.type, age_s = core.time() - (epoch or st.mtime) }
+  if st.type ~= "directory" then
+    found.verdict = "not a folder"
+  elseif pid and M.gone(pid, epoch) then
+    found.verdict = M.gone(pid, epoch)
+  elseif found.age_s > (stale or M.DEFAULT_STALE) then
+    found.verdict = "aged"
+  else
+    found.verdict = "live"
+  end
+  return found
+end
+
+-- describe(found) -> one line for people
+function M.describe(found)
+  local who = found.pid and ("pid " .. found.pid) or "a holder that wrote no usable info"
+  return string.format("legacy lock folder %s (%s, info %q, %.1f s old): %s", found.path, who,
+    tostring(found.info or ""):gsub("%s+$", ""), found.age_s or 0, found.verdict)
+end
+
+-- Removes the folder and its info file. -> true | nil, message
+local function remove(folder)
+  os.remove(folder .. "/info")
+  local ok, msg, errno = os.remove(folder)
+  if ok or errno == ENOENT then return true end
+  return nil, msg
+end
+
+local function mine()
+  return string.format("%d:%d\n", core.pid(), (core.time()))
+end
+
+local function write_info(folder, text)
+  local f, msg = io.open(folder .. "/info", "wb")
+  if not f then return nil, msg end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not ok or not closed then return nil, tostring(werr or cerr) end
+  return true
+end
+
+-- enter(folder, opts) -> held | nil, why, found, errno. opts: stale
+-- (seconds), deadline (a core.clock() value; nil waits forever), breaks (a
+-- list that gets what each break found), interrupted (a function: true to
+-- give up). held is { path, info } for leave(); why is "timeout",
+-- "interrupted" or an error message; found is the folder as last seen.
+function M.enter(folder, opts)
+  local delay = FIRST_SLEEP
+  while true do
+    local ok, msg, errno = core.mkdir(folder)
+    if ok then
+      local info = mine()
+      local written, werr = write_info(folder, info)
+      if written then return { path = folder, info = info } end
+      remove(folder)
+      return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
+    end
+    if errno ~= EEXIST then return nil, msg, nil, errno end
+    local found = M.inspect(folder, opts.stale)
+    if found and (found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged") then
+      local removed, rerr = remove(folder)
+      if not removed then return nil, "cannot break " .. M.describe(found) .. ": " .. rerr, found end
+      opts.breaks[#opts.breaks + 1] = found
+    elseif found and found.verdict ~= "live" then
+      return nil, M.describe(found) .. (found.error and (": " .. found.error) or ""), found
+    elseif found then
+      local left = opts.deadline and opts.deadline - core.clock()
+      if left and left <= 0 then return nil, "timeout", found end
+      if opts.interrupted and opts.interrupted() then return nil, "interrupted", found end
+      core.sleep(left and math.min(delay, left) or delay)
+      delay = math.min(delay * 2, MAX_SLEEP)
+    end
+  end
+end
+
+-- refresh(held) -> true | nil, message. For long holds (tasknum lock):
+-- a fresh EPOCH and folder mtime, so that scripts judging age by either
+-- do not take a live holder for a stale one.
+function M.refresh(held)
+  local info = mine()
+  local ok, msg = write_info(held.path, info)
+  if not ok then return nil, msg end
+  held.info = info
+  return core.touch(held.path)
+end
+
+-- leave(held) -> true | nil, message. Removes the folder if it is still
+-- ours; one that someone broke and took meanwhile is left to its holder.
+function M.leave(held)
+  if read(held.path .. "/info") ~= held.info then
+    return nil, "the legacy lock folder " .. held.path .. " was taken over by another holder"
+  end
+  return remove(held.path)
+end
+
+return M

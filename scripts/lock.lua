@@ -1,0 +1,84 @@
+-- lock.lua: runs a command while holding the state lock, like flock(1).
+--   tasknum lock [--state PATH] [--timeout S] [--stale S] -- COMMAND [ARGS...]
+-- Exits with COMMAND's status (128 + N when signal N ended it). Prints
+-- nothing of its own when COMMAND ran: stdout is COMMAND's. When the lock
+-- was not taken it prints the JSON error (LOCK_TIMEOUT: 75, ...). A COMMAND
+-- that cannot be started exits 127 (not found) or 126 (not executable),
+-- as shells do, with a line on stderr.
+--
+-- COMMAND gets the lock's descriptor and TASKNUM_LOCK_FD, TASKNUM_LOCK_BYTE,
+-- TASKNUM_LOCK_PATH and TASKNUM_STATE: tasknum commands it runs use the
+-- held lock instead of waiting for it (and take turns among themselves).
+-- A SIGTERM for tasknum is passed on to COMMAND; tasknum keeps the lock
+-- until COMMAND has ended. (A terminal's Ctrl-C reaches both already.)
+local cli = require "tasknum.cli"
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+local legacy = require "tasknum.legacy"
+local txn = require "tasknum.txn"
+
+local SIGTERM = 15
+local ENOENT = 2
+
+local opts, command = cli.parse({ ... }, {
+  ["--state"] = { "state", "string" },
+  ["--timeout"] = { "timeout", "seconds" },
+  ["--stale"] = { "stale", "seconds" },
+})
+if #command == 0 then
+  errors.raise("INVALID_ARGUMENT", "lock needs a command: tasknum lock [--state PATH] "
+    .. "[--timeout S] -- COMMAND [ARGS...]")
+end
+
+-- The command as a shell would read it back, for the holder record.
+local function shell_words(argv)
+  local words = {}
+  for i, a in ipairs(argv) do
+    words[i] = a:match("^[%w%%+,./:=@_-]+$") and a or ("'" .. a:gsub("'", "'\\''") .. "'")
+  end
+  return table.concat(words, " ")
+end
+
+-- What the command inherits to share the lock (see tasknum.txn adopt).
+local function shared(t)
+  local byte = t.lock_byte or 0
+  assert(t.lock:narrow(byte))
+  return { TASKNUM_LOCK_FD = tostring(t.lock:fd()), TASKNUM_LOCK_BYTE = tostring(byte),
+    TASKNUM_LOCK_PATH = t.lock_path, TASKNUM_STATE = t.path }
+end
+
+-- Waits for the child. Wakes up a few times per stale age to keep the
+-- legacy folder fresh for scripts that judge it by age, and passes a
+-- SIGTERM on once.
+local function wait(t, child)
+  local seen = 0
+  local beat = (t.stale or legacy.DEFAULT_STALE) / 4
+  while true do
+    local status, msg, why = child:wait(beat, seen)
+    if status then return status end
+    if why == "interrupted" then
+      seen = core.interrupted() or 0
+      if seen == SIGTERM then core.kill(child:pid(), SIGTERM) end
+    elseif why == "timeout" then
+      if t.legacy then legacy.refresh(t.legacy) end -- best effort: the folder may be read-only
+    else
+      error(errors.system(msg, why, "cannot wait for the command"), 0)
+    end
+  end
+end
+
+opts.command = shell_words(command)
+opts.hold_only = true
+local started
+local result = txn.run(opts, function(t)
+  local child, msg, errno = core.spawn(command, shared(t), t.lock:fd())
+  if not child then
+    started = { status = errno == ENOENT and 127 or 126, message = msg }
+  else
+    started = { status = wait(t, child) }
+  end
+  t.audit_extra = { command_status = started.status }
+end)
+if result.status ~= "success" then return cli.emit(result, "json", result.state_path) end
+if started.message then io.stderr:write("tasknum: lock: ", started.message, "\n") end
+return started.status

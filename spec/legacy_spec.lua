@@ -1,0 +1,197 @@
+-- legacy_spec.lua: the old `mkdir .state.lock` protocol, both ways. tasknum
+-- keeps the folder while it holds the state, waits for a live holder of it,
+-- and breaks it (logging what it found) when the holder's pid is dead, has
+-- been reused by a later process, or the folder is older than --stale.
+local H = require "spec_helper"
+local L = require "lock_helper"
+local core = require "tasknum.core"
+
+local LEGACY = H.root .. "/spec/legacy_alloc.sh"
+
+describe("the legacy lock folder", function()
+  local dir, state, folder, sleeper
+
+  before_each(function()
+    dir, state = H.project(H.state_text(10))
+    folder = L.folder(state)
+  end)
+
+  after_each(function()
+    if sleeper then L.kill_group(sleeper) end
+    sleeper = nil
+    H.cleanup()
+  end)
+
+  local function allocate(...)
+    return H.run_json({ "allocate", "--state", state, ... })
+  end
+
+  -- A live process to name in info, started now.
+  local function live_pid()
+    sleeper = L.bg("exec sleep 60")
+    assert(L.wait_until(function() return core.alive(sleeper) end, 5))
+    return sleeper
+  end
+
+  local function last_audit()
+    local lines = L.audit(state)
+    return lines[#lines]
+  end
+
+  it("exists with tasknum's PID:EPOCH while tasknum holds the state, and not after", function()
+    local before = os.time()
+    local out = H.run({ "lock", "--state", state, "--", "sh", "-c",
+      "test -d " .. H.q(folder) .. " && cat " .. H.q(folder .. "/info") })
+    local pid, epoch = out:match("^(%d+):(%d+)\n$")
+    assert.is_not_nil(pid, out)
+    assert.is_true(tonumber(epoch) >= before - 1 and tonumber(epoch) <= os.time() + 1)
+    assert.is_false(L.exists(folder))
+    allocate()
+    assert.is_false(L.exists(folder))
+  end)
+
+  it("makes an old-protocol script wait while tasknum holds the state", function()
+    local group = L.bg(L.cmd({ "lock", "--state", state, "--", "sleep", "0.6" }, dir .. "/holder"))
+    assert(L.wait_until(function() return L.exists(folder) end, 10))
+    local t0 = core.clock()
+    local out, code = H.sh("sh " .. H.q(LEGACY) .. " " .. H.q(state) .. " 1")
+    assert.equal(0, code, out)
+    assert.is_true(core.clock() - t0 > 0.2, "the script did not wait")
+    assert.equal("10\n", out)
+    assert.matches('"next_project_number": 11', H.read(state))
+    L.kill_group(group)
+  end)
+
+  describe("held by a live process", function()
+    it("is waited for and makes a short timeout fail naming the folder and the pid", function()
+      local pid = live_pid()
+      L.make_folder(state, pid .. ":" .. os.time() .. "\n")
+      local r, code = allocate("--timeout", "0.3")
+      assert.equal(75, code)
+      assert.equal("LOCK_TIMEOUT", r.error_code)
+      assert.equal("legacy", r.error.holder.lock)
+      assert.equal(pid, r.error.holder.pid)
+      assert.matches("legacy lock folder", r.error.details)
+      assert.matches("live pid " .. pid, r.error.details, 1, true)
+      assert.is_true(r.lock_wait_ms >= 290)
+      -- left alone, and the kernel lock is not kept
+      assert.equal(pid .. ":", H.read(folder .. "/info"):match("^%d+:"))
+      assert.is_false(core.probe(L.lock_path(state)))
+      assert.matches('"next_project_number": 10', H.read(state))
+    end)
+
+    it("is entered as soon as its holder removes it", function()
+      local pid = live_pid()
+      L.make_folder(state, pid .. ":" .. os.time() .. "\n")
+      L.bg("sleep 0.4; rm -f " .. H.q(folder .. "/info") .. "; rmdir " .. H.q(folder))
+      local r, code = allocate("--timeout", "10")
+      assert.equal(0, code)
+      assert.is_true(r.lock_wait_ms > 300, "did not wait: " .. r.lock_wait_ms)
+      assert.is_true(r.lock_wait_ms < 5000)
+      assert.is_false(last_audit().stale_break)
+      assert.is_false(L.exists(folder))
+    end)
+
+    it("without info is judged by the folder's age and waited for while young", function()
+      L.make_folder(state, nil)
+      local r, code = allocate("--timeout", "0.2")
+      assert.equal(75, code)
+      assert.matches("wrote no info", r.error.details)
+      assert.is_true(L.exists(folder))
+    end)
+  end)
+
+  it("is broken when the pid in info is dead, and the break is logged", function()
+    local pid = L.dead_pid()
+    L.make_folder(state, pid .. ":" .. os.time() .. "\n")
+    local r, code = allocate("--timeout", "2")
+    assert.equal(0, code)
+    assert.same({ 10 }, r.allocated_numbers)
+    local b = last_audit().stale_break
+    assert.equal(1, #b)
+    assert.equal("dead", b[1].reason)
+    assert.equal(pid, b[1].pid)
+    assert.equal(pid .. ":", b[1].info:match("^%d+:"))
+    assert.is_false(L.exists(folder))
+  end)
+
+  it("is broken when its pid now belongs to a process started after EPOCH", function()
+    local pid = live_pid()
+    L.make_folder(state, pid .. ":" .. (os.time() - 30) .. "\n")
+    local r, code = allocate("--timeout", "2", "--stale", "1000")
+    assert.equal(0, code, r.error and r.error.details)
+    local b = last_audit().stale_break
+    assert.equal("reused", b[1].reason)
+    assert.equal(pid, b[1].pid)
+    assert.is_false(L.exists(folder))
+    assert.is_true(core.alive(pid), "the live process was not touched")
+  end)
+
+  it("is broken when older than --stale (default 60 s), judged from EPOCH", function()
+    -- a live holder that started long before the EPOCH it names: pid 1
+    local epoch = os.time() - 120
+    if core.started(1) > epoch then
+      pending("pid 1 started less than two minutes ago")
+      return
+    end
+    L.make_folder(state, "1:" .. epoch .. "\n")
+    local r, code = allocate("--timeout", "0.2", "--stale", "1000")
+    assert.equal(75, code, "a 120 s old lock is not stale under --stale 1000")
+    assert.equal("legacy", r.error.holder.lock)
+    r, code = allocate("--timeout", "2")
+    assert.equal(0, code, r.error and r.error.details)
+    local b = last_audit().stale_break[1]
+    assert.equal("aged", b.reason)
+    assert.equal(1, b.pid)
+    assert.is_true(b.age_s >= 119)
+    assert.is_false(L.exists(folder))
+  end)
+
+  it("without info is broken when the folder's mtime is older than --stale", function()
+    L.make_folder(state, nil)
+    os.execute("touch -d '2 minutes ago' " .. H.q(folder))
+    local r, code = allocate("--timeout", "2")
+    assert.equal(0, code, r.error and r.error.details)
+    local b = last_audit().stale_break[1]
+    assert.equal("aged", b.reason)
+    assert.is_nil(b.pid)
+    assert.is_true(b.age_s >= 110)
+    assert.is_false(L.exists(folder))
+    r, code = allocate("--timeout", "0.2", "--stale", "0.1")
+    assert.equal(0, code)
+  end)
+
+  it("is broken by one of two tasknum processes racing for it, and they never both enter", function()
+    L.make_folder(state, L.dead_pid() .. ":" .. os.time() .. "\n")
+    local inside = dir .. "/inside"
+    -- each holder checks that nobody else is inside while it is
+    local body = ("mkdir %s || echo overlap >> %s; sleep 0.2; rmdir %s")
+      :format(H.q(inside), H.q(dir .. "/overlaps"), H.q(inside))
+    local runs = {}
+    for i = 1, 4 do
+      runs[i] = dir .. "/racer" .. i
+      L.bg(L.cmd({ "lock", "--state", state, "--timeout", "20", "--", "sh", "-c", body }, runs[i]))
+    end
+    for i = 1, 4 do
+      local _, code = L.result(runs[i], 30)
+      assert.equal(0, code, H.read(runs[i] .. ".err"))
+    end
+    assert.is_nil(H.read(dir .. "/overlaps"))
+    local breaks = 0
+    for _, e in ipairs(L.audit(state)) do
+      if e.stale_break then breaks = breaks + #e.stale_break end
+    end
+    assert.equal(1, breaks)
+    assert.is_false(L.exists(folder))
+  end)
+
+  it("that is not a folder is reported, never removed", function()
+    H.write(folder, "a file in the way\n")
+    local r, code = allocate("--timeout", "1")
+    assert.equal(71, code)
+    assert.equal("SYSTEM_ERROR", r.error_code)
+    assert.matches("not a folder", r.error.message)
+    assert.equal("a file in the way\n", H.read(folder))
+    assert.is_false(core.probe(L.lock_path(state)))
+  end)
+end)
