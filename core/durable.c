@@ -190,7 +190,7 @@ static int write_temp(int fd, const struct stat *st, int exists,
 /* Creates, fills and renames the temp file for t. tmp holds the mkostemp
  * template and receives the temp file's name. */
 static int replace_via(const struct target *t, char *tmp,
-                       const struct iovec *iov, int iovcnt,
+                       const struct iovec *iov, int iovcnt, int exclusive,
                        const volatile sig_atomic_t *cancel,
                        char *where, size_t cap)
 {
@@ -207,8 +207,14 @@ static int replace_via(const struct target *t, char *tmp,
         errno = EINTR;
         return discard(tmp, where, cap, t->path);
     }
-    if (rename(tmp, t->path) == -1)
+    if (exclusive) {
+        /* link() fails with EEXIST where rename() would replace */
+        if (link(tmp, t->path) == -1)
+            return discard(tmp, where, cap, t->path);
+        unlink(tmp);
+    } else if (rename(tmp, t->path) == -1) {
         return discard(tmp, where, cap, t->path);
+    }
     /* From here the new content is in place; a failure only means it is
      * not yet known to survive a crash. */
     if (sync_dir(t->dir) == -1)
@@ -224,9 +230,9 @@ int durable_replace(const char *path, const char *data, size_t len,
     return durable_replacev(path, &iov, 1, cancel, where, cap);
 }
 
-int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
-                     const volatile sig_atomic_t *cancel,
-                     char *where, size_t cap)
+static int write_file(const char *path, const struct iovec *iov, int iovcnt,
+                      int exclusive, const volatile sig_atomic_t *cancel,
+                      char *where, size_t cap)
 {
     struct target t;
     if (target_init(&t, path) == -1)
@@ -236,12 +242,26 @@ int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
     if (asprintf(&tmp, "%s/.%s" DURABLE_TEMP_TAG "XXXXXX", t.dir, t.base) < 0)
         fail(where, cap, path);
     else
-        rc = replace_via(&t, tmp, iov, iovcnt, cancel, where, cap);
+        rc = replace_via(&t, tmp, iov, iovcnt, exclusive, cancel, where, cap);
     int err = errno;
     free(tmp);
     target_free(&t);
     errno = err;
     return rc;
+}
+
+int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
+                     const volatile sig_atomic_t *cancel,
+                     char *where, size_t cap)
+{
+    return write_file(path, iov, iovcnt, 0, cancel, where, cap);
+}
+
+int durable_create(const char *path, const char *data, size_t len,
+                   char *where, size_t cap)
+{
+    struct iovec iov = {(void *)(uintptr_t)data, len};
+    return write_file(path, &iov, 1, 1, NULL, where, cap);
 }
 
 /* Whether name is "." + base + DURABLE_TEMP_TAG + six mkostemp characters. */

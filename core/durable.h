@@ -38,6 +38,12 @@ int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
                      const volatile sig_atomic_t *cancel,
                      char *where, size_t cap);
 
+/* Creates path with content data, durably, only if nothing is there: the
+ * temp file is hard-linked to path (link() fails with EEXIST where rename()
+ * would replace) and then removed. -1 with errno EEXIST if path exists. */
+int durable_create(const char *path, const char *data, size_t len,
+                   char *where, size_t cap);
+
 /* Removes the temp files a killed writer left beside path's real target.
  * Only safe while holding the state lock. Returns how many were removed, or
  * -1 with errno. */

@@ -248,6 +248,20 @@ static int l_replace(lua_State *L)
     return 1;
 }
 
+/* create(path, text) -> true | nil, message, errno (17 EEXIST when path
+ * exists): writes a new file durably, never replacing one */
+static int l_create(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    char where[4096] = "";
+    if (durable_create(path, text, len, where, sizeof where) != 0)
+        return fail_errno(L, errno, where[0] ? where : path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* readfile(path) -> text | nil, message, errno: one read into a buffer of
  * the file's size (io.read("a") grows its buffer by doubling and copies). */
 static int l_readfile(lua_State *L)
@@ -817,6 +831,7 @@ static const luaL_Reg core_funcs[] = {
     {"adopt", l_adopt},
     {"alive", l_alive},
     {"clock", l_clock},
+    {"create", l_create},
     {"cwd", l_cwd},
     {"elements", l_elements},
     {"held", l_held},

@@ -33,20 +33,21 @@ for part in state.dirname(path):gmatch("[^/]+") do
   if not ok and errno ~= 17 then error(errors.system(msg, errno, "cannot create the folder"), 0) end
 end
 
+local size = max - min + 1 -- wraps to <= 0 for ranges wider than int64
 local text = string.format([[
 {
   "_schema_version": "1.1.0",
   "next_project_number": %d,
-  "project_numbering": {"min": %d, "max": %d, "policy": "increment_modulo_%d"},
+  "project_numbering": {"min": %d, "max": %d, "policy": "%s"},
   "active_projects": []
 }
-]], next, min, max, max - min + 1)
--- replace() never follows a file that appeared meanwhile into the void: it
--- renames over it, so check again right before.
-if io.open(path, "rb") then
+]], next, min, max, size > 0 and "increment_modulo_" .. size or "increment")
+-- create() links the new file into place, which fails if another init (or
+-- anything else) made one since the check above: never a replace.
+local ok, msg, errno = core.create(path, text)
+if not ok and errno == 17 then
   errors.raise("INVALID_ARGUMENT", "refusing to touch an existing state file: " .. path)
 end
-local ok, msg, errno = core.replace(path, text)
 if not ok then error(errors.system(msg, errno, "cannot create the state file"), 0) end
 return cli.emit({ status = "success", state_path = path, next_project_number = next,
   project_numbering = { min = min, max = max }, timestamp = require("tasknum.txn").timestamp() })

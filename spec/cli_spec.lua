@@ -315,6 +315,29 @@ describe("tasknum init", function()
     assert.are.same({ 7, 8 }, a.allocated_numbers)
   end)
 
+  it("lets exactly one of eight concurrent inits create the state", function()
+    local dir = H.tmpdir()
+    local cmd = ""
+    for i = 1, 8 do
+      cmd = cmd .. string.format("(cd %s && %s init --next %d > out%d 2>/dev/null; echo $? >> out%d) & ",
+        H.q(dir), H.q(H.bin), i, i, i)
+    end
+    os.execute(cmd .. "wait")
+    local winners, refused = {}, 0
+    for i = 1, 8 do
+      local out = H.read(dir .. "/out" .. i)
+      if out:find('"success"', 1, true) then winners[#winners + 1] = i
+      elseif out:find("refusing to touch an existing state", 1, true) and out:match("64\n$") then
+        refused = refused + 1
+      end
+    end
+    assert.are.equal(1, #winners)
+    assert.are.equal(7, refused)
+    assert.matches('"next_project_number": ' .. winners[1] .. ",",
+      H.read(dir .. "/.opencode/specs/state.json"), 1, true)
+    assert.are.equal("state.json ", H.ls(dir .. "/.opencode/specs"))
+  end)
+
   it("refuses to touch an existing state", function()
     local dir, path = H.project(H.state_text(3))
     local r, code = H.run_json({ "init" }, { cwd = dir })
