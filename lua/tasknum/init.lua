@@ -27,6 +27,9 @@ local function check_opts(opts, fname)
       error(string.format("%s: %s must be a number of seconds, got %s", fname, k, type(opts[k])), 3)
     end
   end
+  if opts.todo ~= nil and opts.todo ~= false and type(opts.todo) ~= "string" then
+    error(fname .. ": todo must be a path or false, got " .. type(opts.todo), 3)
+  end
 end
 
 -- Answers for misuse that is the caller's input, not a programming error
@@ -57,23 +60,37 @@ function M.allocate(opts)
       t:fail("INVALID_ARGUMENT", string.format("count must be a whole number from 1 to %d, got %s",
         limit, tostring(count)))
     end
+    if opts.prepare then opts.prepare(t) end
   end }, { __index = opts })
   return (txn.run(run, function(t)
-    t.policies.conflict.pick(t, count)
+    t:pick(count)
   end))
 end
 
 -- transaction(opts, body) -> answer table. body(txn) runs under the lock
--- with the state read and checked; it takes numbers with txn:take(n) or the
--- team's conflict policy (txn.policies.conflict.pick(txn, n)), edits with
+-- with the state read and checked; it takes numbers with txn:pick(n) (the
+-- team's conflict policy) or txn:take(n), edits with tasknum.edit or
 -- txn:span()/txn:splice(), and may return a table of extra answer fields.
--- An error anywhere writes nothing; a normal return commits durably.
+-- An error anywhere writes nothing; a normal return commits durably. opts:
+-- state, timeout, purpose, stale, todo (a TODO.md path, or false).
 function M.transaction(opts, body)
   check_opts(opts, "tasknum.transaction")
   if type(body) ~= "function" then
     error("tasknum.transaction: body must be a function", 2)
   end
   return (txn.run(opts, body))
+end
+
+-- begin(opts) -> txn | nil, error answer: the same step as a handle, for
+-- code that cannot live inside one function. It holds the lock until
+-- txn:commit([extra]) or txn:rollback([err]), each returning the answer;
+-- declared `local t <close> = ...`, it rolls back when the scope is left
+-- without a commit (an error included), and a forgotten handle releases
+-- the lock when it is collected. Its methods raise tasknum errors (e.code)
+-- where the body of a transaction would.
+function M.begin(opts)
+  check_opts(opts, "tasknum.begin")
+  return txn.begin(opts)
 end
 
 -- format(result, name [, state_path]) -> text in that output format

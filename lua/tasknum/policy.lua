@@ -68,7 +68,8 @@ function M.find_dirs(state_path)
   return list
 end
 
--- Files loaded so far, for `--verbose` and `tasknum status`.
+-- Each file loaded so far, once (a long-running program that allocates in
+-- a loop loads the same files again and again), for `tasknum status`.
 M.loaded = {}
 
 local function run_file(path)
@@ -80,7 +81,10 @@ local function run_file(path)
   if not ok then
     errors.raise("SCRIPT_ERROR", "policy " .. path .. " raised an error", tostring(value))
   end
-  M.loaded[#M.loaded + 1] = path
+  if not M.loaded[path] then
+    M.loaded[path] = true
+    M.loaded[#M.loaded + 1] = path
+  end
   return value
 end
 
@@ -101,28 +105,34 @@ function M.load(relname, module, dirs)
   errors.raise("SCRIPT_ERROR", "cannot load " .. module, tostring(value))
 end
 
--- policies(state_path) -> { conflict = ..., audit = ..., dirs = ... }
+-- policies(state_path) -> { conflict = ..., audit = ..., dirs = ...,
+-- files = { conflict = where, audit = where } } (where: a path, or
+-- "(shipped) MODULE")
 function M.policies(state_path)
   local dirs = M.dirs(state_path)
-  local conflict = M.load("conflict.lua", "tasknum.policy.conflict", dirs)
-  local audit = M.load("audit.lua", "tasknum.policy.audit", dirs)
+  local conflict, conflict_from = M.load("conflict.lua", "tasknum.policy.conflict", dirs)
+  local audit, audit_from = M.load("audit.lua", "tasknum.policy.audit", dirs)
   if type(conflict) ~= "table" or type(conflict.pick) ~= "function" then
-    errors.raise("SCRIPT_ERROR", "conflict policy must return a table with a pick(txn, count) function")
+    errors.raise("SCRIPT_ERROR", "conflict policy " .. tostring(conflict_from)
+      .. " must return a table with a pick(txn, count) function")
   end
   if type(audit) ~= "table" or type(audit.record) ~= "function" then
-    errors.raise("SCRIPT_ERROR", "audit policy must return a table with a record function")
+    errors.raise("SCRIPT_ERROR", "audit policy " .. tostring(audit_from)
+      .. " must return a table with a record(entry, txn) function")
   end
-  return { conflict = conflict, audit = audit, dirs = dirs }
+  return { conflict = conflict, audit = audit, dirs = dirs,
+           files = { conflict = conflict_from, audit = audit_from } }
 end
 
--- format(name, state_path) -> a function(result) -> text, or nil
+-- format(name, state_path) -> a function(result) -> text and where it
+-- came from, or nil
 function M.format(name, state_path)
   if not name:match("^[%w_%-]+$") then return nil end
-  local fmt = M.load("format/" .. name .. ".lua", "tasknum.format." .. name, M.dirs(state_path))
+  local fmt, where = M.load("format/" .. name .. ".lua", "tasknum.format." .. name, M.dirs(state_path))
   if fmt ~= nil and type(fmt) ~= "function" then
-    errors.raise("SCRIPT_ERROR", "format " .. name .. " must return a function(result) -> text")
+    errors.raise("SCRIPT_ERROR", "format " .. tostring(where) .. " must return a function(result) -> text")
   end
-  return fmt
+  return fmt, where
 end
 
 return M

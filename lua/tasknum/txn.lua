@@ -8,6 +8,7 @@ local json = require "tasknum.json"
 local legacy = require "tasknum.legacy"
 local policy = require "tasknum.policy"
 local state = require "tasknum.state"
+local todo = require "tasknum.todo"
 
 local M = {}
 M.DEFAULT_TIMEOUT = 30
@@ -188,6 +189,38 @@ function Txn:take(count)
   return numbers
 end
 
+-- skip(count) -> the next count numbers, passed over: the counter moves
+-- past them but they are not handed out (the answer lists them in
+-- skipped_numbers). For policies that skip numbers that are taken.
+function Txn:skip(count)
+  local numbers, new_next, wrapped = core.take(self.counter, count, self.info.min, self.info.max)
+  if not numbers then
+    self:fail("INVALID_ARGUMENT", string.format("cannot skip %d numbers of the range %d..%d",
+      count, self.info.min, self.info.max))
+  end
+  for _, n in ipairs(numbers) do self.skipped[#self.skipped + 1] = n end
+  self.counter, self.wrapped = new_next, self.wrapped or wrapped
+  return numbers
+end
+
+-- pick(count) -> count numbers chosen by the team's conflict policy.
+function Txn:pick(count)
+  local before = #self.numbers
+  self.policies.conflict.pick(self, count)
+  return { table.unpack(self.numbers, before + 1) }
+end
+
+-- stage(path, text, old): another file to write in this step (TODO.md).
+-- Staged files are written, durably, before the state, whose rename is the
+-- commit point of the step; if the state cannot be written they get their
+-- old text back.
+function Txn:stage(path, text, old)
+  for _, f in ipairs(self.staged) do
+    if f.path == path then f.text = text return end
+  end
+  self.staged[#self.staged + 1] = { path = path, text = text, old = old }
+end
+
 -- fail(code, message [, details [, data]]): ends the step with that error.
 function Txn:fail(code, message, details, data)
   errors.raise(code, message, details, nil, data)
@@ -253,8 +286,42 @@ end
 
 -- --- committing -------------------------------------------------------------
 
-function Txn:commit()
-  if self.counter == self.previous and not self.dirty then return end
+-- Puts the staged files back as they were; returns what could not be.
+function Txn:unstage(written)
+  local failed = {}
+  for i = #written, 1, -1 do
+    local f = written[i]
+    local ok, msg = core.replace(f.path, f.old)
+    if not ok then failed[#failed + 1] = msg end
+  end
+  return failed
+end
+
+-- Writes the staged files, in order; on a failure puts back those written.
+function Txn:write_staged()
+  local written = {}
+  for _, f in ipairs(self.staged) do
+    local ok, msg, errno = core.replace(f.path, f.text)
+    if not ok then
+      self:unstage(written)
+      error(errors.system(msg, errno, "cannot write " .. f.path .. "; the state was not written"), 0)
+    end
+    written[#written + 1] = f
+  end
+  return written
+end
+
+-- write(): the step's durable write. The TODO.md that mirrors the counter
+-- is staged first (unless opts.todo is false), then staged files are
+-- written, then the state, whose rename commits the step.
+function Txn:write()
+  if self.counter ~= self.previous and self.todo ~= false then
+    self.todo_path = todo.stage(self, self.todo)
+  end
+  if self.counter == self.previous and not self.dirty then
+    self:write_staged()
+    return
+  end
   local i = self.info
   local text = self.text:sub(1, i.next_start - 1) .. tostring(self.counter)
       .. self.text:sub(i.next_stop + 1)
@@ -267,12 +334,19 @@ function Txn:commit()
   end
   local sig = core.interrupted()
   if sig then error(errors.interrupted(sig, "before writing the state"), 0) end
+  local written = self:write_staged()
   local done, msg, errno = core.replace(self.path, text)
   if not done then
+    local stuck = self:unstage(written)
     if errno == 4 and core.interrupted() then
       error(errors.interrupted(core.interrupted(), "while writing the state"), 0)
     end
-    error(errors.system(msg, errno, "cannot write the state file"), 0)
+    local err = errors.system(msg, errno, "cannot write the state file")
+    if #stuck > 0 then
+      err.details = err.details .. "; could not put back " .. table.concat(stuck, ", ")
+        .. ": `tasknum todo` sets TODO.md to the state's counter"
+    end
+    error(err, 0)
   end
   self.text, self.committed = text, true
 end
@@ -288,7 +362,15 @@ function Txn:close()
     self.lock:release()
   end
 end
-Txn.__close = Txn.close
+-- A transaction left unfinished rolls back when its <close> variable goes
+-- out of scope; one merely forgotten releases its lock when collected.
+function Txn:__close(err)
+  if not self.answer then self:rollback(err) end
+end
+
+function Txn:__gc()
+  if not self.answer then self:close() end
+end
 
 -- --- the answer and the audit line ------------------------------------------
 
@@ -304,6 +386,8 @@ function Txn:result(err)
     r.previous_next_number, r.new_next_number = self.previous, self.counter
     r.wrapped = self.wrapped
     r.lock_duration_ms = ms(self.hold)
+    if #self.skipped > 0 then r.skipped_numbers = json.array(self.skipped) end
+    r.todo_path = self.todo_path
     return r
   end
   local e = { code = err.code, message = err.message, details = err.details }
@@ -354,15 +438,22 @@ local function handler(e)
   return errors.new("SCRIPT_ERROR", tostring(e), debug.traceback(tostring(e), 2))
 end
 
--- run(opts, body) -> answer table. opts: state, timeout, purpose, command,
--- stale (legacy folder age, seconds), policies (else looked up),
--- prepare(txn) (runs before the lock is taken), hold_only (take the lock
--- but neither read nor write the state: `tasknum lock`). body(txn) may
--- return a table of extra answer fields.
-function M.run(opts, body)
-  local txn = setmetatable({ purpose = opts.purpose, command = opts.command, stale = opts.stale,
-    timeout = opts.timeout or M.DEFAULT_TIMEOUT, numbers = {}, wrapped = false }, Txn)
-  local ok, extra = xpcall(function()
+local function new(opts)
+  return setmetatable({ purpose = opts.purpose, command = opts.command, stale = opts.stale,
+    timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
+    todo = opts.todo, numbers = {}, skipped = {}, staged = {}, wrapped = false }, Txn)
+end
+
+-- begin(opts) -> txn, holding the lock with the state read and checked, or
+-- nil and the error answer. opts: state, timeout, purpose, command, stale
+-- (legacy folder age, seconds), todo (TODO.md path, or false for none),
+-- policies (else looked up), prepare(txn) (runs before the lock is taken),
+-- check(txn) (runs under the lock right before the write; raising rolls
+-- back), hold_only (take the lock but neither read nor write the state:
+-- `tasknum lock`). The handle ends with txn:commit() or txn:rollback().
+function M.begin(opts)
+  local txn = new(opts)
+  local ok, err = xpcall(function()
     txn.path = state.find(opts.state)
     txn.real = core.realpath(txn.path) or txn.path
     txn.lock_path = M.lock_path(txn.real)
@@ -370,19 +461,62 @@ function M.run(opts, body)
     if opts.prepare then opts.prepare(txn) end -- checks that need no lock
     txn:acquire()
     if not opts.hold_only then txn:load() end
-    local more = body(txn)
-    if not opts.hold_only then txn:commit() end
-    return more
   end, handler)
-  local err = not ok and extra or nil
-  txn:audit(err)
-  txn:close()
-  local r = txn:result(err)
-  if txn.audit_error then r.audit_error = txn.audit_error end
-  if ok and type(extra) == "table" then
+  if not ok then return nil, txn:finish(err) end
+  return txn
+end
+
+-- finish(err [, extra]) -> the answer. Without err: runs opts.check and
+-- writes; then logs the attempt and releases the lock. extra: fields added
+-- to a success answer. A transaction finishes once.
+function Txn:finish(err, extra)
+  if self.answer then error("tasknum: this transaction is finished already", 3) end
+  self.answer = true
+  if not err and not self.hold_only then
+    local ok, e = xpcall(function()
+      if self.check then self.check(self) end
+      self:write()
+    end, handler)
+    if not ok then err = e end
+  end
+  self:audit(err)
+  self:close()
+  local r = self:result(err)
+  if self.audit_error then r.audit_error = self.audit_error end
+  if not err and type(extra) == "table" then
     for k, v in pairs(extra) do r[k] = v end
   end
-  return r, txn
+  self.answer = r
+  return r
+end
+
+-- commit([extra]) -> the answer: writes the step durably (or, if that
+-- fails, nothing) and releases the lock.
+function Txn:commit(extra)
+  return self:finish(nil, extra)
+end
+
+-- rollback([err]) -> the answer: writes nothing and releases the lock. err
+-- (a tasknum error, or any error value: SCRIPT_ERROR) is the answer's
+-- error; without one the answer says the step was rolled back.
+function Txn:rollback(err)
+  if err == nil then
+    err = errors.new("SCRIPT_ERROR", "rolled back: nothing was written")
+  elseif not errors.is(err) then
+    err = errors.new("SCRIPT_ERROR", tostring(err))
+  end
+  return self:finish(err)
+end
+
+-- run(opts, body) -> answer table: begin(opts), body(txn) under the lock,
+-- then commit (body may return a table of extra answer fields) or, if body
+-- raised, roll back.
+function M.run(opts, body)
+  local txn, failed = M.begin(opts)
+  if not txn then return failed end
+  local ok, extra = xpcall(body, handler, txn)
+  if not ok then return txn:finish(extra), txn end
+  return txn:finish(nil, extra), txn
 end
 
 return M

@@ -1,0 +1,91 @@
+-- tasknum.todo: keeps the `next_project_number:` line of a TODO.md front
+-- matter in step with the state's counter. Agent systems repeat the counter
+-- there and bump it with sed, without a lock; the two drift.
+--
+-- Every transaction that moves the counter stages the new TODO.md (see
+-- Txn:write): it is written durably before the state, whose rename is the
+-- step's commit point, and gets its old text back if the state cannot be
+-- written. A crash between the two writes leaves TODO.md ahead of the state
+-- by the numbers of the interrupted step, none of which was handed out;
+-- check() reports it and `tasknum todo` (or the next allocation) repairs it.
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+
+local M = {}
+
+-- counter(text) -> n, start, stop of the number on the front matter's
+-- `next_project_number: N` line, or nil when there is none. The front
+-- matter is the block between a first line `---` and the next `---`.
+function M.counter(text)
+  local nl = text:match("^%-%-%-[ \t]*(\r?\n)")
+  if not nl then return nil end
+  local pos = #text:match("^%-%-%-[ \t]*\r?\n") + 1
+  while pos <= #text do
+    local stop = text:find("\n", pos, true) or #text + 1
+    local line = text:sub(pos, stop - 1)
+    if line:match("^%-%-%-[ \t]*\r?$") then return nil end
+    local at, digits = line:match("^next_project_number:[ \t]*()(%d+)[ \t]*\r?$")
+    if at then
+      local s = pos + at - 1
+      return math.tointeger(tonumber(digits)), s, s + #digits - 1
+    end
+    pos = stop + 1
+  end
+end
+
+-- path(state_path) -> the TODO.md that goes with a state: the one in the
+-- same folder (specs/TODO.md, .opencode/specs/TODO.md).
+function M.path(state_path)
+  return (state_path:match("^(.*)/[^/]*$") or ".") .. "/TODO.md"
+end
+
+-- read(path) -> text, or nil when the file does not exist; raises on any
+-- other failure.
+local function read(path)
+  local f, msg, errno = io.open(path, "rb")
+  if not f then
+    if errno == 2 then return nil end
+    error(errors.system(msg, errno, "cannot read " .. path), 0)
+  end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- stage(txn [, path]) -> path, or nil when there is nothing to keep in
+-- step. Without path, the TODO.md beside the state, if it has the line;
+-- a path given explicitly must exist and have it.
+function M.stage(txn, path)
+  local explicit = path ~= nil
+  path = path or M.path(txn.path)
+  local text = read(path)
+  local n, s, e
+  if text then n, s, e = M.counter(text) end
+  if not n then
+    if not explicit then return nil end
+    txn:fail("INVALID_ARGUMENT", (text and "no next_project_number: line in the front matter of "
+      or "no such file: ") .. path)
+  end
+  core.sweep(path) -- temp files of a writer killed while replacing it
+  if n ~= txn.counter then
+    txn:stage(path, text:sub(1, s - 1) .. tostring(txn.counter) .. text:sub(e + 1), text)
+  end
+  return path
+end
+
+-- check(state_next, path) -> report {todo_path, todo_next, state_next,
+-- in_step, advice}, or nil when path has no front-matter counter.
+function M.check(state_next, path)
+  local text = read(path)
+  local n = text and M.counter(text)
+  if not n then return nil end
+  local r = { todo_path = path, todo_next = n, state_next = state_next, in_step = n == state_next }
+  if n ~= state_next then
+    r.advice = (n > state_next and "TODO.md is ahead of the state: a step was interrupted "
+      .. "between its two writes and handed out nothing; " or "TODO.md is behind the state; ")
+      .. "`tasknum todo` sets it to the state's counter"
+  end
+  return r
+end
+
+return M
