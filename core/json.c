@@ -654,7 +654,9 @@ int json_next_member(const char *text, json_span arr, size_t *cursor,
         return st;
     value->start = value->end = 0;
     v = p;
-    if (*p == '{')
+    /* p == end when the span stops short of its ']' (never in a validated
+     * text, but the span comes from the caller): read nothing there. */
+    if (p < end && *p == '{')
         st = walk_object(text, &v, end, key, keylen, value);
     else if ((v = value_end(p, end)) == NULL)
         st = JSON_INVALID;

@@ -337,27 +337,75 @@ static int check_member(const uint8_t *d, json_span obj, const uint8_t *key,
     return st;
 }
 
+/* json_members with all the keys in one pass agrees with json_member
+ * (itself checked against the reference) key by key. */
+static void check_multi(const uint8_t *d, json_span obj, const char *const *keys,
+                        const size_t *lens, size_t nkeys)
+{
+    json_span values[3], v = {0, 0};
+    unsigned counts[3];
+    int st = json_members(as_text(d), obj, keys, lens, nkeys, values, counts);
+    REQUIRE(st == (d[obj.start] == '{' ? JSON_OK : JSON_WRONG_TYPE));
+    for (size_t k = 0; st == JSON_OK && k < nkeys; k++) {
+        int one = json_member(as_text(d), obj, keys[k], lens[k], &v);
+        REQUIRE(one == (counts[k] == 0 ? JSON_ABSENT
+                        : counts[k] == 1 ? JSON_OK : JSON_DUPLICATE));
+        REQUIRE(counts[k] == 0 || (values[k].start == v.start && values[k].end == v.end));
+    }
+}
+
 /* Looks up the object's first member name (decoded) and two fixed keys,
  * so escaped names and duplicates are compared with the reference too. */
 static void check_members(const uint8_t *d, json_span obj)
 {
+    const char *keys[3] = {"next_project_number", "project_number", NULL};
+    size_t lens[3] = {19, 14, 0}, nkeys = 2, i = obj.start + 1;
+    uint8_t *name = NULL;
     json_span v;
-    size_t i = obj.start + 1;
-    uint8_t *name;
-    check_member(d, obj, (const uint8_t *)"next_project_number", 19, &v);
-    check_member(d, obj, (const uint8_t *)"project_number", 14, &v);
-    if (d[obj.start] != '{')
-        return;
-    while (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r')
-        i++;
-    if (d[i] != '"')
-        return;
-    name = malloc(obj.end - obj.start);
-    REQUIRE(name != NULL);
-    size_t len = ref_decode(d, obj.end, i, name);
-    int st = check_member(d, obj, name, len, &v);
-    REQUIRE(st == JSON_OK || st == JSON_DUPLICATE);
+    check_member(d, obj, (const uint8_t *)keys[0], lens[0], &v);
+    check_member(d, obj, (const uint8_t *)keys[1], lens[1], &v);
+    if (d[obj.start] == '{') {
+        while (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r')
+            i++;
+    }
+    if (d[obj.start] == '{' && d[i] == '"') {
+        name = malloc(obj.end - obj.start);
+        REQUIRE(name != NULL);
+        lens[2] = ref_decode(d, obj.end, i, name);
+        keys[nkeys++] = (const char *)name;
+        int st = check_member(d, obj, name, lens[2], &v);
+        REQUIRE(st == JSON_OK || st == JSON_DUPLICATE);
+    }
+    check_multi(d, obj, keys, lens, nkeys);
     free(name);
+}
+
+/* json_next_member steps through the same elements as json_next and
+ * gives the first member named project_number of each object element (or
+ * an empty span). On unvalidated input: bounds and termination only. */
+static void check_next_member(const uint8_t *d, json_span arr, int valid)
+{
+    size_t c1 = 0, c2 = 0, count = 0;
+    json_span e1, e2, v, want;
+    int st1, st2;
+    do {
+        st1 = json_next(as_text(d), arr, &c1, &e1);
+        st2 = json_next_member(as_text(d), arr, &c2, "project_number", 14, &e2, &v);
+        REQUIRE(!valid || st1 == st2);
+        if (st2 != JSON_OK)
+            break;
+        REQUIRE(e2.start < e2.end && e2.start >= arr.start && e2.end <= arr.end);
+        REQUIRE(c2 == e2.end && ++count <= arr.end - arr.start);
+        REQUIRE(v.start == v.end || (v.start >= e2.start && v.end <= e2.end && v.start < v.end));
+        if (!valid)
+            continue;
+        REQUIRE(e1.start == e2.start && e1.end == e2.end);
+        int st = json_member(as_text(d), e2, "project_number", 14, &want);
+        if (st == JSON_OK || st == JSON_DUPLICATE)
+            REQUIRE(v.start == want.start && v.end == want.end);
+        else
+            REQUIRE(v.start == v.end);
+    } while (st1 == JSON_OK || !valid);
 }
 
 static void project_number(const uint8_t *d, json_span elem)
@@ -379,6 +427,16 @@ static void poke_unvalidated(const uint8_t *d, size_t n)
     if (json_member(as_text(d), all, "next_project_number", 19, &v) == JSON_OK)
         REQUIRE(v.start < v.end && v.end <= n);
     each_element(d, all, 0, NULL);
+    check_next_member(d, all, 0);
+    if (n > 0 && d[0] == '{') {
+        const char *keys[2] = {"next_project_number", "a"};
+        size_t lens[2] = {19, 1};
+        json_span values[2];
+        unsigned counts[2];
+        if (json_members(as_text(d), all, keys, lens, 2, values, counts) == JSON_OK)
+            for (int k = 0; k < 2; k++)
+                REQUIRE(counts[k] == 0 || values[k].end <= n);
+    }
 }
 
 /* The edit an allocation makes: replace the value's bytes by a number. */
@@ -415,6 +473,7 @@ static void check_valid(const uint8_t *d, size_t n, json_span root)
     check_integer(d, root, NULL);
     if (d[root.start] == '[') {
         each_element(d, root, 1, check_members);
+        check_next_member(d, root, 1);
         return;
     }
     check_members(d, root);
@@ -424,8 +483,10 @@ static void check_valid(const uint8_t *d, size_t n, json_span root)
         check_splice(d, n, root, v, st);
     }
     st = json_member(as_text(d), root, "active_projects", 15, &ap);
-    if (st == JSON_OK)
+    if (st == JSON_OK) {
         each_element(d, ap, 1, project_number);
+        check_next_member(d, ap, 1);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
