@@ -97,6 +97,8 @@ install: all
 	install -m 755 $(SO) $(CMODDIR)/tasknum/core.so
 	cd lua && find . -name '*.lua' -exec install -D -m 644 {} $(LUADIR)/{} \;
 	install -m 644 $(SCRIPTS) $(SHAREDIR)/scripts/
+	install -d $(SHAREDIR)/examples
+	install -m 644 scripts/examples/*.lua $(SHAREDIR)/examples/
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/bin/tasknum $(CMODDIR)/tasknum $(LUADIR)/tasknum $(SHAREDIR)

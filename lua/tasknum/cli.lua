@@ -31,18 +31,24 @@ local function host() return package.loaded["tasknum.host"] end
 -- --- answers ----------------------------------------------------------------
 
 -- emit(result [, format [, state_path]]) -> exit status. Prints the answer
--- on stdout, and a short line on stderr when it is a failure.
+-- on stdout, and a short line on stderr when it is a failure. format is a
+-- name or a format function; a failure whose format cannot be found (most
+-- often the very failure that says so) is printed as JSON.
 function M.emit(result, format, state_path)
-  local ok, text = pcall(function()
-    local fmt = policy.format(format or "json", state_path)
+  local ok, text = xpcall(function()
+    local fmt = type(format) == "function" and format or policy.format(format or "json", state_path)
+    if not fmt and result.status ~= "success" then fmt = policy.format("json", state_path) end
     if not fmt then
       error(errors.new("INVALID_ARGUMENT", "unknown format: " .. tostring(format)), 0)
     end
     return fmt(result)
-  end)
-  if not ok then
-    local err = errors.is(text) and text
-        or errors.new("SCRIPT_ERROR", "output format failed", tostring(text))
+  end, function(e) return errors.is(e) and e or debug.traceback(tostring(e), 2) end)
+  if not ok and result.status ~= "success" then
+    -- a format that fails on failures: the failure itself matters more
+    text = json.encode(result) .. "\n"
+  elseif not ok then
+    local err = errors.is(text) and text or errors.new("SCRIPT_ERROR",
+      "output format failed: " .. tostring(text):match("^[^\n]*"), tostring(text))
     result, text = M.failure(err), json.encode(M.failure(err)) .. "\n"
   end
   io.stdout:write(text)
@@ -53,6 +59,45 @@ function M.emit(result, format, state_path)
     return errors.exit_status(result)
   end
   return 0
+end
+
+-- output(format, verbose) -> o, the printing side of a command that runs a
+-- transaction (pass o.prepare and o.check in its options):
+--   o.prepare(txn) finds the format where the state's team files are, before
+--     the lock (unknown: INVALID_ARGUMENT), and with verbose lists on stderr
+--     the state and every policy file in use;
+--   o.check(txn) renders the answer-to-be under the lock, so a format that
+--     raises writes nothing (SCRIPT_ERROR);
+--   o.emit(result) prints the answer -> exit status.
+function M.output(format, verbose)
+  format = format or "json"
+  local o = {}
+  function o.prepare(txn)
+    local fmt, where = policy.format(format, txn.path)
+    if not fmt then
+      errors.raise("INVALID_ARGUMENT", "unknown format " .. format
+        .. " (json, plain, todo, or a team's format/" .. format .. ".lua)")
+    end
+    o.fmt = fmt
+    if verbose then
+      local files = txn.policies.files or {}
+      io.stderr:write("tasknum: state ", txn.path, "\n",
+        "tasknum: conflict policy ", tostring(files.conflict), "\n",
+        "tasknum: audit policy ", tostring(files.audit), "\n",
+        "tasknum: format ", tostring(where), "\n")
+    end
+  end
+  function o.check(txn)
+    local ok, e = xpcall(o.fmt, debug.traceback, txn:result())
+    if not ok then
+      errors.raise("SCRIPT_ERROR", "output format " .. format .. " raised an error: "
+        .. tostring(e):match("^[^\n]*"), tostring(e))
+    end
+  end
+  function o.emit(result)
+    return M.emit(result, o.fmt or format, result.state_path)
+  end
+  return o
 end
 
 -- failure(err) -> answer table for an error raised outside a transaction
@@ -81,7 +126,8 @@ local function convert(kind, name, value)
 end
 
 -- parse(args, spec) -> opts, rest. spec maps option names ("--count") to
--- {key, kind} with kind "string", "integer", "seconds" or "flag". Accepts
+-- {key, kind} with kind "string", "integer", "seconds", "flag" or "list"
+-- (a string option that may repeat; its values in a table). Accepts
 -- --opt VALUE and --opt=VALUE; "--" ends the options.
 function M.parse(args, spec)
   local opts, rest, i = {}, {}, 1
@@ -107,7 +153,12 @@ function M.parse(args, spec)
         value = args[i]
         if value == nil then bad(name .. " needs a value") end
       end
-      opts[s[1]] = convert(s[2], name, value)
+      if s[2] == "list" then
+        opts[s[1]] = opts[s[1]] or {}
+        table.insert(opts[s[1]], value)
+      else
+        opts[s[1]] = convert(s[2], name, value)
+      end
     end
     i = i + 1
   end
