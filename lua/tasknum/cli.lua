@@ -8,16 +8,17 @@ local policy = require "tasknum.policy"
 local M = {}
 
 -- Built-in commands run the script shipped with tasknum, never a team's.
-M.BUILTIN = { init = true, status = true, check = true, lock = true }
+M.BUILTIN = { init = true, status = true, check = true, lock = true, stats = true }
 
 local USAGE = [[
 usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" works)
        tasknum allocate [--count N] [--purpose TEXT] [--state PATH]
-                        [--timeout S] [--format json|plain|NAME]
+                        [--timeout S] [--stale S] [--format json|plain|NAME]
        tasknum init [--state PATH] [--next N] [--min A] [--max B]
-       tasknum status [--state PATH] [--json]
+       tasknum status [--state PATH] [--stale S] [--json]
        tasknum check [--state PATH]
-       tasknum lock [--state PATH] [--timeout S] -- COMMAND [ARGS...]
+       tasknum stats [--state PATH] [--json]
+       tasknum lock [--state PATH] [--timeout S] [--stale S] -- COMMAND [ARGS...]
        tasknum NAME [ARGS...]           run NAME.lua (see `tasknum run`)
        tasknum --help | --version
 Scripts are looked up in $TASKNUM_PATH, then the project's .opencode/tasknum/,

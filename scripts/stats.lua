@@ -1,0 +1,90 @@
+-- stats.lua: a summary of the audit log of a state.
+--   tasknum stats [--state PATH] [--json]
+-- Counts attempts, allocations and numbers handed out, `tasknum lock`
+-- commands, errors by code (timeouts, conflicts, ...), wraps and stale
+-- legacy folders broken; gives lock wait and hold times (p50, p99, max, in
+-- ms). Reads the whole log, one line at a time, without taking the lock.
+local cli = require "tasknum.cli"
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+local json = require "tasknum.json"
+local policy = require "tasknum.policy"
+local report = require "tasknum.report"
+local state = require "tasknum.state"
+
+local opts, rest = cli.parse({ ... }, {
+  ["--state"] = { "state", "string" },
+  ["--json"] = { "json", "flag" },
+})
+if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
+
+local function count(s, entry)
+  s.attempts = s.attempts + 1
+  local numbers = type(entry.numbers) == "table" and #entry.numbers or 0
+  if numbers > 0 then s.allocations, s.numbers = s.allocations + 1, s.numbers + numbers end
+  if entry.command then s.lock_commands = s.lock_commands + 1 end
+  if entry.error_code then
+    s.errors[entry.error_code] = (s.errors[entry.error_code] or 0) + 1
+  end
+  if entry.wrapped == true then s.wraps = s.wraps + 1 end
+  if entry.conflict == true then s.conflicts = s.conflicts + 1 end
+  if type(entry.stale_break) == "table" then s.stale_breaks = s.stale_breaks + #entry.stale_break end
+  s.first, s.last = s.first or entry.timestamp, entry.timestamp or s.last
+end
+
+local function summary(values)
+  table.sort(values)
+  return { n = #values, p50 = report.percentile(values, 50) or json.null,
+    p99 = report.percentile(values, 99) or json.null, max = values[#values] or json.null }
+end
+
+local function gather()
+  local path = state.find(opts.state)
+  local pok, policies = pcall(policy.policies, path)
+  local log = report.audit_path(path, pok and policies or nil)
+  local s = { status = "success", state_path = path, audit_log = log, attempts = 0,
+    allocations = 0, numbers = 0, lock_commands = 0, errors = {}, wraps = 0, conflicts = 0,
+    stale_breaks = 0 }
+  local waits, holds = {}, {}
+  local iter, msg = report.lines(log)
+  if not iter and core.stat(log) then errors.raise("SYSTEM_ERROR", "cannot read the audit log", msg) end
+  for entry in iter or function() end do
+    count(s, entry)
+    if type(entry.wait_ms) == "number" then waits[#waits + 1] = entry.wait_ms end
+    if type(entry.hold_ms) == "number" and entry.error_code ~= "LOCK_TIMEOUT" then
+      holds[#holds + 1] = entry.hold_ms
+    end
+  end
+  s.timeouts = s.errors.LOCK_TIMEOUT or 0
+  s.wait_ms, s.hold_ms = summary(waits), summary(holds)
+  return s
+end
+
+local function ms_line(label, t)
+  if t.n == 0 then return string.format("%-14s -", label) end
+  return string.format("%-14s p50 %.3f  p99 %.3f  max %.3f  (%d)", label, t.p50, t.p99, t.max, t.n)
+end
+
+local function text(s)
+  local codes = {}
+  for code, n in pairs(s.errors) do codes[#codes + 1] = code .. " " .. n end
+  table.sort(codes)
+  return table.concat({
+    string.format("%-14s %s", "audit log", s.audit_log),
+    string.format("%-14s %s .. %s", "period", tostring(s.first or "-"), tostring(s.last or "-")),
+    string.format("%-14s %d", "attempts", s.attempts),
+    string.format("%-14s %d (%d numbers)", "allocations", s.allocations, s.numbers),
+    string.format("%-14s %d", "lock commands", s.lock_commands),
+    string.format("%-14s %s", "errors", #codes > 0 and table.concat(codes, ", ") or "none"),
+    string.format("%-14s %d", "timeouts", s.timeouts),
+    string.format("%-14s %d", "wraps", s.wraps),
+    string.format("%-14s %d", "conflicts", s.conflicts),
+    string.format("%-14s %d", "stale breaks", s.stale_breaks),
+    ms_line("lock wait ms", s.wait_ms),
+    ms_line("lock hold ms", s.hold_ms),
+  }, "\n") .. "\n"
+end
+
+local s = gather()
+io.stdout:write(opts.json and (json.encode(s) .. "\n") or text(s))
+return 0
