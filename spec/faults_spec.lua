@@ -199,6 +199,42 @@ describe("file-system faults give SYSTEM_ERROR (71)", function()
   end)
 end)
 
+describe("a state that is not a regular file, or too big for memory", function()
+  after_each(H.cleanup)
+
+  for _, case in ipairs({ { "a FIFO (an open would block)", "mkfifo %s" },
+                          { "a character device like /dev/zero (a read would never end)", "mknod %s c 1 5" } }) do
+    it(case[1] .. " is SYSTEM_ERROR, and nothing is made beside it", function()
+      local dir = H.tmpdir()
+      local path = dir .. "/state.json"
+      if not sh(case[2]:format(H.q(path)) .. " 2>/dev/null") then pending("cannot make one here") return end
+      local r, code = H.run_json({ "allocate", "--state", path, "--timeout", "1" })
+      assert.are.equal("SYSTEM_ERROR", r.error_code)
+      assert.are.equal(71, code)
+      assert.matches("not a regular file", r.error.message, 1, true)
+      assert.matches(path, r.error.details, 1, true)
+      assert.are.equal("state.json ", H.ls(dir))
+    end)
+  end
+
+  it("running out of memory is SYSTEM_ERROR (ENOMEM), with an answer and the state untouched", function()
+    if H.wrap ~= "" or (os.getenv("TASKNUM_BUILD") or ""):find("san") then
+      pending("an address-space limit cannot work under valgrind or ASan") return
+    end
+    if not sh("command -v prlimit >/dev/null") then pending("needs prlimit (util-linux)") return end
+    local dir = H.tmpdir()
+    local path = dir .. "/state.json"
+    sh("truncate -s 300M " .. H.q(path))
+    local r, code = H.run_json({ "allocate", "--state", path }, { prefix = "prlimit --as=450000000" })
+    assert.are.equal("SYSTEM_ERROR", r.error_code, r.error_message)
+    assert.are.equal(71, code)
+    assert.are.equal("out of memory", r.error.message)
+    assert.is_true(r.retry_suggested)
+    assert.are.equal("300M", capture("du -h --apparent-size " .. H.q(path) .. " | cut -f1"))
+    assert.is_nil(temps_in(dir))
+  end)
+end)
+
 describe("beside the state", function()
   after_each(H.cleanup)
 

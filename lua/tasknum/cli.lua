@@ -103,6 +103,7 @@ end
 
 -- failure(err) -> answer table for an error raised outside a transaction
 function M.failure(err)
+  err = errors.from(err)
   local e = { code = err.code, message = err.message, details = err.details }
   for k, v in pairs(err.data or {}) do e[k] = v end
   return { status = "error", error = e, error_code = err.code,

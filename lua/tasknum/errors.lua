@@ -71,6 +71,18 @@ function M.exit_status(r)
   return M.exit[r.error_code] or 70
 end
 
+-- from(value) -> an error value for anything raised. Lua raises memory
+-- errors without calling the message handler, as the bare string "not
+-- enough memory": that is SYSTEM_ERROR (ENOMEM), anything else that is not
+-- an error value a SCRIPT_ERROR.
+function M.from(e)
+  if M.is(e) then return e end
+  if e == "not enough memory" then
+    return M.new("SYSTEM_ERROR", "out of memory", "not enough memory", 12)
+  end
+  return M.new("SCRIPT_ERROR", tostring(e))
+end
+
 -- system(message_from_core, errno [, what]) -> SYSTEM_ERROR value
 function M.system(msg, errno, what)
   local text = what and (what .. ": " .. msg) or msg

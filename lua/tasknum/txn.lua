@@ -472,6 +472,7 @@ end
 function Txn:finish(err, extra)
   if self.answer then error("tasknum: this transaction is finished already", 3) end
   self.answer = true
+  if err ~= nil and not errors.is(err) then err = errors.from(err) end
   if not err and not self.hold_only then
     local ok, e = xpcall(function()
       if self.check then self.check(self) end
