@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -594,6 +595,18 @@ static int l_mkdir(lua_State *L)
     return 1;
 }
 
+/* publish(from, to) -> true | nil, message, errno: renames from to to only
+ * if to does not exist (renameat2 RENAME_NOREPLACE), atomically: EEXIST if
+ * it does, EINVAL where the file system cannot do it. The message names to. */
+static int l_publish(lua_State *L)
+{
+    const char *from = luaL_checkstring(L, 1), *to = luaL_checkstring(L, 2);
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
+        return fail_errno(L, errno, to);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* listdir(path) -> { names } without "." and "..", unsorted */
 static int l_listdir(lua_State *L)
 {
@@ -847,6 +860,7 @@ static const luaL_Reg core_funcs[] = {
     {"mkdir", l_mkdir},
     {"pid", l_pid},
     {"probe", l_probe},
+    {"publish", l_publish},
     {"readfile", l_readfile},
     {"realpath", l_realpath},
     {"replace", l_replace},

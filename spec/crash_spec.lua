@@ -124,6 +124,40 @@ describe("crash test", function()
   end)
 end)
 
+describe("a tasknum killed while making the legacy lock folder", function()
+  after_each(H.cleanup)
+
+  -- Found by the crash test: the folder used to be made by mkdir and then
+  -- given its info, and a tasknum killed between the two left a folder
+  -- without info, which every later run had to wait out for the whole
+  -- stale age (60 s). Now the folder appears with its info inside.
+  it("leaves nothing that makes the next run wait", function()
+    if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
+    local dir, path = H.project(H.state_text(5))
+    local specs = dir .. "/.opencode/specs"
+    -- strace holds the run just before it renames its private folder into place
+    local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=renameat2 "
+      .. "-e inject=renameat2:delay_enter=30000000:when=1 %s allocate --state %s >/dev/null 2>&1 & echo $!",
+      H.q(H.bin), H.q(path))):match("%d+"))
+    local victim
+    local deadline = core.clock() + 10
+    repeat
+      sh("sleep 0.01")
+      victim = tonumber(H.sh("pgrep -P " .. tracer .. " | head -1"):match("%d+"))
+    until (victim and H.ls(specs):find(".state.lock.tmp-", 1, true)) or core.clock() > deadline
+    assert.is_truthy(victim, "the run did not start")
+    assert.matches(".state.lock.tmp-", H.ls(specs), 1, true)
+    sh("kill -9 " .. victim)
+    sh("while kill -0 " .. tracer .. " 2>/dev/null; do sleep 0.01; done")
+    assert.is_nil(H.ls(specs):find(".state.lock ", 1, true), "a legacy folder was left: " .. H.ls(specs))
+    local r = H.run_json({ "allocate", "--timeout", "0" }, { cwd = dir })
+    assert.are.equal("success", r.status, r.error_message)
+    assert.are.same({ 5 }, r.allocated_numbers)
+    assert.is_true(r.lock_wait_ms < 1000)
+    assert.is_nil(H.ls(specs):find(".state.lock", 1, true), "not swept: " .. H.ls(specs))
+  end)
+end)
+
 -- The strace lines of one traced run, in order.
 local function trace(args, opts)
   local log = os.tmpname()

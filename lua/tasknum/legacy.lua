@@ -20,7 +20,7 @@ M.DEFAULT_STALE = 60
 M.REUSE_SLACK = 2
 M.PID_MAX = 4194304   -- the kernel's largest pid_max
 local FIRST_SLEEP, MAX_SLEEP = 0.001, 0.05
-local EEXIST, ENOENT = 17, 2
+local EEXIST, ENOENT, EINVAL = 17, 2, 22
 
 -- path(state) -> the legacy folder beside the (real) state file
 function M.path(state_path)
@@ -102,6 +102,44 @@ local function write_info(folder, text)
   return true
 end
 
+-- make(folder) -> info | nil, message, errno (EEXIST: it is there). The
+-- folder appears with its info already inside: made under a private name,
+-- then renamed into place without replacing anything. A tasknum killed
+-- half-way thus leaves no folder, or one naming its dead pid that the next
+-- one breaks at once; never one without info, which every caller would
+-- have to wait out for the whole stale age. Where the file system cannot
+-- rename without replacing (EINVAL), mkdir and then info, as scripts do.
+local function make(folder)
+  local info, tmp = mine(), string.format("%s.tmp-%d", folder, core.pid())
+  remove(tmp)
+  local ok, msg, errno = core.mkdir(tmp)
+  if ok then
+    ok, msg = write_info(tmp, info)
+    if not ok then remove(tmp) return nil, "cannot write " .. tmp .. "/info: " .. tostring(msg) end
+    ok, msg, errno = core.publish(tmp, folder)
+    if ok then return info end
+    remove(tmp)
+    if errno ~= EINVAL then return nil, msg, errno end
+  end
+  ok, msg, errno = core.mkdir(folder)
+  if not ok then return nil, msg, errno end
+  local written, werr = write_info(folder, info)
+  if written then return info end
+  remove(folder)
+  return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
+end
+
+-- Removes the private folders of tasknums killed between making and
+-- publishing them. Only a holder of the kernel lock makes one, so while
+-- we hold it none of them is live.
+local function sweep(folder)
+  local dir, base = folder:match("^(.*)/([^/]*)$")
+  local pattern = "^" .. base:gsub("%p", "%%%0") .. "%.tmp%-%d+$"
+  for _, name in ipairs(core.listdir(dir) or {}) do
+    if name:match(pattern) then remove(dir .. "/" .. name) end
+  end
+end
+
 -- enter(folder, opts) -> held | nil, why, found, errno. opts: stale
 -- (seconds), deadline (a core.clock() value; nil waits forever), breaks (a
 -- list that gets what each break found), interrupted (a function: true to
@@ -109,15 +147,10 @@ end
 -- "interrupted" or an error message; found is the folder as last seen.
 function M.enter(folder, opts)
   local delay = FIRST_SLEEP
+  sweep(folder)
   while true do
-    local ok, msg, errno = core.mkdir(folder)
-    if ok then
-      local info = mine()
-      local written, werr = write_info(folder, info)
-      if written then return { path = folder, info = info } end
-      remove(folder)
-      return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
-    end
+    local info, msg, errno = make(folder)
+    if info then return { path = folder, info = info } end
     if errno ~= EEXIST then return nil, msg, nil, errno end
     local found = M.inspect(folder, opts.stale)
     if found and (found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged") then
