@@ -86,24 +86,24 @@ describe("todo", function()
 
     it("TODO.md gets its old text back and nothing is handed out", function()
       local _, path, todo_path = project_with_todo(10)
-      core.replace = function(p, text)
+      core.replace = function(p, ...)
         if p == path then return nil, p .. ": No space left on device", 28 end
-        return replace(p, text)
+        return replace(p, ...)
       end
       local r = tasknum.allocate{ state = path }
-      assert.are.equal("SYSTEM_ERROR", r.error_code)
+      assert.are.equal("SYSTEM_ERROR", r.error_code, r.error_message)
       assert.are.equal(HEAD:format(10), H.read(todo_path))
       assert.are.equal(H.state_text(10), H.read(path))
     end)
 
     it("and TODO.md cannot be written: the state is not written either", function()
       local _, path, todo_path = project_with_todo(10)
-      core.replace = function(p, text)
+      core.replace = function(p, ...)
         if p == todo_path then return nil, p .. ": Permission denied", 13 end
-        return replace(p, text)
+        return replace(p, ...)
       end
       local r = tasknum.allocate{ state = path }
-      assert.are.equal("SYSTEM_ERROR", r.error_code)
+      assert.are.equal("SYSTEM_ERROR", r.error_code, r.error_message)
       assert.matches("TODO.md", r.error_message, 1, true)
       assert.are.equal(H.state_text(10), H.read(path))
     end)

@@ -87,11 +87,9 @@ local function members_of(v)
     end
     return list
   end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
   local list = {}
-  for i, k in ipairs(keys) do list[i] = { k, v[k] } end
+  for k, x in pairs(v) do list[#list + 1] = { tostring(k), x } end
+  table.sort(list, function(a, b) return a[1] < b[1] end)
   return list
 end
 
@@ -188,9 +186,8 @@ function M.set(txn, path, value)
         or file_style(txn)
     return txn:splice(s, e, encode(value, style, line_indent(text, s)))
   end
-  local parent = { table.unpack(path, 1, #path - 1) }
-  local ps, pe = txn:span(table.unpack(parent))
-  if #parent == 0 then ps, pe = txn.info.root_start, txn.info.root_stop end
+  local ps, pe = txn.info.root_start, txn.info.root_stop
+  if #path > 1 then ps, pe = txn:span(table.unpack(path, 1, #path - 1)) end
   if not ps or text:sub(ps, ps) ~= "{" then
     txn:fail("SCRIPT_ERROR", "cannot set " .. table.concat(path, ".") .. ": its parent is not an object")
   end
@@ -200,9 +197,12 @@ function M.set(txn, path, value)
   while text:sub(last, last):match("%s") do last = last - 1 end
   if last == ps then -- an empty object
     local own = line_indent(text, ps)
-    local member = style.compact and key .. style.colon .. encode(value, style, own)
-        or style.nl .. own .. style.unit .. key .. style.colon .. encode(value, style, own .. style.unit) .. style.nl .. own
-    return txn:splice(ps + 1, pe - 1, member)
+    if style.compact then
+      return txn:splice(ps + 1, pe - 1, key .. style.colon .. encode(value, style, own))
+    end
+    local inner = own .. style.unit
+    return txn:splice(ps + 1, pe - 1, style.nl .. inner .. key .. style.colon
+      .. encode(value, style, inner) .. style.nl .. own)
   end
   local lead = text:match("^{([ \t]*\r?\n?[ \t]*)", ps)
   local gap = style.compact and style.comma or "," .. lead
