@@ -5,7 +5,7 @@
 -- state, if its front matter has next_project_number:, follows the counter.
 --   tasknum add-task --name SLUG [--description TEXT]
 --                    [--field KEY=TEXT | --field KEY:=JSON ...]
---                    [--purpose TEXT] [--state PATH] [--timeout S]
+--                    [--purpose TEXT] [--state PATH] [--timeout S] [--stale S]
 --                    [--format json|plain|todo|NAME] [--todo PATH | --no-todo]
 --                    [--verbose]
 -- The entry: project_number, project_name, status "not_started", created
@@ -24,6 +24,7 @@ local opts, rest = cli.parse({ ... }, {
   ["--purpose"] = { "purpose", "string" },
   ["--state"] = { "state", "string" },
   ["--timeout"] = { "timeout", "seconds" },
+  ["--stale"] = { "stale", "seconds" },
   ["--format"] = { "format", "string" },
   ["--todo"] = { "todo", "string" },
   ["--no-todo"] = { "no_todo", "flag" },
@@ -61,7 +62,7 @@ if opts.no_todo then todo = false end
 
 local out = cli.output(opts.format, opts.verbose)
 local result = tasknum.transaction({
-  state = opts.state, timeout = opts.timeout, purpose = opts.purpose or "add-task " .. opts.name,
+  state = opts.state, timeout = opts.timeout, stale = opts.stale, purpose = opts.purpose or "add-task " .. opts.name,
   todo = todo, prepare = out.prepare, check = out.check,
 }, function(txn)
   local n = txn:pick(1)[1]

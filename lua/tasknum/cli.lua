@@ -13,7 +13,12 @@ M.BUILTIN = { init = true, status = true, check = true, lock = true, stats = tru
 local USAGE = [[
 usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" works)
        tasknum allocate [--count N] [--purpose TEXT] [--state PATH]
-                        [--timeout S] [--stale S] [--format json|plain|NAME]
+                        [--timeout S] [--stale S] [--format json|plain|todo|NAME]
+                        [--todo PATH | --no-todo] [--verbose]
+       tasknum add-task --name SLUG [--description TEXT] [--field K=TEXT|K:=JSON ...]
+                        [allocate's options but --count]
+       tasknum todo [--check] [--todo PATH] [--state PATH]
+       tasknum env                      LUA_PATH/LUA_CPATH for require "tasknum"
        tasknum init [--state PATH] [--next N] [--min A] [--max B]
        tasknum status [--state PATH] [--stale S] [--json]
        tasknum check [--state PATH]
