@@ -70,13 +70,17 @@ BUSTED  ?= /usr/bin/busted
 test: all
 	$(TEST_ENV) TASKNUM_BUILD=$(abspath $(BUILD)) $(LUA) $(BUSTED) $(BUSTED_ARGS)
 
+# FUZZ_SECONDS=0 would mean forever; the real state files seed it too
+# when ../shared/fixtures is there. Crashes land in $(BUILD)/.
 FUZZ_SECONDS ?= 60
+FUZZ_SEEDS   ?= spec/fuzz/seeds $(wildcard ../shared/fixtures)
 fuzz:
 	@mkdir -p $(BUILD)/fuzz-corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
+	clang $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
 	    -o $(BUILD)/json-fuzz spec/fuzz/json_fuzz.c core/json.c
 	$(BUILD)/json-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	    $(BUILD)/fuzz-corpus spec/fuzz/seeds
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/ \
+	    $(BUILD)/fuzz-corpus $(FUZZ_SEEDS)
 
 bench: all
 	scripts/bench.sh

@@ -509,16 +509,17 @@ static int name_is(ptr p, ptr end, const unsigned char *key, size_t keylen)
 }
 
 /* One member of an object: steps from the name's opening quote at *pp over
- * name, ':' and value, to the ',' or '}' after it. Sets *match if the name
- * is key and *value to the value's span. */
-static int walk_member(const char *text, ptr *pp, ptr end, const char *key,
-                       size_t keylen, int *match, json_span *value)
+ * name, ':' and value, to the ',' or '}' after it. Sets [*name, *name_end)
+ * to the raw name between its quotes and *value to the value's span. */
+static int walk_member(const char *text, ptr *pp, ptr end, ptr *name,
+                       ptr *name_end, json_span *value)
 {
-    ptr p = *pp, name_end, v;
-    if (p >= end || *p != '"' || (name_end = string_end(p, end)) == NULL)
+    ptr p = *pp, v;
+    if (p >= end || *p != '"' || (*name_end = string_end(p, end)) == NULL)
         return JSON_INVALID;
-    *match = name_is(p + 1, name_end - 1, (const unsigned char *)key, keylen);
-    p = skip_ws(name_end, end);
+    *name = p + 1;
+    (*name_end)--;
+    p = skip_ws(*name_end + 1, end);
     if (p == end || *p != ':')
         return JSON_INVALID;
     p = skip_ws(p + 1, end);
@@ -547,13 +548,12 @@ int json_members(const char *text, json_span obj, const char *const *keys,
         return JSON_OK;
     for (;;) {
         json_span v;
-        ptr name = p;
-        int match, st = walk_member(text, &p, end, "", 0, &match, &v);
+        ptr name, name_end;
+        int st = walk_member(text, &p, end, &name, &name_end, &v);
         if (st != JSON_OK)
             return st;
         for (size_t k = 0; k < nkeys; k++) {
-            ptr name_end = string_end(name, end);
-            if (!name_is(name + 1, name_end - 1, (const unsigned char *)keys[k], keylens[k]))
+            if (!name_is(name, name_end, (const unsigned char *)keys[k], keylens[k]))
                 continue;
             if (counts[k]++ == 0)
                 values[k] = v;
@@ -629,10 +629,12 @@ static int walk_object(const char *text, ptr *pp, ptr end, const char *key,
     }
     for (;;) {
         json_span v;
-        int match, st = walk_member(text, &p, end, key, keylen, &match, &v);
+        ptr name, name_end;
+        int st = walk_member(text, &p, end, &name, &name_end, &v);
         if (st != JSON_OK)
             return st;
-        if (match && value->start == value->end)
+        if (value->start == value->end
+            && name_is(name, name_end, (const unsigned char *)key, keylen))
             *value = v;
         if (p < end && *p == '}') {
             *pp = p + 1;
