@@ -195,8 +195,15 @@ describe("add-task", function()
     local fixtures = H.shared .. "/fixtures"
     local have = H.read(fixtures .. "/README.md") ~= nil
 
-    for _, name in ipairs({ "opencode-state-next239.json", "claude-state-next82.json",
-                            "claude-state-next1001-past-max.json" }) do
+    local names = {}
+    if have then
+      for name in H.sh("ls " .. H.q(fixtures)):gmatch("[^\n]+") do
+        if name:match("%.json$") then names[#names + 1] = name end
+      end
+    else
+      names[1] = "(none: no ../shared/fixtures)"
+    end
+    for _, name in ipairs(names) do
       local it_ = have and it or pending
       it_(name .. ": only the counter line changes and the entry's lines are added", function()
         local old = assert(H.read(fixtures .. "/" .. name))
@@ -205,7 +212,10 @@ describe("add-task", function()
         H.write(path, old)
         local r, code = H.run_json({ "add-task", "--name", "tasknum_check", "--description",
           "Entry from tasknum's spec: a/b, ünïcode" }, { cwd = dir })
-        if old:find('"next_project_number": 1001', 1, true) then
+        local decoded = require("cjson").decode(old)
+        local range = decoded.project_numbering or { min = 0, max = 999 }
+        local counter = decoded.next_project_number
+        if counter < range.min or counter > range.max then
           -- past the range: refused, untouched
           assert.are.equal(65, code)
           assert.are.equal("STATE_CORRUPT", r.error_code)
