@@ -126,10 +126,10 @@ local function recent_text(out, s)
     local e = s.recent[i]
     local nums = {}
     for k, n in ipairs(e.numbers) do nums[k] = tostring(n) end
-    line(out, i == #s.recent and "recent" or "", string.format("%s  %s  pid %s  %s",
-      tostring(e.timestamp), table.concat(nums, " "), tostring(e.pid),
-      e.purpose ~= json.null and e.purpose and ("purpose: " .. tostring(e.purpose))
-      or e.command and ("command: " .. tostring(e.command)) or ""))
+    local what = e.purpose and ("  purpose: " .. tostring(e.purpose))
+      or e.command and ("  command: " .. tostring(e.command)) or ""
+    line(out, i == #s.recent and "recent" or "", string.format("%s  %s  pid %s%s",
+      tostring(e.timestamp), table.concat(nums, " "), tostring(e.pid), what))
   end
 end
 
@@ -141,7 +141,8 @@ local function text(s)
   else
     line(out, "next", string.format("%d (range %d..%d)", s.next_project_number, s.range.min, s.range.max))
     line(out, "room", room_text(s))
-    line(out, "active", string.format("%d projects", s.active_project_count))
+    line(out, "active", string.format("%d project%s", s.active_project_count,
+      s.active_project_count == 1 and "" or "s"))
   end
   line(out, "lock", s.lock.held and ("held: " .. s.lock.description) or "free")
   line(out, "legacy lock", legacy_text(s.legacy))
