@@ -50,10 +50,13 @@ local function gather()
   if not iter and core.stat(log) then errors.raise("SYSTEM_ERROR", "cannot read the audit log", msg) end
   for entry in iter or function() end do
     count(s, entry)
-    if type(entry.wait_ms) == "number" then waits[#waits + 1] = entry.wait_ms end
-    if type(entry.hold_ms) == "number" and entry.error_code ~= "LOCK_TIMEOUT" then
-      holds[#holds + 1] = entry.hold_ms
+    -- times of attempts that got the lock, or waited for it in vain; not of
+    -- those refused before (a bad count, say), whose times are 0
+    local held = type(entry.hold_ms) == "number" and entry.hold_ms > 0
+    if type(entry.wait_ms) == "number" and (held or entry.error_code == "LOCK_TIMEOUT") then
+      waits[#waits + 1] = entry.wait_ms
     end
+    if held then holds[#holds + 1] = entry.hold_ms end
   end
   s.timeouts = s.errors.LOCK_TIMEOUT or 0
   s.wait_ms, s.hold_ms = summary(waits), summary(holds)
