@@ -316,6 +316,12 @@ local function report(file)
     w("| whole call, as the caller sees it | ", fmt(seqT.p50), " | ", fmt(seqF.p50), " | ", fmt(seqT.p50 - seqF.p50), " |")
     w("| lock held, as each reports it (read, check, write, 2 fsyncs, …) | ", fmt(seqT.hold_p50), " | ", fmt(seqF.hold_p50), " | ",
       fmt(seqT.hold_p50 - seqF.hold_p50), " |")
+    local thT, thF = find("truehold", "tasknum"), find("truehold", "c-floor")
+    if thT and thF then
+      w("| lock held, measured from outside (strace: kernel lock taken → lock fd closed / exit; ", thT.calls,
+        " calls; each close() traced on the way adds ~20 µs, so an upper bound) | ",
+        fmt(thT.p50), " | ", fmt(thF.p50), " | ", fmt(thT.p50 - thF.p50), " |")
+    end
     w("| the rest: process start, start-up, exit (for tasknum also the lock-file record and legacy folder) | ", fmt(seqT.p50 - seqT.hold_p50), " | ",
       fmt(seqF.p50 - seqF.hold_p50), " | ", fmt((seqT.p50 - seqT.hold_p50) - (seqF.p50 - seqF.hold_p50)), " |")
     if spawn then

@@ -389,6 +389,29 @@ else
     log "valgrind not installed: no instruction profile"
 fi
 
+# --- true lock hold, from outside (strace --seccomp-bpf stops only at the
+# traced calls: the kernel lock taken, the lock fd closed, exit) ------------------------------
+if command -v strace >/dev/null 2>&1 && strace --seccomp-bpf -e trace=exit_group true 2>/dev/null; then
+    log "lock hold from outside (strace): ${SIZE_LIST[*]} on 40K"
+    for c in "${SIZE_LIST[@]}"; do
+        newproj 40K
+        cmd_of "$c" "$STATE" 1
+        tr=$WORK/data/truehold-$c
+        : >"$tr"
+        for ((i = 0; i < 40; i++)); do
+            strace --seccomp-bpf -f -ttt -e trace=fcntl,close,exit_group -o "$tr.strace" "${CMD[@]}" >/dev/null 2>&1 || true
+            awk '!t0 && /F_OFD_SETLKW?, \{l_type=F_WRLCK/ && / = 0$/ {
+                     t0 = $2; fd = $3; sub(/^fcntl\(/, "", fd); sub(/,.*/, "", fd); next }
+                 t0 && !done && ($3 ~ ("^close\\(" fd "\\)") || $3 ~ /^exit_group/) {
+                     printf "%.4f\n", ($2 - t0) * 1000; done = 1 }' "$tr.strace" >>"$tr"
+        done
+        n=$(wc -l <"$tr")
+        ((n > 0)) || continue
+        p50=$(sort -n "$tr" | awk -v n="$n" 'NR == int((n + 1) / 2) { print }')
+        "${ANALYZE[@]}" record kind=truehold name="$c" calls="$n" p50="$p50" >>"$RES"
+    done
+fi
+
 "${ANALYZE[@]}" record kind=end duration_s=$(($(date +%s) - T0)) load_end="$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES"
 # The end record carries the duration and the final load into the env.
 "${ANALYZE[@]}" report "$RES" >"$WORK/RESULTS.md"
