@@ -62,6 +62,7 @@ local function run(args)
   local seen, dups = {}, 0
   local holds, waits = {}, {}
   local rounds = {} -- throughput of each dir (round)
+  local errlines, errorder = {}, {} -- what the calls said on stderr
   local lo, hi
   for d = sep + 1, #args do
     local dir = args[d]
@@ -115,7 +116,13 @@ local function run(args)
       if f then
         for line in f:lines() do
           local h = line:match("hold_ms=([%d.]+)")
-          if h then holds[#holds + 1] = tonumber(h) end
+          if h then
+            holds[#holds + 1] = tonumber(h)
+          elseif line:match("%S") then
+            line = line:sub(1, 160)
+            if not errlines[line] then errlines[line] = 0; errorder[#errorder + 1] = line end
+            errlines[line] = errlines[line] + 1
+          end
         end
         f:close()
       end
@@ -161,6 +168,10 @@ local function run(args)
   r.counter_ok = advanced == allocs
   r.wall = wall
   r.thr_rounds = table.concat(rounds, " ")
+  table.sort(errorder, function(a, b) return errlines[a] > errlines[b] end)
+  local es = {}
+  for i = 1, math.min(3, #errorder) do es[#es + 1] = string.format("%s (×%d)", errorder[i], errlines[errorder[i]]) end
+  r.stderr = table.concat(es, "; ")
   r.thr = wall > 0 and allocs / wall or 0
   r.p50, r.p99, r.max = percentile(lat, 50), percentile(lat, 99), lat[#lat]
   r.mean = calls > 0 and sum / calls or nil
@@ -405,7 +416,8 @@ local function report(file)
     for _, n in ipairs(names) do
       local c = find("cont", n, P)
       if c then
-        w("| ", n, " | ", P, " | ", c.calls, " | ", c.failed == 0 and "0" or (c.failed .. " (" .. c.fail_codes .. ")"),
+        local said = (c.stderr or "") ~= "" and (": `" .. tostring(c.stderr):gsub("[`|]", "'") .. "`") or ""
+        w("| ", n, " | ", P, " | ", c.calls, " | ", c.failed == 0 and "0" or (c.failed .. " (" .. c.fail_codes .. said .. ")"),
           " | ", c.allocs, " | ", c.dups, " | ", c.outside, " | ", tostring(c.advanced),
           c.counter_ok and " ✓" or " ✗", " | ", c.valid and "yes" or "**no**", " | ",
           c.leftover == "" and "–" or ("`" .. c.leftover .. "`"), " | ",

@@ -105,6 +105,12 @@ cmd_of() { # NAME STATE COUNT -> CMD array
         *) die "unknown contender $1" ;;
     esac
 }
+# Untimed preparation of a fresh project for a contender.
+setup() { # NAME STATE
+    case $1 in
+        sqlite) "$BENCH/sqlite" --seed "$2" ;;
+    esac
+}
 counter_of() { # NAME STATE -> the counter now
     case $1 in
         sqlite) "$BENCH/sqlite.next" "$2" ;;
@@ -203,15 +209,18 @@ check() { # KIND NAME P K STATE START [KEY=VALUE...] DIR...
         PROBLEM=1
         log "check FAILED: $kind $name P=$p: $LAST"
     elif [[ $(field "$LAST" ok) != true ]]; then
-        log "note: $kind $name P=$p: safe, but $(field "$LAST" failed) calls failed ($(field "$LAST" fail_codes)), left: '$(field "$LAST" leftover)'"
+        log "note: $kind $name P=$p: safe, but $(field "$LAST" failed) calls failed ($(field "$LAST" fail_codes)), left: '$(field "$LAST" leftover)'; stderr: $(field "$LAST" stderr)"
     fi
 }
-field() { # RECORD KEY -> value (numbers to 4 digits)
-    local re="[{,]$2=([^,}]*)"
+field() { # RECORD KEY -> value (numbers to 4 digits, strings unquoted)
+    local q="[{,]$2=\"(([^\"\\\\]|\\\\.)*)\"" re="[{,]$2=([^,}]*)" v
+    if [[ $1 =~ $q ]]; then
+        echo "${BASH_REMATCH[1]}"
+        return 0
+    fi
     [[ $1 =~ $re ]] || return 0
-    local v=${BASH_REMATCH[1]}
+    v=${BASH_REMATCH[1]}
     [[ $v =~ ^-?[0-9]+\.[0-9]+$ ]] && v=$(printf "%.4g" "$v")
-    [[ $v == \"*\" ]] && v=${v:1:-1}
     echo "$v"
 }
 
@@ -237,7 +246,7 @@ fi
 # --- sanity: wrap from 997 on 0..999 -------------------------------------------------
 log "sanity (range 0..999, next 997: allocate 1 then 3)"
 for c in "${LIST[@]}"; do
-    newproj wrap
+    newproj wrap; setup "$c" "$STATE"
     d=$WORK/data/$c/sanity
     mkdir -p "$d"
     cmd_of "$c" "$STATE" 1
@@ -272,7 +281,7 @@ floor "sh -c 'exec /bin/true'" sh -c 'exec /bin/true'
 log "sequential latency ($ROUNDS rounds, ~${SEQ_S} s per contender)"
 declare -A SEQ_STATE SEQ_K SEQ_START THR
 for c in "${LIST[@]}"; do
-    newproj 40K
+    newproj 40K; setup "$c" "$STATE"
     SEQ_STATE[$c]=$STATE
     d=$WORK/data/$c/probe
     cmd_of "$c" "$STATE" 1
@@ -313,7 +322,7 @@ for ((r = 1; r <= CONT_ROUNDS; r++)); do
             if ((r == 1)); then
                 C_K[$c,$p]=$(awk -v t="$TARGET_S" -v thr="${THR[$c]:-10}" -v p="$p" 'BEGIN {
                     k = int(t * thr / p + 0.999); if (k < 1) k = 1; if (k > 100000) k = 100000; print k }')
-                newproj 40K
+                newproj 40K; setup "$c" "$STATE"
                 C_STATE[$c,$p]=$STATE
                 C_START[$c,$p]=$(counter_of "$c" "$STATE" || echo -1)
             fi
