@@ -260,13 +260,11 @@ int lock_adopt(int fd, long byte, const char *path, double timeout,
     return acquire_range(path, (off_t)byte + 1, 1, timeout, cancel);
 }
 
-int lock_describe(int fd, const char *record, size_t len)
+static int write_at(int fd, const char *p, size_t len, off_t at)
 {
-    if (ftruncate(fd, 0) == -1)
-        return -1;
     size_t done = 0;
     while (done < len) {
-        ssize_t n = pwrite(fd, record + done, len - done, (off_t)done);
+        ssize_t n = pwrite(fd, p + done, len - done, at + (off_t)done);
         if (n == -1 && errno == EINTR)
             continue;
         if (n == -1)
@@ -274,6 +272,26 @@ int lock_describe(int fd, const char *record, size_t len)
         done += (size_t)n;
     }
     return 0;
+}
+
+/* The record overwrites the old one in place, padded with spaces to the
+ * file's length, in one write: no ftruncate, a journalled metadata change
+ * that cost 0.3 to 3 ms per allocation on a busy disk, under the lock.
+ * Readers see the JSON record followed by blanks. A file longer than a
+ * page (never written by tasknum) is truncated as before. */
+int lock_describe(int fd, const char *record, size_t len)
+{
+    char buf[4096];
+    struct stat st;
+    if (fstat(fd, &st) == -1)
+        return -1;
+    if ((size_t)st.st_size <= len)
+        return write_at(fd, record, len, 0);
+    if ((size_t)st.st_size > sizeof buf)
+        return ftruncate(fd, 0) == -1 ? -1 : write_at(fd, record, len, 0);
+    memcpy(buf, record, len);
+    memset(buf + len, ' ', (size_t)st.st_size - len);
+    return write_at(fd, buf, (size_t)st.st_size, 0);
 }
 
 long lock_read_record(const char *path, char *buf, size_t cap)
