@@ -318,6 +318,8 @@ long lock_read_record(const char *path, char *buf, size_t cap)
         }
         len += (size_t)n;
     }
+    while (len > 0 && buf[len - 1] == ' ') /* the padding lock_describe adds */
+        len--;
     buf[len] = '\0';
     close(fd);
     return (long)len;

@@ -44,11 +44,14 @@ int lock_adopt(int fd, long byte, const char *path, double timeout,
                const volatile sig_atomic_t *cancel);
 
 /* Replaces the lock file's content with record (who holds it), so that a
- * waiter that times out can name the holder. Returns 0 or -1 with errno. */
+ * waiter that times out can name the holder: written over the old record in
+ * place and padded with spaces to the file's length, never truncated.
+ * Returns 0 or -1 with errno. */
 int lock_describe(int fd, const char *record, size_t len);
 
 /* Reads up to cap - 1 bytes of the holder record of path into buf, NUL
- * terminated. Returns the length, or -1 with errno. Takes no lock. */
+ * terminated, without the trailing padding. Returns the length, or -1 with
+ * errno. Takes no lock. */
 long lock_read_record(const char *path, char *buf, size_t cap);
 
 /* Tells whether some process holds the lock on path: 1 held, 0 free or the
