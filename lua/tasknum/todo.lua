@@ -17,9 +17,9 @@ local M = {}
 -- `next_project_number: N` line, or nil when there is none. The front
 -- matter is the block between a first line `---` and the next `---`.
 function M.counter(text)
-  local nl = text:match("^%-%-%-[ \t]*(\r?\n)")
-  if not nl then return nil end
-  local pos = #text:match("^%-%-%-[ \t]*\r?\n") + 1
+  local open = text:match("^%-%-%-[ \t]*\r?\n")
+  if not open then return nil end
+  local pos = #open + 1
   while pos <= #text do
     local stop = text:find("\n", pos, true) or #text + 1
     local line = text:sub(pos, stop - 1)
