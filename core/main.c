@@ -101,23 +101,36 @@ static int host_list(lua_State *L)
  * installed copy or a developer's tree): then the copies compiled into the
  * binary come last, so those files win. Otherwise nothing can be shadowed,
  * and serving the built-in copies first saves ~15 failed opens a module. */
+static int exists(lua_State *L, const char *prefix, size_t len, const char *name)
+{
+    struct stat st;
+    int yes;
+    lua_pushlstring(L, prefix, len);
+    lua_pushstring(L, name);
+    lua_concat(L, 2);
+    yes = stat(lua_tostring(L, -1), &st) == 0;
+    lua_pop(L, 1);
+    return yes;
+}
+
 static int path_has_tasknum(lua_State *L)
 {
-    const char *path, *t, *q;
-    struct stat st;
+    const char *t, *prev = NULL;
+    size_t prevlen = 0;
     int found = 0;
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
-    path = lua_tostring(L, -1);
-    for (t = path; t && *t && !found; t = strchr(t, ';') ? strchr(t, ';') + 1 : NULL) {
-        q = strchr(t, '?');
-        if (q == NULL || (strchr(t, ';') && q > strchr(t, ';')))
-            continue;
-        lua_pushfstring(L, "%stasknum", lua_pushlstring(L, t, (size_t)(q - t)));
-        found = stat(lua_tostring(L, -1), &st) == 0;
-        lua_pushfstring(L, "%s.lua", lua_tostring(L, -1));
-        found = found || stat(lua_tostring(L, -1), &st) == 0;
-        lua_pop(L, 3);
+    for (t = lua_tostring(L, -1); t != NULL && *t != '\0' && !found;) {
+        const char *semi = strchr(t, ';'), *q = strchr(t, '?');
+        size_t len = q != NULL ? (size_t)(q - t) : 0;
+        /* "X/?.lua" and "X/?/init.lua" share the folder X: look once */
+        if (q != NULL && (semi == NULL || q < semi)
+            && !(prev != NULL && len == prevlen && memcmp(prev, t, len) == 0)) {
+            found = exists(L, t, len, "tasknum") || exists(L, t, len, "tasknum.lua");
+            prev = t;
+            prevlen = len;
+        }
+        t = semi != NULL ? semi + 1 : NULL;
     }
     lua_pop(L, 2);
     return found;
