@@ -173,6 +173,7 @@ function Txn:load()
     error(info, 0)
   end
   self.info, self.previous, self.counter = info, info.next, info.next
+  self.checked = self.text -- the text parse() accepted, for write()'s fast path
 end
 
 -- --- what a body may do ----------------------------------------------------
@@ -229,6 +230,11 @@ end
 -- span(key [, subkey ...]) -> start, stop of a member's value, or nil
 function Txn:span(...)
   local s, e = self.info.root_start, self.info.root_stop
+  local first = self.info.top[(...)]
+  if first ~= nil then -- found by parse(); false: a duplicate
+    if not first then return nil end
+    if select("#", ...) == 1 then return first[1], first[2] end
+  end
   for i = 1, select("#", ...) do
     s, e = core.member(self.text, s, e, (select(i, ...)))
     if not s then return nil end
@@ -236,22 +242,13 @@ function Txn:span(...)
   return s, e
 end
 
--- held(array_key, field) -> { [number] = {start, stop} of its element } for
--- the elements of the top-level array whose field is an integer.
-function Txn:held(array_key, field)
+-- held(array_key, field [, numbers]) -> { [number] = {start, stop} of its
+-- element } for the elements of the top-level array whose field is an
+-- integer (the first element wins); only for the given numbers, if any.
+function Txn:held(array_key, field, numbers)
   local s, e = self:span(array_key)
-  local held = {}
-  if not s or self.text:sub(s, s) ~= "[" then return held end
-  local spans = core.elements(self.text, s, e)
-  for i = 1, #spans, 2 do
-    local es, ee = spans[i], spans[i + 1]
-    if self.text:sub(es, es) == "{" then
-      local vs, ve = core.member(self.text, es, ee, field)
-      local n = vs and core.integer(self.text, vs, ve)
-      if n and not held[n] then held[n] = { es, ee } end
-    end
-  end
-  return held
+  if not s or self.text:sub(s, s) ~= "[" then return {} end
+  return core.held(self.text, s, e, field, numbers)
 end
 
 -- element({start, stop}) -> that part of the state decoded with lua-cjson
@@ -322,20 +319,35 @@ function Txn:write()
     self:write_staged()
     return
   end
-  local i = self.info
-  local text = self.text:sub(1, i.next_start - 1) .. tostring(self.counter)
-      .. self.text:sub(i.next_stop + 1)
-  -- Guarantee 5: whatever the body did, nothing invalid reaches the disk.
-  local ok, check = pcall(state.parse, text)
-  if not ok or check.next ~= self.counter then
-    self:fail("SCRIPT_ERROR", "refusing to write: the new state failed its own check",
-      ok and "the counter would read " .. tostring(check.next) .. ", not " .. tostring(self.counter)
-      or (errors.is(check) and check.message or tostring(check)))
+  local i, literal = self.info, string.format("%d", self.counter)
+  local text, done, msg, errno
+  -- The fast path only when the text is still the one parse() accepted
+  -- and the counter is in the range: anything else (a body that went
+  -- around txn:splice, a counter set by hand) is parsed again in full.
+  local fast = not self.dirty and rawequal(self.text, self.checked)
+      and math.type(self.counter) == "integer" and self.counter >= i.min and self.counter <= i.max
+  if not fast then
+    text = self.text:sub(1, i.next_start - 1) .. literal .. self.text:sub(i.next_stop + 1)
+    -- Guarantee 5: whatever the body did, nothing invalid reaches the disk.
+    local ok, check = pcall(state.parse, text)
+    if not ok or check.next ~= self.counter then
+      self:fail("SCRIPT_ERROR", "refusing to write: the new state failed its own check",
+        ok and "the counter would read " .. tostring(check.next) .. ", not " .. tostring(self.counter)
+        or (errors.is(check) and check.message or tostring(check)))
+    end
   end
+  -- On the fast path only the counter changes: the new text is the text
+  -- checked at load with one integer literal replaced by another in the
+  -- range, valid by construction, and core.replace writes it as three
+  -- pieces around the span without building it.
   local sig = core.interrupted()
   if sig then error(errors.interrupted(sig, "before writing the state"), 0) end
   local written = self:write_staged()
-  local done, msg, errno = core.replace(self.path, text)
+  if text then
+    done, msg, errno = core.replace(self.path, text)
+  else
+    done, msg, errno = core.replace(self.path, self.text, i.next_start, i.next_stop, literal)
+  end
   if not done then
     local stuck = self:unstage(written)
     if errno == 4 and core.interrupted() then
@@ -348,7 +360,9 @@ function Txn:write()
     end
     error(err, 0)
   end
-  self.text, self.committed = text, true
+  -- The step is over: the written text is not kept (building it would copy
+  -- the whole state under the lock for nothing).
+  self.text, self.committed = nil, true
 end
 
 function Txn:close()
@@ -413,7 +427,7 @@ function Txn:audit(err)
   local audit = self.policies and self.policies.audit
   if not audit or not self.path then return end
   local entry = { timestamp = M.timestamp(), pid = core.pid(), host = core.hostname(),
-    user = os.getenv("USER") or os.getenv("LOGNAME") or core.user() or json.null,
+    user = self.user or json.null,
     purpose = self.purpose or json.null,
     command = self.command, numbers = json.array(self.committed and self.numbers or {}),
     previous_next_number = self.previous, new_next_number = self.committed and self.counter or nil,
@@ -439,7 +453,10 @@ local function handler(e)
 end
 
 local function new(opts)
-  return setmetatable({ purpose = opts.purpose, command = opts.command, stale = opts.stale,
+  -- who runs this, looked up before the lock: without $USER, getpwuid()
+  -- reads nsswitch.conf and /etc/passwd and may ask nscd over a socket
+  return setmetatable({ user = os.getenv("USER") or os.getenv("LOGNAME") or core.user(),
+    purpose = opts.purpose, command = opts.command, stale = opts.stale,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
     todo = opts.todo, numbers = {}, skipped = {}, staged = {}, wrapped = false }, Txn)
 end
