@@ -266,7 +266,7 @@ describe("beside the state", function()
       .. " >/dev/null 2>&1 & echo $!", H.q(H.bin), H.q(path))))
     local writer
     for _ = 1, 500 do
-      writer = tonumber(capture("pgrep -P " .. tracer .. " 2>/dev/null | head -1"))
+      writer = tonumber(capture("env -u LD_PRELOAD pgrep -P " .. tracer .. " 2>/dev/null | head -1"))
       if writer and temps_in(specs) then break end
       sh("sleep 0.01")
     end

@@ -169,7 +169,7 @@ describe("a signal", function()
         "strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=1000000:when=1")
       local writer
       assert(wait_until(function()
-        writer = tonumber(capture("pgrep -P " .. run.pid .. " | head -1"))
+        writer = tonumber(capture("env -u LD_PRELOAD pgrep -P " .. run.pid .. " | head -1"))
         return writer and H.ls(specs):find(".tmp-", 1, true)
       end, 10), "the writer made no temp file")
       sh("kill -s " .. sig:sub(4) .. " " .. writer)
