@@ -60,7 +60,7 @@ local function legacy_status(s, real)
   s.legacy = { path = folder, present = found ~= nil, stale_after_s = opts.stale or legacy.DEFAULT_STALE }
   if found then
     s.legacy.pid, s.legacy.verdict, s.legacy.age_s = found.pid, found.verdict, json.ms(found.age_s) / 1000
-    s.legacy.info = found.info and found.info:gsub("%s+$", "") or nil
+    s.legacy.info = found.info
     s.legacy.stale = found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged"
     s.legacy.mine = s.lock.holder and s.lock.holder.pid == found.pid or false
   end

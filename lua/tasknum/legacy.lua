@@ -46,7 +46,7 @@ local function read(path)
 end
 
 -- What a reader makes of the folder: nil when there is none, else
--- { path, info, pid, epoch, age_s, verdict } with verdict "live", "dead"
+-- { path, info (trimmed), pid, epoch, age_s, verdict } with verdict "live", "dead"
 -- (no such process on this host), "reused" (that pid now belongs to a
 -- process started after the lock was taken) or "aged" (older than stale
 -- seconds, judged from EPOCH, or the folder's mtime without a usable info).
@@ -57,7 +57,8 @@ function M.inspect(folder, stale)
     return { path = folder, verdict = "unreadable", error = msg }
   end
   local info = read(folder .. "/info")
-  local pid, epoch = (info or ""):match("^%s*(%d+):(%d+)%s*$")
+  info = info and info:gsub("%s+$", "")
+  local pid, epoch = (info or ""):match("^%s*(%d+):(%d+)$")
   pid, epoch = math.tointeger(tonumber(pid)), tonumber(epoch)
   if pid and (pid <= 0 or pid > M.PID_MAX) then pid = nil end
   local found = { path = folder, info = info, pid = pid, epoch = epoch,
@@ -78,7 +79,7 @@ end
 function M.describe(found)
   local who = found.pid and ("pid " .. found.pid) or "a holder that wrote no usable info"
   return string.format("legacy lock folder %s (%s, info %q, %.1f s old): %s", found.path, who,
-    tostring(found.info or ""):gsub("%s+$", ""), found.age_s or 0, found.verdict)
+    found.info or "", found.age_s or 0, found.verdict)
 end
 
 -- Removes the folder and its info file. -> true | nil, message

@@ -114,14 +114,13 @@ function Txn:enter_legacy(t0)
   if held then
     self.legacy = held
   elseif why == "timeout" then
-    local holder = { lock = "legacy", path = folder, pid = found.pid,
-      info = found.info and found.info:gsub("%s+$", "") or nil,
+    local holder = { lock = "legacy", path = folder, pid = found.pid, info = found.info,
       age_s = json.ms(found.age_s) / 1000, verdict = found.verdict }
     errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
       string.format("the legacy lock folder %s is held by %s (info %q) for %s; it is broken "
         .. "when that process ends or after --stale %g s", folder,
         found.pid and ("live pid " .. found.pid) or "a script that wrote no info",
-        tostring(found.info or ""):gsub("%s+$", ""), seconds(found.age_s), self.stale or legacy.DEFAULT_STALE)
+        found.info or "", seconds(found.age_s), self.stale or legacy.DEFAULT_STALE)
         .. RETRY, nil, { holder = holder })
   elseif why == "interrupted" then
     error(errors.interrupted(core.interrupted(), "while waiting for the legacy lock folder"), 0)
@@ -418,7 +417,7 @@ function Txn:breaks()
   local list = {}
   for i, f in ipairs(self.stale_breaks) do
     list[i] = { reason = f.verdict, path = f.path, pid = f.pid, epoch = f.epoch,
-      info = f.info and f.info:gsub("%s+$", "") or json.null, age_s = json.ms(f.age_s) / 1000 }
+      info = f.info or json.null, age_s = json.ms(f.age_s) / 1000 }
   end
   return list
 end
