@@ -85,7 +85,7 @@ function Txn:adopt()
   local fd, byte = inherited(self.lock_path)
   if not fd then return false end
   local t0 = core.clock()
-  local lock, msg, code = core.adopt(fd, byte, self.lock_path, self.timeout)
+  local lock, _, code = core.adopt(fd, byte, self.lock_path, self.timeout)
   self.wait = core.clock() - t0
   if lock then
     self.lock, self.lock_byte, self.nested = lock, byte + 1, true
@@ -98,7 +98,7 @@ function Txn:adopt()
   elseif code == "interrupted" then
     error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
   end
-  return false, msg
+  return false
 end
 
 -- Waits for (or breaks) the legacy lock folder and creates it, within the
