@@ -136,9 +136,10 @@ describe("a tasknum killed while making the legacy lock folder", function()
     if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
     local dir, path = H.project(H.state_text(5))
     local specs = dir .. "/.opencode/specs"
-    -- strace holds the run just before it renames its private folder into place
+    -- strace holds the run for 3 s just before it renames its private folder
+    -- into place
     local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=renameat2 "
-      .. "-e inject=renameat2:delay_enter=30000000:when=1 %s allocate --state %s >/dev/null 2>&1 & echo $!",
+      .. "-e inject=renameat2:delay_enter=3000000:when=1 %s allocate --state %s >/dev/null 2>&1 & echo $!",
       H.q(H.bin), H.q(path))):match("%d+"))
     local victim
     local deadline = core.clock() + 10

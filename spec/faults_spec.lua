@@ -260,9 +260,9 @@ describe("beside the state", function()
     if not sh("command -v strace >/dev/null") then pending("needs strace to hold the writer in fsync") return end
     local dir, path = H.project(H.state_text(5))
     local specs = dir .. "/.opencode/specs"
-    -- strace holds the first fsync (the temp file's) for 30 s: time to kill it
+    -- strace holds the first fsync (the temp file's) for 3 s: time to kill it
     local tracer = tonumber(capture(string.format(
-      "strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=30000000:when=1 %s allocate --state %s"
+      "strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=3000000:when=1 %s allocate --state %s"
       .. " >/dev/null 2>&1 & echo $!", H.q(H.bin), H.q(path))))
     local writer
     for _ = 1, 500 do
