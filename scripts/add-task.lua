@@ -17,18 +17,10 @@ local edit = require "tasknum.edit"
 
 local function bad(message) tasknum.errors.raise("INVALID_ARGUMENT", message) end
 
-local opts, rest = cli.parse({ ... }, {
+local opts, rest = cli.parse({ ... }, cli.allocating {
   ["--name"] = { "name", "string" },
   ["--description"] = { "description", "string" },
   ["--field"] = { "fields", "list" },
-  ["--purpose"] = { "purpose", "string" },
-  ["--state"] = { "state", "string" },
-  ["--timeout"] = { "timeout", "seconds" },
-  ["--stale"] = { "stale", "seconds" },
-  ["--format"] = { "format", "string" },
-  ["--todo"] = { "todo", "string" },
-  ["--no-todo"] = { "no_todo", "flag" },
-  ["--verbose"] = { "verbose", "flag" },
 })
 if #rest > 0 then bad("unexpected argument " .. rest[1]) end
 if not opts.name then bad("add-task needs --name SLUG") end

@@ -8,16 +8,8 @@
 local tasknum = require "tasknum"
 local cli = require "tasknum.cli"
 
-local opts, rest = cli.parse({ ... }, {
+local opts, rest = cli.parse({ ... }, cli.allocating {
   ["--count"] = { "count", "integer" },
-  ["--purpose"] = { "purpose", "string" },
-  ["--state"] = { "state", "string" },
-  ["--timeout"] = { "timeout", "seconds" },
-  ["--stale"] = { "stale", "seconds" },
-  ["--format"] = { "format", "string" },
-  ["--todo"] = { "todo", "string" },
-  ["--no-todo"] = { "no_todo", "flag" },
-  ["--verbose"] = { "verbose", "flag" },
 })
 if #rest > 0 then
   tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1])

@@ -132,6 +132,23 @@ local function convert(kind, name, value)
   return n
 end
 
+-- The options of every command that allocates (allocate, add-task), for
+-- parse() with a command's own added: allocating(extra) -> spec.
+function M.allocating(extra)
+  local spec = {
+    ["--purpose"] = { "purpose", "string" },
+    ["--state"] = { "state", "string" },
+    ["--timeout"] = { "timeout", "seconds" },
+    ["--stale"] = { "stale", "seconds" },
+    ["--format"] = { "format", "string" },
+    ["--todo"] = { "todo", "string" },
+    ["--no-todo"] = { "no_todo", "flag" },
+    ["--verbose"] = { "verbose", "flag" },
+  }
+  for k, v in pairs(extra) do spec[k] = v end
+  return spec
+end
+
 -- parse(args, spec) -> opts, rest. spec maps option names ("--count") to
 -- {key, kind} with kind "string", "integer", "seconds", "flag" or "list"
 -- (a string option that may repeat; its values in a table). Accepts
