@@ -125,38 +125,52 @@ describe("crash test", function()
   end)
 end)
 
-describe("a tasknum killed while making the legacy lock folder", function()
+describe("a tasknum killed while it makes or removes the legacy lock folder", function()
   after_each(H.cleanup)
 
   -- Found by the crash test: the folder used to be made by mkdir and then
-  -- given its info, and a tasknum killed between the two left a folder
-  -- without info, which every later run had to wait out for the whole
-  -- stale age (60 s). Now the folder appears with its info inside.
-  it("leaves nothing that makes the next run wait", function()
+  -- given its info, and removed by deleting info and then the folder, so a
+  -- tasknum killed between two of those steps left a folder without info,
+  -- which every later run had to wait out for the whole stale age (60 s).
+  -- Now it appears with its info inside and is renamed away before it is
+  -- emptied. strace holds the run for 3 s at the named syscall.
+  local function killed_at(syscall, ready)
     if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
     local dir, path = H.project(H.state_text(5))
     local specs = dir .. "/.opencode/specs"
-    -- strace holds the run for 3 s just before it renames its private folder
-    -- into place
-    local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=renameat2 "
-      .. "-e inject=renameat2:delay_enter=3000000:when=1 %s allocate --state %s >/dev/null 2>&1 & echo $!",
-      H.q(H.bin), H.q(path))):match("%d+"))
+    local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=%s "
+      .. "-e inject=%s:delay_enter=3000000:when=1 %s allocate --state %s >/dev/null 2>&1 & echo $!",
+      syscall, syscall, H.q(H.bin), H.q(path))):match("%d+"))
     local victim
     local deadline = core.clock() + 10
     repeat
       sh("sleep 0.01")
       victim = tonumber(H.sh("env -u LD_PRELOAD pgrep -P " .. tracer .. " | head -1"):match("%d+"))
-    until (victim and H.ls(specs):find(".state.lock.tmp-", 1, true)) or core.clock() > deadline
+    until (victim and ready(specs, path)) or core.clock() > deadline
     assert.is_truthy(victim, "the run did not start")
-    assert.matches(".state.lock.tmp-", H.ls(specs), 1, true)
+    assert.is_truthy(ready(specs, path), "the run did not get there: " .. H.ls(specs))
     sh("kill -9 " .. victim)
     sh("while kill -0 " .. tracer .. " 2>/dev/null; do sleep 0.01; done")
     assert.is_nil(H.ls(specs):find(".state.lock ", 1, true), "a legacy folder was left: " .. H.ls(specs))
     local r = H.run_json({ "allocate", "--timeout", "0" }, { cwd = dir })
     assert.are.equal("success", r.status, r.error_message)
-    assert.are.same({ 5 }, r.allocated_numbers)
     assert.is_true(r.lock_wait_ms < 1000)
     assert.is_nil(H.ls(specs):find(".state.lock", 1, true), "not swept: " .. H.ls(specs))
+    return r
+  end
+
+  it("before it renames its new folder into place: the next run does not wait", function()
+    local r = killed_at("renameat2", function(specs)
+      return H.ls(specs):find(".state.lock.tmp-", 1, true) -- made, not yet in place
+    end)
+    if r then assert.are.same({ 5 }, r.allocated_numbers) end
+  end)
+
+  it("after it emptied its folder, before the rmdir: the next run does not wait", function()
+    local r = killed_at("rmdir", function(_, path)
+      return H.read(path) == H.state_text(6) -- written; rmdir is the last step
+    end)
+    if r then assert.are.same({ 6 }, r.allocated_numbers) end -- the killed run had written 5
   end)
 end)
 

@@ -82,12 +82,28 @@ function M.describe(found)
     found.info or "", found.age_s or 0, found.verdict)
 end
 
--- Removes the folder and its info file. -> true | nil, message
-local function remove(folder)
+local function remove_now(folder)
   os.remove(folder .. "/info")
   local ok, msg, errno = os.remove(folder)
   if ok or errno == ENOENT then return true end
   return nil, msg
+end
+
+-- Removes the folder and its info file. -> true | nil, message. The lock
+-- folder itself is first renamed out of the way, to the private name that
+-- sweep() knows: removing info and then the folder would leave, if killed
+-- between the two, a folder without info that every caller would have to
+-- wait out for the whole stale age.
+local function remove(folder)
+  if folder:match("%.tmp%-%d+$") then return remove_now(folder) end
+  local away = string.format("%s.tmp-%d", folder, core.pid())
+  remove_now(away)
+  local ok, msg, errno = os.rename(folder, away)
+  if not ok then
+    if errno == ENOENT then return true end
+    return nil, msg
+  end
+  return remove_now(away)
 end
 
 local function mine()
