@@ -125,7 +125,7 @@ describe("crash test", function()
   end)
 end)
 
-describe("a tasknum killed while it makes or removes the legacy lock folder", function()
+describe("a tasknum killed while it makes, refreshes or removes the legacy lock folder", function()
   after_each(H.cleanup)
 
   -- Found by the crash test: the folder used to be made by mkdir and then
@@ -134,13 +134,14 @@ describe("a tasknum killed while it makes or removes the legacy lock folder", fu
   -- which every later run had to wait out for the whole stale age (60 s).
   -- Now it appears with its info inside and is renamed away before it is
   -- emptied. strace holds the run for 3 s at the named syscall.
-  local function killed_at(syscall, ready)
+  local function killed_at(syscall, ready, args)
     if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
     local dir, path = H.project(H.state_text(5))
     local specs = dir .. "/.opencode/specs"
     local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=%s "
-      .. "-e inject=%s:delay_enter=3000000:when=1 %s allocate --state %s >/dev/null 2>&1 & echo $!",
-      syscall, syscall, H.q(H.bin), H.q(path))):match("%d+"))
+      .. "-e inject=%s:delay_enter=3000000:when=1 %s %s --state %s %s >/dev/null 2>&1 & echo $!",
+      syscall, syscall, H.q(H.bin), args and args[1] or "allocate", H.q(path), args and args[2] or "")
+      ):match("%d+"))
     local victim
     local deadline = core.clock() + 10
     repeat
@@ -151,7 +152,11 @@ describe("a tasknum killed while it makes or removes the legacy lock folder", fu
     assert.is_truthy(ready(specs, path), "the run did not get there: " .. H.ls(specs))
     sh("kill -9 " .. victim)
     sh("while kill -0 " .. tracer .. " 2>/dev/null; do sleep 0.01; done")
-    assert.is_nil(H.ls(specs):find(".state.lock ", 1, true), "a legacy folder was left: " .. H.ls(specs))
+    if args then -- a held folder stays, but its info names the killed run
+      assert.matches("^" .. victim .. ":%d+", H.read(specs .. "/.state.lock/info") or "")
+    else
+      assert.is_nil(H.ls(specs):find(".state.lock ", 1, true), "a legacy folder was left: " .. H.ls(specs))
+    end
     local r = H.run_json({ "allocate", "--timeout", "0" }, { cwd = dir })
     assert.are.equal("success", r.status, r.error_message)
     assert.is_true(r.lock_wait_ms < 1000)
@@ -171,6 +176,14 @@ describe("a tasknum killed while it makes or removes the legacy lock folder", fu
       return H.read(path) == H.state_text(6) -- written; rmdir is the last step
     end)
     if r then assert.are.same({ 6 }, r.allocated_numbers) end -- the killed run had written 5
+  end)
+
+  it("while `tasknum lock` refreshes its info: the next run does not wait", function()
+    -- --stale 0.4: the holder refreshes info every 0.1 s, by a rename
+    local r = killed_at("rename", function(specs)
+      return H.ls(specs .. "/.state.lock"):find("info.tmp-", 1, true)
+    end, { "lock", "--stale 0.4 -- sleep 5" })
+    if r then assert.are.same({ 5 }, r.allocated_numbers) end
   end)
 end)
 

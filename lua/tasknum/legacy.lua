@@ -84,6 +84,9 @@ end
 
 local function remove_now(folder)
   os.remove(folder .. "/info")
+  for _, name in ipairs(core.listdir(folder) or {}) do -- an info.tmp-PID of refresh()
+    os.remove(folder .. "/" .. name)
+  end
   local ok, msg, errno = os.remove(folder)
   if ok or errno == ENOENT then return true end
   return nil, msg
@@ -191,8 +194,17 @@ end
 -- do not take a live holder for a stale one.
 function M.refresh(held)
   local info = mine()
-  local ok, msg = write_info(held.path, info)
-  if not ok then return nil, msg end
+  -- info is replaced by a rename, never truncated in place: killed
+  -- half-way it still names this (then dead) process, not nobody.
+  local tmp = string.format("%s/info.tmp-%d", held.path, core.pid())
+  local f, msg = io.open(tmp, "wb")
+  local ok = f and f:write(info)
+  if f then ok = f:close() and ok end
+  if ok then ok, msg = os.rename(tmp, held.path .. "/info") end
+  if not ok then
+    os.remove(tmp)
+    return nil, tostring(msg)
+  end
   held.info = info
   return core.touch(held.path)
 end
