@@ -164,7 +164,14 @@ describe("tasknum lock", function()
   end)
 
   it("passes a SIGTERM on to the command and keeps the lock until it ends", function()
-    local _, pid = hold("sh", "-c", "trap 'sleep 0.3; exit 9' TERM; while :; do sleep 0.05; done")
+    -- the command says when its trap is set: a TERM passed on before that
+    -- would end sh with 143 instead of 9 (seen under load)
+    local trapped = dir .. "/trapped"
+    local _, pid = hold("sh", "-c", "trap 'sleep 0.3; exit 9' TERM; : > " .. H.q(trapped)
+      .. "; while :; do sleep 0.05; done")
+    local deadline = core.clock() + 10
+    while not H.read(trapped) and core.clock() < deadline do core.sleep(0.01) end
+    assert.is_truthy(H.read(trapped), "the command never set its trap")
     os.execute("kill -TERM " .. pid)          -- tasknum only, not its group
     local _, code = L.result(dir .. "/holder")
     assert.equal(9, code)
