@@ -19,18 +19,7 @@ local MAXI, MINI = math.maxinteger, math.mininteger
 
 local q, readfile, writefile, tmpdir = H.q, H.read, H.write, H.tmpdir
 
--- Runs a shell command; true when it exits 0.
-local function sh(cmd)
-  return os.execute(cmd) == true
-end
-
--- The output of a shell command, trailing white space removed.
-local function capture(cmd)
-  local f = assert(io.popen(cmd))
-  local out = f:read("a")
-  f:close()
-  return (out:gsub("%s+$", ""))
-end
+local sh, capture, wait_until = H.ok, H.capture, H.wait_until
 
 local function is_root()
   return capture("id -u") == "0"
@@ -49,14 +38,6 @@ local function temps_in(dir)
   return found
 end
 
-local function wait_until(pred, seconds)
-  local deadline = core.clock() + seconds
-  while not pred() do
-    if core.clock() > deadline then return false end
-    sh("sleep 0.01")
-  end
-  return true
-end
 
 -- Times one call; returns the seconds it took, then its results.
 local function timed(f, ...)

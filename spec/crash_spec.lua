@@ -14,7 +14,7 @@ local H = require "spec_helper"
 local cjson = require "cjson"
 local core = require "tasknum.core"
 
-local function sh(cmd) return os.execute(cmd) == true end
+local sh = H.ok
 
 local MAX = 99999999
 local SECONDS = tonumber(os.getenv("TASKNUM_CRASH_SECONDS") or "") or 6

@@ -12,14 +12,7 @@
 local H = require "spec_helper"
 local core = require "tasknum.core"
 
-local function sh(cmd) return os.execute(cmd) == true end
-
-local function capture(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return (out:gsub("%s+$", ""))
-end
+local sh, capture = H.ok, H.capture
 
 local function is_root() return capture("id -u") == "0" end
 

@@ -29,14 +29,7 @@ function L.cmd(args, prefix)
     .. "; echo $? >" .. H.q(prefix .. ".rc")
 end
 
-function L.wait_until(pred, seconds)
-  local deadline = core.clock() + (seconds or 10)
-  while not pred() do
-    if core.clock() > deadline then return false end
-    core.sleep(0.005)
-  end
-  return true
-end
+L.wait_until = H.wait_until
 
 -- Waits for a background L.cmd run; returns its decoded answer (or the raw
 -- output), exit status and stderr.

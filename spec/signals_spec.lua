@@ -13,23 +13,7 @@ local H = require "spec_helper"
 local cjson = require "cjson"
 local core = require "tasknum.core"
 
-local function sh(cmd) return os.execute(cmd) == true end
-
-local function capture(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return (out:gsub("%s+$", ""))
-end
-
-local function wait_until(pred, seconds)
-  local deadline = core.clock() + seconds
-  while not pred() do
-    if core.clock() > deadline then return false end
-    sh("sleep 0.01")
-  end
-  return true
-end
+local sh, capture, wait_until = H.ok, H.capture, H.wait_until
 
 local SIGNALS = { SIGINT = 130, SIGTERM = 143 }
 local LOCK = "/.opencode/specs/.state.json.lock"

@@ -19,6 +19,30 @@ function H.sh(cmd)
   return out, code
 end
 
+-- Runs a shell command; true when it exits 0.
+function H.ok(cmd)
+  return os.execute(cmd) == true
+end
+
+-- The output of a shell command, trailing white space removed.
+function H.capture(cmd)
+  local f = assert(io.popen(cmd))
+  local out = f:read("a")
+  f:close()
+  return (out:gsub("%s+$", ""))
+end
+
+-- Polls pred every 5 ms until it holds (true) or seconds pass (false).
+function H.wait_until(pred, seconds)
+  local core = require "tasknum.core"
+  local deadline = core.clock() + (seconds or 10)
+  while not pred() do
+    if core.clock() > deadline then return false end
+    core.sleep(0.005)
+  end
+  return true
+end
+
 -- A fresh temp folder; removed by H.cleanup().
 local made = {}
 function H.tmpdir()
