@@ -49,8 +49,10 @@ describe("concurrency", function()
     assert.are.equal(H.state_text(total, { max = 999999 }), H.read(path))
   end)
 
-  it("a holder killed with SIGKILL frees the lock at once", function()
-    local dir, path = H.project(H.state_text(3))
+  -- Starts a tasknum that takes the lock on path, takes one number, and
+  -- spins under the lock until killed; returns its pid once it holds the
+  -- lock. A failed case does not leave it behind (finally).
+  local function holder(dir, path)
     local marker = dir .. "/holding"
     H.write(dir .. "/hold.lua", [[
       local tasknum = require "tasknum"
@@ -61,11 +63,15 @@ describe("concurrency", function()
       end)]])
     local pid = spawn(string.format("exec %s run %s %s %s", H.q(H.bin),
       H.q(dir .. "/hold.lua"), H.q(path), H.q(marker)))
-    for _ = 1, 500 do
-      if H.read(marker) then break end
-      os.execute("sleep 0.01")
-    end
+    finally(function() os.execute("kill -9 " .. pid .. " 2>/dev/null") end)
+    H.wait_until(function() return H.read(marker) end, 5)
     assert.is_truthy(H.read(marker), "the holder never took the lock")
+    return pid
+  end
+
+  it("a holder killed with SIGKILL frees the lock at once", function()
+    local dir, path = H.project(H.state_text(3))
+    local pid = holder(dir, path)
     local r = H.run_json({ "allocate", "--timeout", "0" }, { cwd = dir })
     assert.are.equal("LOCK_TIMEOUT", r.error_code)
     os.execute("kill -9 " .. pid)
@@ -78,19 +84,7 @@ describe("concurrency", function()
 
   it("a waiter gets the lock when the holder is killed mid-wait", function()
     local dir, path = H.project(H.state_text(3))
-    local marker = dir .. "/holding"
-    H.write(dir .. "/hold.lua", [[
-      local tasknum = require "tasknum"
-      tasknum.transaction({ state = arg[1] }, function()
-        io.open(arg[2], "w"):close()
-        while true do os.execute("sleep 0.02") end
-      end)]])
-    local pid = spawn(string.format("exec %s run %s %s %s", H.q(H.bin),
-      H.q(dir .. "/hold.lua"), H.q(path), H.q(marker)))
-    for _ = 1, 500 do
-      if H.read(marker) then break end
-      os.execute("sleep 0.01")
-    end
+    local pid = holder(dir, path)
     os.execute(string.format("(sleep 0.3; kill -9 %d) &", pid))
     local r = H.run_json({ "allocate", "--timeout", "20" }, { cwd = dir })
     assert.are.equal("success", r.status)
