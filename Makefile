@@ -27,8 +27,7 @@ endif
 
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wvla
-DEFS     = -D_GNU_SOURCE -DTASKNUM_VERSION='"$(VERSION)"' \
-           -DTASKNUM_SCRIPTDIR='"$(PREFIX)/share/tasknum/scripts"'
+DEFS     = -D_GNU_SOURCE -DTASKNUM_VERSION='"$(VERSION)"'
 LUA_INC := $(shell pkg-config --cflags $(LUA_PC))
 LUA_LIB := $(shell pkg-config --libs $(LUA_PC))
 ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) $(SANFLAGS) $(LUA_INC)

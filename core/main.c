@@ -1,7 +1,7 @@
 /* main.c: the tasknum binary, a small host for Lua 5.4 in the manner of
- * lua.c. It preloads tasknum.core, serves the Lua sources compiled into the
- * binary after every other searcher (so a team's or an installed copy wins),
- * and runs tasknum.cli's main protected; every error becomes a JSON answer.
+ * lua.c. It preloads tasknum.core, serves its own Lua modules (compiled into
+ * it) ahead of package.path, finds its shipped scripts from where the binary
+ * is, and runs tasknum.cli's main protected; every error becomes a JSON answer.
  * SIGINT and SIGTERM only raise a flag: lock waits and writes check it and
  * give up cleanly, releasing the lock and removing their temp file. A second
  * one ends the process at once, for code that never looks at the flag. */
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lauxlib.h"
 #include "lua.h"
@@ -17,10 +18,6 @@
 
 #include "embedded.h"
 #include "ltasknum.h"
-
-#ifndef TASKNUM_SCRIPTDIR
-#define TASKNUM_SCRIPTDIR "/usr/local/share/tasknum/scripts"
-#endif
 
 /* The one global: a signal handler can only talk through a global. */
 static volatile sig_atomic_t stop_signal;
@@ -97,43 +94,61 @@ static int host_list(lua_State *L)
     return 1;
 }
 
-/* Whether some folder on package.path has tasknum's own modules (an
- * installed copy or a developer's tree): then the copies compiled into the
- * binary come last, so those files win. Otherwise nothing can be shadowed,
- * and serving the built-in copies first saves ~15 failed opens a module. */
-static int exists(lua_State *L, const char *prefix, size_t len, const char *name)
+/* Whether top..rest exists as a folder (S_IFDIR) or a file (S_IFREG). */
+static int exists(lua_State *L, const char *top, const char *rest, mode_t type)
 {
     struct stat st;
-    int yes;
-    lua_pushlstring(L, prefix, len);
-    lua_pushstring(L, name);
-    lua_concat(L, 2);
-    yes = stat(lua_tostring(L, -1), &st) == 0;
+    int yes = stat(lua_pushfstring(L, "%s%s", top, rest), &st) == 0
+        && (st.st_mode & S_IFMT) == type;
     lua_pop(L, 1);
     return yes;
 }
 
-static int path_has_tasknum(lua_State *L)
+/* Fills the host table (on the stack top) with where this binary's own
+ * files are, found from the binary itself, never from a path baked in at
+ * build time: two installs under two prefixes, or a build tree beside an
+ * install, each run their own scripts.
+ *   exe        the binary (/proc/self/exe: symlinks resolved)
+ *   top        ROOT or PREFIX, the binary's folder's parent ("" for PREFIX=/)
+ *   layout     "build": ROOT/BUILD/tasknum beside ROOT/lua/tasknum/
+ *              "install": PREFIX/bin/tasknum beside PREFIX/share/lua/5.4/tasknum/
+ *                or PREFIX/share/tasknum/scripts/ (make install, a LuaRocks tree)
+ *              absent: a binary on its own
+ *   scriptdir  ROOT/scripts or PREFIX/share/tasknum/scripts, when it exists;
+ *              the scripts compiled into the binary come after it */
+static void locate_self(lua_State *L)
 {
-    const char *t, *prev = NULL;
-    size_t prevlen = 0;
-    int found = 0;
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    for (t = lua_tostring(L, -1); t != NULL && *t != '\0' && !found;) {
-        const char *semi = strchr(t, ';'), *q = strchr(t, '?');
-        size_t len = q != NULL ? (size_t)(q - t) : 0;
-        /* "X/?.lua" and "X/?/init.lua" share the folder X: look once */
-        if (q != NULL && (semi == NULL || q < semi)
-            && !(prev != NULL && len == prevlen && memcmp(prev, t, len) == 0)) {
-            found = exists(L, t, len, "tasknum") || exists(L, t, len, "tasknum.lua");
-            prev = t;
-            prevlen = len;
-        }
-        t = semi != NULL ? semi + 1 : NULL;
+    char top[4096];
+    const char *layout = NULL, *scripts = "/share/tasknum/scripts";
+    ssize_t n = readlink("/proc/self/exe", top, sizeof top);
+    char *slash;
+    if (n <= 0 || (size_t)n >= sizeof top)
+        return;
+    top[n] = '\0';
+    lua_pushstring(L, top);
+    lua_setfield(L, -2, "exe");
+    for (int up = 0; up < 2; up++) { /* the binary's folder, then its parent */
+        if ((slash = strrchr(top, '/')) == NULL)
+            return;
+        *slash = '\0';
     }
-    lua_pop(L, 2);
-    return found;
+    lua_pushstring(L, top);
+    lua_setfield(L, -2, "top");
+    if (exists(L, top, "/lua/tasknum/init.lua", S_IFREG)) {
+        layout = "build";
+        scripts = "/scripts";
+    } else if (exists(L, top, "/share/lua/5.4/tasknum/init.lua", S_IFREG)) {
+        layout = "install";
+    }
+    if (exists(L, top, scripts, S_IFDIR)) {
+        lua_pushfstring(L, "%s%s", top, scripts);
+        lua_setfield(L, -2, "scriptdir");
+        layout = layout != NULL ? layout : "install";
+    }
+    if (layout != NULL) {
+        lua_pushstring(L, layout);
+        lua_setfield(L, -2, "layout");
+    }
 }
 
 static void install_host(lua_State *L)
@@ -148,25 +163,26 @@ static void install_host(lua_State *L)
     lua_setfield(L, -2, "tasknum.core");
     lua_pop(L, 1);
 
+    /* The binary's own modules come second, right after package.preload
+     * (tasknum.core): a LUA_PATH that names another tasknum tree, such as
+     * another install's `tasknum env`, cannot mix its modules with this
+     * binary's C core. Teams change policy through policy files, not by
+     * shadowing tasknum's modules. */
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchers");
-    if (path_has_tasknum(L)) {
-        lua_pushcfunction(L, search_embedded);
-        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    } else { /* second, right after package.preload */
-        for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i >= 2; i--) {
-            lua_rawgeti(L, -1, i);
-            lua_rawseti(L, -2, i + 1);
-        }
-        lua_pushcfunction(L, search_embedded);
-        lua_rawseti(L, -2, 2);
+    for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i >= 2; i--) {
+        lua_rawgeti(L, -1, i);
+        lua_rawseti(L, -2, i + 1);
     }
+    lua_pushcfunction(L, search_embedded);
+    lua_rawseti(L, -2, 2);
     lua_pop(L, 2);
 
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     luaL_newlib(L, host);
-    lua_pushliteral(L, TASKNUM_SCRIPTDIR);
-    lua_setfield(L, -2, "scriptdir");
+    lua_pushliteral(L, LUA_RELEASE);
+    lua_setfield(L, -2, "lua");
+    locate_self(L);
     lua_setfield(L, -2, "tasknum.host");
     lua_pop(L, 1);
 }

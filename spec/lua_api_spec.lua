@@ -11,7 +11,7 @@ local ENV
 local function env()
   if not ENV then
     ENV = assert(H.run({ "env" }))
-    assert(ENV:match("^export LUA_PATH=.*\nexport LUA_CPATH=.*\n$"), ENV)
+    assert(ENV:match("^export LUA_PATH_5_4=.*\nexport LUA_CPATH_5_4=.*\n"), ENV)
   end
   return ENV
 end
@@ -91,7 +91,7 @@ describe("the Lua API", function()
         assert.is_truthy(H.read(prefix .. f), "not installed: " .. f)
       end
       local env = H.sh(H.q(prefix .. "/bin/tasknum") .. " env")
-      assert.matches("export LUA_PATH='" .. prefix .. "/share/lua/5.4/?.lua;", env, 1, true)
+      assert.matches("export LUA_PATH_5_4='" .. prefix .. "/share/lua/5.4/?.lua;", env, 1, true)
       local _, path = H.project(H.state_text(9))
       H.write(prefix .. "/t.lua", "local t = require 'tasknum'\n"
         .. "print(package.searchpath('tasknum', package.path), t.allocate{state = arg[1]}.allocated_numbers[1])\n")

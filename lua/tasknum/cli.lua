@@ -272,6 +272,18 @@ function M.run(name, args, shipped_only)
   return 0
 end
 
+-- The text of --version: tasknum's and Lua's versions, then where this
+-- binary's modules and scripts come from (the host finds them from the
+-- binary, so another install or a LUA_PATH cannot mix in).
+function M.version()
+  local h = host() or {}
+  local dirs = M.script_dirs()
+  dirs[#dirs + 1] = "built into the binary"
+  return string.format("tasknum %s\nlua: %s\nbinary: %s%s\nmodules: built into the binary\n"
+    .. "scripts: %s\n", core.version, h.lua or _VERSION, h.exe or "?",
+    ({ build = " (build tree)", install = " (installed)" })[h.layout] or "", table.concat(dirs, ", "))
+end
+
 -- main(args) -> exit status; args[1] is the command.
 function M.main(args)
   local cmd = args[1]
@@ -282,7 +294,7 @@ function M.main(args)
     io.stdout:write(USAGE)
     return 0
   elseif cmd == "--version" then
-    io.stdout:write("tasknum ", core.version, "\n")
+    io.stdout:write(M.version())
     return 0
   end
   local rest = table.move(args, 2, #args, 1, {})
