@@ -103,21 +103,31 @@ demo: all
 	cd $(BUILD)/demo && ../tasknum init --next 41 >/dev/null
 	cd $(BUILD)/demo && ../tasknum allocate --purpose "demo allocation"
 
-LUADIR   = $(DESTDIR)$(PREFIX)/share/lua/5.4
-CMODDIR  = $(DESTDIR)$(PREFIX)/lib/lua/5.4
-SHAREDIR = $(DESTDIR)$(PREFIX)/share/tasknum
+# Where install puts each part; LuaRocks (tasknum-*.rockspec) names its own.
+# Nothing of PREFIX is compiled into the binary: it finds its scripts from
+# where it is (PREFIX/bin/tasknum -> PREFIX/share/tasknum/scripts), so
+# installs under two prefixes, or DESTDIR staging, cannot mix.
+BINDIR    ?= $(PREFIX)/bin
+LUADIR    ?= $(PREFIX)/share/lua/5.4
+CMODDIR   ?= $(PREFIX)/lib/lua/5.4
+SHAREDIR  ?= $(PREFIX)/share/tasknum
+BRIDGEDIR ?= $(PREFIX)/share/lua/5.1
+DOCDIR    ?= $(PREFIX)/share/doc/tasknum
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(CMODDIR)/tasknum $(SHAREDIR)/scripts
-	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tasknum
-	install -m 755 $(SO) $(CMODDIR)/tasknum/core.so
-	cd lua && find . -name '*.lua' -exec install -D -m 644 {} $(LUADIR)/{} \;
-	install -m 644 $(SCRIPTS) $(SHAREDIR)/scripts/
-	install -d $(SHAREDIR)/examples
-	install -m 644 scripts/examples/*.lua $(SHAREDIR)/examples/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CMODDIR)/tasknum $(DESTDIR)$(SHAREDIR)/scripts \
+	    $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(BRIDGEDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/tasknum
+	install -m 755 $(SO) $(DESTDIR)$(CMODDIR)/tasknum/core.so
+	cd lua && find . -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUADIR)/{} \;
+	install -m 644 $(SCRIPTS) $(DESTDIR)$(SHAREDIR)/scripts/
+	install -m 644 scripts/examples/*.lua $(DESTDIR)$(SHAREDIR)/examples/
+	install -m 644 bridge/tasknum.lua $(DESTDIR)$(BRIDGEDIR)/tasknum.lua
+	install -m 644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/tasknum $(CMODDIR)/tasknum $(LUADIR)/tasknum $(SHAREDIR)
+	rm -rf $(DESTDIR)$(BINDIR)/tasknum $(DESTDIR)$(CMODDIR)/tasknum $(DESTDIR)$(LUADIR)/tasknum \
+	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(BRIDGEDIR)/tasknum.lua $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build build-san
