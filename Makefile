@@ -17,14 +17,14 @@ LUA_PC  ?= lua5.4
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 
-# tasknum needs Linux: open file description locks (F_OFD_SETLK), /proc,
-# renameat2 and pidfd keep its guarantees, and it has no fallback that would
-# keep them elsewhere. Stop here, clearly, when the compiler targets another
-# system (no compiler at all: the first compile says so).
+# tasknum needs Linux: open file description locks (F_OFD_SETLK), /proc and
+# pidfds keep its guarantees, and no fallback would keep them elsewhere.
+# Stop here, clearly, when the compiler targets another system (no compiler
+# at all: the first compile says so).
 TARGET  := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(TARGET),)
 ifeq ($(findstring linux,$(TARGET)),)
-$(error tasknum needs Linux (OFD locks, /proc, renameat2, pidfd); $(CC) builds for $(TARGET))
+$(error tasknum needs Linux (OFD locks, /proc, pidfd); $(CC) builds for $(TARGET))
 endif
 endif
 

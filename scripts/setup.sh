@@ -1,11 +1,24 @@
 #!/bin/sh
-# setup.sh: installs what building and testing tasknum needs on Debian 12,
+# setup.sh: installs what building or testing tasknum needs on Debian 12,
 # and nothing that is there already. Run as root (or it prints the command).
-#   sh scripts/setup.sh          build + test dependencies
+#   sh scripts/setup.sh build    what `make` and `make demo` need, no more
+#   sh scripts/setup.sh [test]   that, plus what `make test`, `make fuzz`,
+#                                `make bench` and .ci/run use
 set -eu
 
-PKGS="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev lua-cjson lua-busted
-      jq strace valgrind sqlite3 util-linux procps clang libclang-rt-14-dev"
+BUILD="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev lua-cjson"
+# busted runs the suite; jq, sqlite3, util-linux (flock) are the benchmark's
+# and the legacy protocol's other sides; strace, valgrind, procps (pgrep)
+# and clang with its runtimes are the specs' and CI's tools; luarocks,
+# luajit and lua5.1 are the install specs' (rockspec, the bridge).
+TEST="lua-busted jq strace valgrind sqlite3 util-linux procps clang libclang-rt-14-dev
+      luarocks luajit lua5.1"
+
+case "${1:-test}" in
+  build) PKGS=$BUILD ;;
+  test) PKGS="$BUILD $TEST" ;;
+  *) echo "usage: sh scripts/setup.sh [build|test]" >&2; exit 64 ;;
+esac
 
 missing=""
 for p in $PKGS; do
