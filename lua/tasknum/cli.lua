@@ -8,7 +8,7 @@ local policy = require "tasknum.policy"
 local M = {}
 
 -- Built-in commands run the script shipped with tasknum, never a team's.
-M.BUILTIN = { init = true, status = true, check = true, lock = true, stats = true }
+M.BUILTIN = { init = true, status = true, check = true, lock = true, stats = true, merge = true }
 
 local USAGE = [[
 usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" works)
@@ -24,6 +24,8 @@ usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" work
        tasknum check [--state PATH]
        tasknum stats [--state PATH] [--json]
        tasknum lock [--state PATH] [--timeout S] [--stale S] -- COMMAND [ARGS...]
+       tasknum merge BASE OURS THEIRS   git's merge driver for the state (%O %A %B)
+       tasknum merge --install [--state PATH]
        tasknum NAME [ARGS...]           run NAME.lua (see `tasknum run`)
        tasknum --help | --version
 Scripts are looked up in $TASKNUM_PATH, then the project's .opencode/tasknum/,
