@@ -120,8 +120,9 @@ end
 -- binary by its absolute path (a build tree, a private prefix), since a
 -- driver git cannot start turns every merge of the file into a conflict.
 function M.driver()
-  local self = core.realpath("/proc/self/exe")
-  if not self or state.basename(self) ~= "tasknum" then
+  local host = package.loaded["tasknum.host"]
+  local self = host and host.exe and core.realpath(host.exe)
+  if not self then
     return "tasknum merge %O %A %B", "not run as the tasknum binary: the tasknum on PATH"
   end
   if on_path() == self then return "tasknum merge %O %A %B", "the tasknum on PATH is this binary" end
