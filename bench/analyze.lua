@@ -211,34 +211,54 @@ end
 
 local function mb(kb) return kb and kb / 1024 or nil end
 
-local function report(file)
+local SIZE_LABELS = { "40K", "1M", "20M" }
+
+-- A measurement: a record whose numbers the whole-run checks count.
+local function is_measurement(r)
+  return r.kind == "seq" or r.kind == "cont" or r.kind == "size"
+end
+
+-- What every section of the report shares, built once from the records
+-- file: c.recs (the records, in file order), c.env (the env record, with
+-- duration_s and load_end from the end record), c.names (the contenders, in
+-- report order), c.procs (the contention levels) and c.pmax (the last one),
+-- c.has_tasknum, c.REF (the contender ratios are against), c.find(kind, name,
+-- p, size) (the first record that matches; a nil argument matches any) and
+-- c.w(...) (appends one line, its arguments concatenated, to c.out).
+local function context(file)
   local recs = {}
-  local env = { R = function(t) recs[#recs + 1] = t end }
-  local chunk = assert(loadfile(file, "t", env))
+  local chunk = assert(loadfile(file, "t", { R = function(t) recs[#recs + 1] = t end }))
   chunk()
-  local E = {}
-  local function find(kind, name, p, size)
+  local c = { recs = recs, env = {}, names = {}, procs = {}, has_tasknum = false, out = {} }
+  for _, r in ipairs(recs) do if r.kind == "env" then c.env = r end end
+  for _, r in ipairs(recs) do
+    if r.kind == "end" then c.env.duration_s, c.env.load_end = r.duration_s, r.load_end end
+  end
+  for n in tostring(c.env.contenders or ""):gmatch("%S+") do c.names[#c.names + 1] = n end
+  for n in tostring(c.env.procs or ""):gmatch("%d+") do c.procs[#c.procs + 1] = math.tointeger(tonumber(n)) end
+  c.pmax = c.procs[#c.procs]
+  for _, n in ipairs(c.names) do if n == "tasknum" then c.has_tasknum = true end end
+  c.REF = c.has_tasknum and "tasknum" or "c-floor"
+  function c.find(kind, name, p, size)
     for _, r in ipairs(recs) do
       if r.kind == kind and (not name or r.name == name) and (not p or r.p == p)
          and (not size or r.size_label == size) then return r end
     end
   end
-  for _, r in ipairs(recs) do if r.kind == "env" then E = r end end
-  for _, r in ipairs(recs) do
-    if r.kind == "end" then E.duration_s, E.load_end = r.duration_s, r.load_end end
-  end
-  local names = {}
-  for n in tostring(E.contenders or ""):gmatch("%S+") do names[#names + 1] = n end
-  local procs = {}
-  for n in tostring(E.procs or ""):gmatch("%d+") do procs[#procs + 1] = math.tointeger(tonumber(n)) end
-  local Pmax0 = procs[#procs]
-  local has_t = false
-  for _, n in ipairs(names) do if n == "tasknum" then has_t = true end end
-  local REF = has_t and "tasknum" or "c-floor"
+  function c.w(...) c.out[#c.out + 1] = table.concat({ ... }) end
+  return c
+end
 
-  local out = {}
-  local function w(...) out[#out + 1] = table.concat({ ... }) end
+-- The records of one kind, in file order.
+local function of_kind(c, kind)
+  local list = {}
+  for _, r in ipairs(c.recs) do if r.kind == kind then list[#list + 1] = r end end
+  return list
+end
 
+-- Header -------------------------------------------------------------------
+local function header(c)
+  local E, w = c.env, c.w
   w("# tasknum benchmark: `make bench`")
   w("")
   w("- **Date:** ", E.date or "?", " (the run took ", fmt(E.duration_s), " s)")
@@ -253,157 +273,218 @@ local function report(file)
     " Every contender is called as `CONTENDER STATE COUNT` except tasknum, called directly as",
     " `build/tasknum allocate --state STATE --count N --format plain` (no wrapper).")
   w("")
+end
 
-  -- Targets ---------------------------------------------------------------
-  local seqT, seqF = find("seq", "tasknum"), find("seq", "c-floor")
-  local targets = {}
-  -- used: the records the figure comes from; a figure from a run whose
-  -- checks failed gives no verdict.
-  local function target(what, v, op, limit, detail, used)
-    local held
-    local bad = false
-    for _, u in ipairs(used or {}) do
-      if not u.safe or ((u.name == "tasknum" or u.name == "c-floor") and not u.ok) then bad = true end
-    end
-    if v == nil then held = "not measured"
-    elseif bad then held = "**no verdict**: a check failed"
-    elseif op == "<=" then held = v <= limit and "**held**" or "**not held**"
-    else held = v >= limit and "**held**" or "**not held**" end
-    targets[#targets + 1] = { what, v, op, limit, held, detail or "" }
+-- Targets ------------------------------------------------------------------
+-- The targets of issue 6, a group of rows a function, in table order (see
+-- TARGETS). A row is one call target(what, value, op, limit, figures, used),
+-- used being the records the figure comes from: to add a row, add a call.
+
+-- The verdict of one target: a figure from a run whose checks failed gives
+-- none.
+local function held(v, op, limit, used)
+  local bad = false
+  for _, u in ipairs(used or {}) do
+    if not u.safe or ((u.name == "tasknum" or u.name == "c-floor") and not u.ok) then bad = true end
   end
-  if has_t then
-    target("sequential p50: tasknum ÷ c-floor", ratio(seqT and seqT.p50, seqF and seqF.p50), "<=", 1.3,
-      string.format("%s vs %s ms", fmt(seqT and seqT.p50), fmt(seqF and seqF.p50)), { seqT, seqF })
-    for _, P in ipairs({ 16, 64 }) do
-      local t = find("cont", "tasknum", P)
-      for _, alt in ipairs({ { "c-floor", 0.8 }, { "sqlite", 3 }, { "mkdir-jq", 50 } }) do
-        local a = find("cont", alt[1], P)
-        target(string.format("P=%d throughput: tasknum ÷ %s", P, alt[1]), ratio(t and t.thr, a and a.thr), ">=", alt[2],
-          string.format("%s vs %s allocs/s", fmt(t and t.thr), fmt(a and a.thr)), { t, a })
-      end
+  if v == nil then return "not measured"
+  elseif bad then return "**no verdict**: a check failed"
+  elseif op == "<=" then return v <= limit and "**held**" or "**not held**" end
+  return v >= limit and "**held**" or "**not held**"
+end
+
+local function sequential_targets(c, target)
+  local seqT, seqF = c.find("seq", "tasknum"), c.find("seq", "c-floor")
+  target("sequential p50: tasknum ÷ c-floor", ratio(seqT and seqT.p50, seqF and seqF.p50), "<=", 1.3,
+    string.format("%s vs %s ms", fmt(seqT and seqT.p50), fmt(seqF and seqF.p50)), { seqT, seqF })
+end
+
+local function contention_targets(c, target)
+  for _, P in ipairs({ 16, 64 }) do
+    local t = c.find("cont", "tasknum", P)
+    for _, alt in ipairs({ { "c-floor", 0.8 }, { "sqlite", 3 }, { "mkdir-jq", 50 } }) do
+      local a = c.find("cont", alt[1], P)
+      target(string.format("P=%d throughput: tasknum ÷ %s", P, alt[1]), ratio(t and t.thr, a and a.thr), ">=", alt[2],
+        string.format("%s vs %s allocs/s", fmt(t and t.thr), fmt(a and a.thr)), { t, a })
     end
-    local t64, f64 = find("cont", "tasknum", 64), find("cont", "c-floor", 64)
-    target("P=64 max latency: tasknum ÷ c-floor", ratio(t64 and t64.max, f64 and f64.max), "<=", 1.5,
-      string.format("%s vs %s ms", fmt(t64 and t64.max), fmt(f64 and f64.max)), { t64, f64 })
-    local tz, fz = find("size", "tasknum", nil, "20M"), find("size", "c-floor", nil, "20M")
-    target("20 MB state p50: tasknum ÷ c-floor", ratio(tz and tz.p50, fz and fz.p50), "<=", 1.5,
-      string.format("%s vs %s ms", fmt(tz and tz.p50), fmt(fz and fz.p50)), { tz, fz })
-    -- Linear growth: cost per MB from 1 MB to 20 MB against 40 KB to 1 MB.
-    local s0, s1, s2 = find("size", "tasknum", nil, "40K"), find("size", "tasknum", nil, "1M"), tz
-    if s0 and s1 and s2 then
-      local lo = (s1.p50 - s0.p50) / ((s1.size - s0.size) / 1048576)
-      local hi = (s2.p50 - s1.p50) / ((s2.size - s1.size) / 1048576)
-      target("growth with size: tasknum ms/MB (1→20 MB) ÷ ms/MB (40 KB→1 MB)", ratio(hi, lo), "<=", 1.5,
-        string.format("%s ms/MB vs %s ms/MB: ≤ 1.5 is linear (or better)", fmt(hi), fmt(lo)), { s0, s1, s2 })
+  end
+  local t64, f64 = c.find("cont", "tasknum", 64), c.find("cont", "c-floor", 64)
+  target("P=64 max latency: tasknum ÷ c-floor", ratio(t64 and t64.max, f64 and f64.max), "<=", 1.5,
+    string.format("%s vs %s ms", fmt(t64 and t64.max), fmt(f64 and f64.max)), { t64, f64 })
+end
+
+local function size_targets(c, target)
+  local tz, fz = c.find("size", "tasknum", nil, "20M"), c.find("size", "c-floor", nil, "20M")
+  target("20 MB state p50: tasknum ÷ c-floor", ratio(tz and tz.p50, fz and fz.p50), "<=", 1.5,
+    string.format("%s vs %s ms", fmt(tz and tz.p50), fmt(fz and fz.p50)), { tz, fz })
+  -- Linear growth: cost per MB from 1 MB to 20 MB against 40 KB to 1 MB.
+  local s0, s1, s2 = c.find("size", "tasknum", nil, "40K"), c.find("size", "tasknum", nil, "1M"), tz
+  if s0 and s1 and s2 then
+    local lo = (s1.p50 - s0.p50) / ((s1.size - s0.size) / 1048576)
+    local hi = (s2.p50 - s1.p50) / ((s2.size - s1.size) / 1048576)
+    target("growth with size: tasknum ms/MB (1→20 MB) ÷ ms/MB (40 KB→1 MB)", ratio(hi, lo), "<=", 1.5,
+      string.format("%s ms/MB vs %s ms/MB: ≤ 1.5 is linear (or better)", fmt(hi), fmt(lo)), { s0, s1, s2 })
+  end
+end
+
+local function rss_targets(c, target)
+  for _, sz in ipairs(SIZE_LABELS) do
+    local s = c.find("size", "tasknum", nil, sz)
+    if s then
+      local limit = (3 * s.size + 4 * 1048576) / 1024
+      target(string.format("peak RSS, %s state: tasknum ÷ (3 × size + 4 MB)", sz), ratio(s.maxrss_kb, limit), "<=", 1,
+        string.format("%s MB of %s MB allowed", fmt(mb(s.maxrss_kb)), fmt(mb(limit))), { s })
     end
-    for _, sz in ipairs({ "40K", "1M", "20M" }) do
-      local s = find("size", "tasknum", nil, sz)
-      if s then
-        local limit = (3 * s.size + 4 * 1048576) / 1024
-        target(string.format("peak RSS, %s state: tasknum ÷ (3 × size + 4 MB)", sz), ratio(s.maxrss_kb, limit), "<=", 1,
-          string.format("%s MB of %s MB allowed", fmt(mb(s.maxrss_kb)), fmt(mb(limit))), { s })
-      end
-    end
-    w("## Targets (issue 6)")
-    w("")
-    w("| target | measured | limit | held | figures |")
-    w("|---|---:|---:|---|---|")
-    for _, t in ipairs(targets) do
-      w("| ", t[1], " | ", fr(t[2]), " | ", t[3] == "<=" and "≤ " or "≥ ", fmt(t[4]), "× | ", t[5], " | ", t[6], " |")
-    end
-    w("")
-  else
+  end
+end
+
+local TARGETS = { sequential_targets, contention_targets, size_targets, rss_targets }
+
+-- The rows of the targets table: { what, value, op, limit, verdict, figures }.
+local function target_rows(c)
+  local rows = {}
+  local function target(what, v, op, limit, detail, used)
+    rows[#rows + 1] = { what, v, op, limit, held(v, op, limit, used), detail or "" }
+  end
+  for _, group in ipairs(TARGETS) do group(c, target) end
+  return rows
+end
+
+local function targets(c)
+  local w = c.w
+  if not c.has_tasknum then
     w("**tasknum was not measured** (build/tasknum missing or left out): ratios below are against c-floor.")
     w("")
+    return
   end
-
-  -- Where tasknum's extra time goes, sequentially.
-  if seqT and seqF and seqT.hold_p50 and seqF.hold_p50 then
-    local spawn = find("floor", "/bin/true")
-    w("### Where tasknum's time goes (sequential, ~40 KB state, p50)")
-    w("")
-    w("| part | tasknum ms | c-floor ms | tasknum − c-floor ms |")
-    w("|---|---:|---:|---:|")
-    w("| whole call, as the caller sees it | ", fmt(seqT.p50), " | ", fmt(seqF.p50), " | ", fmt(seqT.p50 - seqF.p50), " |")
-    w("| lock held, as each reports it (read, check, write, 2 fsyncs, …) | ", fmt(seqT.hold_p50), " | ", fmt(seqF.hold_p50), " | ",
-      fmt(seqT.hold_p50 - seqF.hold_p50), " |")
-    local thT, thF = find("truehold", "tasknum"), find("truehold", "c-floor")
-    if thT and thF then
-      w("| lock held, measured from outside (strace: kernel lock taken → lock fd closed / exit; ", thT.calls,
-        " calls; each close() traced on the way adds ~20 µs, so an upper bound) | ",
-        fmt(thT.p50), " | ", fmt(thF.p50), " | ", fmt(thT.p50 - thF.p50), " |")
-    end
-    w("| the rest: process start, start-up, exit (for tasknum also the lock-file record and legacy folder) | ", fmt(seqT.p50 - seqT.hold_p50), " | ",
-      fmt(seqF.p50 - seqF.hold_p50), " | ", fmt((seqT.p50 - seqT.hold_p50) - (seqF.p50 - seqF.hold_p50)), " |")
-    if spawn then
-      w("| of which spawning `/bin/true` (reference) | ", fmt(spawn.p50), " | ", fmt(spawn.p50), " | 0 |")
-    end
-    w("")
-    w("Peak RSS: tasknum ", fmt(mb(seqT.maxrss_kb)), " MB, c-floor ", fmt(mb(seqF.maxrss_kb)), " MB.",
-      " Instruction counts are in the callgrind section below.")
-    w("")
+  w("## Targets (issue 6)")
+  w("")
+  w("| target | measured | limit | held | figures |")
+  w("|---|---:|---:|---|---|")
+  for _, t in ipairs(target_rows(c)) do
+    w("| ", t[1], " | ", fr(t[2]), " | ", t[3] == "<=" and "≤ " or "≥ ", fmt(t[4]), "× | ", t[5], " | ", t[6], " |")
   end
+  w("")
+end
 
-  -- The most contended level, every contender, in one line.
-  if Pmax0 then
-    local parts = {}
-    for _, n in ipairs(names) do
-      local c = find("cont", n, Pmax0)
-      if c then
-        local v = c.ok and "ok" or (c.safe and "safe but **" .. c.failed .. " calls failed** (" .. c.fail_codes .. ")" or "**FAILED**")
-        parts[#parts + 1] = string.format("%s %s (%d numbers, %d duplicates, counter +%s)", n, v, c.allocs, c.dups, tostring(c.advanced))
-      end
-    end
-    w("**Correctness under ", Pmax0, "-way contention, checked in this run:** ", table.concat(parts, "; "), ".")
-    w("")
+-- Where tasknum's time goes ----------------------------------------------------
+-- The lock hold measured from outside (strace), when both were measured.
+local function outside_hold_row(c)
+  local thT, thF = c.find("truehold", "tasknum"), c.find("truehold", "c-floor")
+  if thT and thF then
+    c.w("| lock held, measured from outside (strace: kernel lock taken → lock fd closed / exit; ", thT.calls,
+      " calls; each close() traced on the way adds ~20 µs, so an upper bound) | ",
+      fmt(thT.p50), " | ", fmt(thF.p50), " | ", fmt(thT.p50 - thF.p50), " |")
   end
+end
 
-  -- Summary ------------------------------------------------------------------
+-- Where tasknum's extra time goes, sequentially.
+local function breakdown(c)
+  local w = c.w
+  local seqT, seqF = c.find("seq", "tasknum"), c.find("seq", "c-floor")
+  if not (seqT and seqF and seqT.hold_p50 and seqF.hold_p50) then return end
+  local spawn = c.find("floor", "/bin/true")
+  w("### Where tasknum's time goes (sequential, ~40 KB state, p50)")
+  w("")
+  w("| part | tasknum ms | c-floor ms | tasknum − c-floor ms |")
+  w("|---|---:|---:|---:|")
+  w("| whole call, as the caller sees it | ", fmt(seqT.p50), " | ", fmt(seqF.p50), " | ", fmt(seqT.p50 - seqF.p50), " |")
+  w("| lock held, as each reports it (read, check, write, 2 fsyncs, …) | ", fmt(seqT.hold_p50), " | ", fmt(seqF.hold_p50), " | ",
+    fmt(seqT.hold_p50 - seqF.hold_p50), " |")
+  outside_hold_row(c)
+  w("| the rest: process start, start-up, exit (for tasknum also the lock-file record and legacy folder) | ", fmt(seqT.p50 - seqT.hold_p50), " | ",
+    fmt(seqF.p50 - seqF.hold_p50), " | ", fmt((seqT.p50 - seqT.hold_p50) - (seqF.p50 - seqF.hold_p50)), " |")
+  if spawn then
+    w("| of which spawning `/bin/true` (reference) | ", fmt(spawn.p50), " | ", fmt(spawn.p50), " | 0 |")
+  end
+  w("")
+  w("Peak RSS: tasknum ", fmt(mb(seqT.maxrss_kb)), " MB, c-floor ", fmt(mb(seqF.maxrss_kb)), " MB.",
+    " Instruction counts are in the callgrind section below.")
+  w("")
+end
+
+-- The most contended level, every contender, in one line.
+local function contention_verdict(c)
+  if not c.pmax then return end
+  local parts = {}
+  for _, n in ipairs(c.names) do
+    local r = c.find("cont", n, c.pmax)
+    if r then
+      local v = r.ok and "ok" or (r.safe and "safe but **" .. r.failed .. " calls failed** (" .. r.fail_codes .. ")" or "**FAILED**")
+      parts[#parts + 1] = string.format("%s %s (%d numbers, %d duplicates, counter +%s)", n, v, r.allocs, r.dups, tostring(r.advanced))
+    end
+  end
+  c.w("**Correctness under ", c.pmax, "-way contention, checked in this run:** ", table.concat(parts, "; "), ".")
+  c.w("")
+end
+
+-- Summary ------------------------------------------------------------------
+-- A contender's verdict over all its measurements.
+local function all_runs_verdict(c, n)
+  local nruns, bad, fails = 0, {}, 0
+  for _, r in ipairs(c.recs) do
+    if r.name == n and is_measurement(r) then
+      nruns = nruns + 1
+      if not r.safe then bad[#bad + 1] = r.kind .. (r.p and r.kind == "cont" and ("/P=" .. r.p) or "") end
+      fails = fails + (r.failed or 0)
+    end
+  end
+  local verdict = #bad == 0 and string.format("ok (%d runs, no dup, counter exact)", nruns)
+    or ("**UNSAFE** in " .. table.concat(bad, ", "))
+  if fails > 0 then verdict = verdict .. string.format("; **%d calls failed**", fails) end
+  return verdict
+end
+
+local function summary_row(c, n)
+  local find = c.find
+  local base = n == c.REF and (c.has_tasknum and "c-floor" or nil) or c.REF
+  local function cell(v, ref)
+    if not base or v == nil then return fmt(v) end
+    return fmt(v) .. " (" .. fr(ratio(v, ref)) .. ")"
+  end
+  local s, sb = find("seq", n), find("seq", base)
+  local row = { "| ", n, " | ", cell(s and s.p50, sb and sb.p50), " |" }
+  for _, P in ipairs(c.procs) do
+    local r, rb = find("cont", n, P), find("cont", base, P)
+    row[#row + 1] = " " .. cell(r and r.thr, rb and rb.thr) .. " |"
+  end
+  if c.pmax then
+    local r, rb = find("cont", n, c.pmax), find("cont", base, c.pmax)
+    row[#row + 1] = " " .. cell(r and r.max, rb and rb.max) .. " |"
+  end
+  row[#row + 1] = " " .. all_runs_verdict(c, n) .. " |"
+  c.w(table.concat(row))
+end
+
+local function summary(c)
+  local w, REF = c.w, c.REF
   w("## Summary: ratios to ", REF, " (same run)")
   w("")
   w("Each cell: the figure, then the contender ÷ ", REF, ". For throughput a ratio below 1 means slower;",
-    " for latency a ratio above 1 means slower.", has_t and " The tasknum row shows tasknum ÷ c-floor." or "")
+    " for latency a ratio above 1 means slower.", c.has_tasknum and " The tasknum row shows tasknum ÷ c-floor." or "")
   w("")
   local hdr = { "| contender | seq p50 ms |" }
   local al = { "|---|---:|" }
-  for _, P in ipairs(procs) do hdr[#hdr + 1] = string.format(" P=%d allocs/s |", P); al[#al + 1] = "---:|" end
-  local Pmax = procs[#procs]
-  if Pmax then hdr[#hdr + 1] = string.format(" P=%d max ms |", Pmax); al[#al + 1] = "---:|" end
+  for _, P in ipairs(c.procs) do hdr[#hdr + 1] = string.format(" P=%d allocs/s |", P); al[#al + 1] = "---:|" end
+  if c.pmax then hdr[#hdr + 1] = string.format(" P=%d max ms |", c.pmax); al[#al + 1] = "---:|" end
   hdr[#hdr + 1] = " correct, all runs |"; al[#al + 1] = "---|"
   w(table.concat(hdr)); w(table.concat(al))
-  for _, n in ipairs(names) do
-    local base = n == REF and (has_t and "c-floor" or nil) or REF
-    local function cell(v, ref)
-      if not base or v == nil then return fmt(v) end
-      return fmt(v) .. " (" .. fr(ratio(v, ref)) .. ")"
-    end
-    local s, sb = find("seq", n), find("seq", base)
-    local row = { "| ", n, " | ", cell(s and s.p50, sb and sb.p50), " |" }
-    for _, P in ipairs(procs) do
-      local c, cb = find("cont", n, P), find("cont", base, P)
-      row[#row + 1] = " " .. cell(c and c.thr, cb and cb.thr) .. " |"
-    end
-    if Pmax then
-      local c, cb = find("cont", n, Pmax), find("cont", base, Pmax)
-      row[#row + 1] = " " .. cell(c and c.max, cb and cb.max) .. " |"
-    end
-    local nruns, bad, fails = 0, {}, 0
-    for _, r in ipairs(recs) do
-      if r.name == n and (r.kind == "seq" or r.kind == "cont" or r.kind == "size") then
-        nruns = nruns + 1
-        if not r.safe then bad[#bad + 1] = r.kind .. (r.p and r.kind == "cont" and ("/P=" .. r.p) or "") end
-        fails = fails + (r.failed or 0)
-      end
-    end
-    local verdict = #bad == 0 and string.format("ok (%d runs, no dup, counter exact)", nruns)
-      or ("**UNSAFE** in " .. table.concat(bad, ", "))
-    if fails > 0 then verdict = verdict .. string.format("; **%d calls failed**", fails) end
-    row[#row + 1] = " " .. verdict .. " |"
-    w(table.concat(row))
-  end
+  for _, n in ipairs(c.names) do summary_row(c, n) end
   w("")
+end
 
-  -- 64-way correctness ------------------------------------------------------------
+-- Correctness under contention -----------------------------------------------
+local function correctness_row(c, n, P, r)
+  local said = (r.stderr or "") ~= "" and (": `" .. tostring(r.stderr):gsub("[`|]", "'") .. "`") or ""
+  c.w("| ", n, " | ", P, " | ", r.calls, " | ", r.failed == 0 and "0" or (r.failed .. " (" .. r.fail_codes .. said .. ")"),
+    " | ", r.allocs, " | ", r.dups, " | ", r.outside, " | ", tostring(r.advanced),
+    r.counter_ok and " ✓" or " ✗", " | ", r.valid and "yes" or "**no**", " | ",
+    r.leftover == "" and "–" or ("`" .. r.leftover .. "`"), " | ",
+    r.ok and "ok" or (r.safe and "safe, **not ok**" or "**FAIL**"), " |")
+end
+
+local function correctness(c)
+  local w = c.w
   w("## Correctness under contention (every run, checked)")
   w("")
   w("All printed numbers collected: no number twice, all in start…start+total−1 (range 0..999999: no wrap),",
@@ -412,48 +493,62 @@ local function report(file)
   w("")
   w("| contender | P | calls | failed | numbers | duplicates | outside | counter advanced | valid JSON | left behind | verdict |")
   w("|---|---:|---:|---|---:|---:|---:|---:|---|---|---|")
-  for _, P in ipairs(procs) do
-    for _, n in ipairs(names) do
-      local c = find("cont", n, P)
-      if c then
-        local said = (c.stderr or "") ~= "" and (": `" .. tostring(c.stderr):gsub("[`|]", "'") .. "`") or ""
-        w("| ", n, " | ", P, " | ", c.calls, " | ", c.failed == 0 and "0" or (c.failed .. " (" .. c.fail_codes .. said .. ")"),
-          " | ", c.allocs, " | ", c.dups, " | ", c.outside, " | ", tostring(c.advanced),
-          c.counter_ok and " ✓" or " ✗", " | ", c.valid and "yes" or "**no**", " | ",
-          c.leftover == "" and "–" or ("`" .. c.leftover .. "`"), " | ",
-          c.ok and "ok" or (c.safe and "safe, **not ok**" or "**FAIL**"), " |")
-      end
+  for _, P in ipairs(c.procs) do
+    for _, n in ipairs(c.names) do
+      local r = c.find("cont", n, P)
+      if r then correctness_row(c, n, P, r) end
     end
   end
   w("")
+end
 
-  -- Sequential ---------------------------------------------------------------
-  w("## Sequential latency (one process at a time, ", E.seq_rounds or "?", " interleaved rounds, ~40 KB state)")
+-- Sequential ---------------------------------------------------------------
+local function sequential(c)
+  local w, REF = c.w, c.REF
+  w("## Sequential latency (one process at a time, ", c.env.seq_rounds or "?", " interleaved rounds, ~40 KB state)")
   w("")
   w("| contender | calls | mean ms | p50 ms | p99 ms | max ms | p50 ÷ ", REF, " | peak RSS MB | correct |")
   w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-  local sr = find("seq", REF)
-  for _, n in ipairs(names) do
-    local s = find("seq", n)
+  local sr = c.find("seq", REF)
+  for _, n in ipairs(c.names) do
+    local s = c.find("seq", n)
     if s then
       w("| ", n, " | ", s.calls, " | ", fmt(s.mean), " | ", fmt(s.p50), " | ", fmt(s.p99), " | ", fmt(s.max), " | ",
         fr(ratio(s.p50, sr and sr.p50)), " | ", fmt(mb(s.maxrss_kb)), " | ", s.ok and "ok" or "**no**", " |")
     end
   end
   w("")
+end
 
-  local function per_round(c, cr)
-    if not cr then return "–" end
-    local a, b = {}, {}
-    for x in tostring(c.thr_rounds or ""):gmatch("%S+") do a[#a + 1] = tonumber(x) end
-    for x in tostring(cr.thr_rounds or ""):gmatch("%S+") do b[#b + 1] = tonumber(x) end
-    local out = {}
-    for i = 1, math.min(#a, #b) do out[#out + 1] = fr(ratio(a[i], b[i])) end
-    return #out > 0 and table.concat(out, " / ") or "–"
+-- Contention -----------------------------------------------------------------
+-- The throughput ratio of each round of r to the same round of ref.
+local function per_round(r, ref)
+  if not ref then return "–" end
+  local a, b = {}, {}
+  for x in tostring(r.thr_rounds or ""):gmatch("%S+") do a[#a + 1] = tonumber(x) end
+  for x in tostring(ref.thr_rounds or ""):gmatch("%S+") do b[#b + 1] = tonumber(x) end
+  local out = {}
+  for i = 1, math.min(#a, #b) do out[#out + 1] = fr(ratio(a[i], b[i])) end
+  return #out > 0 and table.concat(out, " / ") or "–"
+end
+
+local function contention_rows(c, P)
+  local REF = c.REF
+  local cr = c.find("cont", REF, P)
+  for _, n in ipairs(c.names) do
+    local r = c.find("cont", n, P)
+    if r then
+      c.w("| ", n, " | ", P, " | ", r.k, " | ", r.allocs, " | ", fmt(r.wall), " | ", fmt(r.thr), " | ",
+        fr(ratio(r.thr, cr and cr.thr)), " | ", fmt(r.p50), " | ", fmt(r.p99), " | ", fmt(r.max), " | ",
+        fr(ratio(r.max, cr and cr.max)), " | ",
+        per_round(r, (n == REF and c.has_tasknum) and c.find("cont", "c-floor", P) or cr), " |")
+    end
   end
+end
 
-  -- Contention -----------------------------------------------------------------
-  w("## Contention (P processes started together, K calls each, one allocation per call; ", E.cont_rounds or 1,
+local function contention(c)
+  local w, REF = c.w, c.REF
+  w("## Contention (P processes started together, K calls each, one allocation per call; ", c.env.cont_rounds or 1,
     " interleaved round(s) pooled, K per round)")
   w("")
   w("The last column shows the throughput ratio of each round on its own (tasknum's row: ÷ c-floor): how far apart the rounds are",
@@ -462,165 +557,174 @@ local function report(file)
   w("| contender | P | K | allocs | wall s | allocs/s | ÷ ", REF, " | p50 ms | p99 ms | max ms | max ÷ ", REF,
     " | allocs/s ÷ ", REF, ", each round |")
   w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-  for _, P in ipairs(procs) do
-    local cr = find("cont", REF, P)
-    for _, n in ipairs(names) do
-      local c = find("cont", n, P)
-      if c then
-        w("| ", n, " | ", P, " | ", c.k, " | ", c.allocs, " | ", fmt(c.wall), " | ", fmt(c.thr), " | ",
-          fr(ratio(c.thr, cr and cr.thr)), " | ", fmt(c.p50), " | ", fmt(c.p99), " | ", fmt(c.max), " | ",
-          fr(ratio(c.max, cr and cr.max)), " | ",
-          per_round(c, (n == REF and has_t) and find("cont", "c-floor", P) or cr), " |")
-      end
+  for _, P in ipairs(c.procs) do contention_rows(c, P) end
+  w("")
+end
+
+-- Lock hold ----------------------------------------------------------------
+local function hold_rows(c, kind, p, label, size)
+  for _, n in ipairs(c.names) do
+    local r = c.find(kind, n, p, size)
+    local fl = c.find(kind, "c-floor", p, size)
+    if r and r.hold_n then
+      c.w("| ", n, " | ", label, " | ", r.hold_n, " | ", fmt(r.hold_p50), " | ", fmt(r.hold_p99), " | ", fmt(r.hold_max),
+        " | ", fr(ratio(r.hold_p50, fl and fl.hold_p50)), " | ", fmt(r.wait_p50), " | ", fmt(r.wait_max), " |")
+    end
+  end
+end
+
+local function lock_hold(c)
+  local w, any = c.w, false
+  for _, r in ipairs(c.recs) do if r.hold_n then any = true end end
+  if not any then return end
+  w("## Lock hold time, as the contenders report it")
+  w("")
+  w("c-floor tells it on stderr (BENCH_HOLD): from the kernel lock taken to the numbers printed after the folder fsync.",
+    " tasknum's comes from its audit log (`hold_ms`, `wait_ms`): from the moment it holds both the kernel lock and the",
+    " legacy lock folder to the audit line, so the lock-file record, the legacy folder and the audit write itself are",
+    " outside it; the true hold is somewhat longer.",
+    " At P ≥ 2 the lock is the bottleneck, so allocs/s ≈ 1000 ÷ mean hold ms at best.")
+  w("")
+  w("| contender | run | calls | hold p50 ms | hold p99 ms | hold max ms | hold p50 ÷ c-floor | wait p50 ms | wait max ms |")
+  w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+  hold_rows(c, "seq", nil, "sequential")
+  for _, P in ipairs(c.procs) do hold_rows(c, "cont", P, "P=" .. P) end
+  for _, sz in ipairs(SIZE_LABELS) do hold_rows(c, "size", nil, sz .. " state", sz) end
+  w("")
+end
+
+-- Sizes ------------------------------------------------------------------------
+-- The size labels measured, in the order they first appear.
+local function size_labels(c)
+  local labels, seen = {}, {}
+  for _, r in ipairs(of_kind(c, "size")) do
+    local l = r.size_label
+    if l ~= nil and not seen[l] then seen[l] = true; labels[#labels + 1] = l end
+  end
+  return labels
+end
+
+local function size_rows(c, n, labels)
+  local prev
+  for _, sz in ipairs(labels) do
+    local s, f = c.find("size", n, nil, sz), c.find("size", "c-floor", nil, sz)
+    if s then
+      local slope = prev and (s.p50 - prev.p50) / ((s.size - prev.size) / 1048576) or nil
+      c.w("| ", n, " | ", sz, " (", s.size, " B) | ", s.calls, " | ", fmt(s.p50), " | ", fmt(s.p99), " | ", fmt(s.max),
+        " | ", fr(ratio(s.p50, f and f.p50)), " | ", fmt(slope), " | ", fmt(mb(s.maxrss_kb)), " | ",
+        fmt((3 * s.size + 4 * 1048576) / 1048576), " |")
+      prev = s
+    end
+  end
+end
+
+local function state_sizes(c)
+  local w, labels = c.w, size_labels(c)
+  if #labels == 0 then return end
+  w("## State size (one process at a time, the same file for every contender)")
+  w("")
+  w("| contender | state | calls | p50 ms | p99 ms | max ms | p50 ÷ c-floor | ms per MB over the previous size | peak RSS MB | RSS limit MB (3 × size + 4) |")
+  w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  for _, n in ipairs(c.names) do size_rows(c, n, labels) end
+  w("")
+end
+
+-- Sanity -----------------------------------------------------------------------
+local function sanity(c)
+  local w = c.w
+  if #of_kind(c, "sanity") == 0 then return end
+  w("## Sanity (range 0..999, next 997: allocate 1, then 3)")
+  w("")
+  w("Expected `997`, then `998 999 0`, counter 1, valid JSON. Lines changed: lines of state.json that differ afterwards",
+    " (1 = only the counter line; jq rewrites the whole file; sqlite keeps its counter elsewhere).")
+  w("")
+  w("| contender | COUNT=1 | COUNT=3 | exits | counter after | valid JSON | lines changed | files in the folder | ok |")
+  w("|---|---|---|---|---:|---|---:|---|---|")
+  for _, n in ipairs(c.names) do
+    local s = c.find("sanity", n)
+    if s then
+      w("| ", n, " | `", s.out1, "` | `", s.out3, "` | ", s.exits, " | ", s.counter, " | ", s.valid == 1 and "yes" or "**no**",
+        " | ", s.changed, " | `", s.files, "` | ", s.ok == 1 and "ok" or "**no**", " |")
     end
   end
   w("")
+end
 
-  -- Lock hold ----------------------------------------------------------------
-  local anyh = false
-  for _, rr in ipairs(recs) do if rr.hold_n then anyh = true end end
-  if anyh then
-    w("## Lock hold time, as the contenders report it")
-    w("")
-    w("c-floor tells it on stderr (BENCH_HOLD): from the kernel lock taken to the numbers printed after the folder fsync.",
-      " tasknum's comes from its audit log (`hold_ms`, `wait_ms`): from the moment it holds both the kernel lock and the",
-      " legacy lock folder to the audit line, so the lock-file record, the legacy folder and the audit write itself are",
-      " outside it; the true hold is somewhat longer.",
-      " At P ≥ 2 the lock is the bottleneck, so allocs/s ≈ 1000 ÷ mean hold ms at best.")
-    w("")
-    w("| contender | run | calls | hold p50 ms | hold p99 ms | hold max ms | hold p50 ÷ c-floor | wait p50 ms | wait max ms |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    local function row(kind, p, label, size)
-      for _, n in ipairs(names) do
-        local rr = find(kind, n, p, size)
-        local fl = find(kind, "c-floor", p, size)
-        if rr and rr.hold_n then
-          w("| ", n, " | ", label, " | ", rr.hold_n, " | ", fmt(rr.hold_p50), " | ", fmt(rr.hold_p99), " | ", fmt(rr.hold_max),
-            " | ", fr(ratio(rr.hold_p50, fl and fl.hold_p50)), " | ", fmt(rr.wait_p50), " | ", fmt(rr.wait_max), " |")
-        end
+-- Floors -----------------------------------------------------------------------
+local function floors(c)
+  local w, fl = c.w, of_kind(c, "floor")
+  if #fl == 0 then return end
+  w("## Floors (what any CLI pays: process start through the same runner)")
+  w("")
+  w("| command | calls | p50 ms | p99 ms | peak RSS MB |")
+  w("|---|---:|---:|---:|---:|")
+  for _, r in ipairs(fl) do
+    w("| `", r.name, "` | ", r.calls, " | ", fmt(r.p50), " | ", fmt(r.p99), " | ", fmt(mb(r.maxrss_kb)), " |")
+  end
+  w("")
+end
+
+-- Instruction profile -----------------------------------------------------------
+-- The inclusive counts of tasknum's profiles tp: counts[label][i] is the
+-- count of label in tp[i]; order, the labels as they first appear.
+local function profile_counts(tp)
+  local counts, order = {}, {}
+  for i, r in ipairs(tp) do
+    for item in tostring(r.top):gmatch("[^|]+") do
+      local label, n = item:match("^(.*)=(%d+)$")
+      if label then
+        if not counts[label] then counts[label] = {}; order[#order + 1] = label end
+        counts[label][i] = tonumber(n)
       end
     end
-    row("seq", nil, "sequential")
-    for _, P in ipairs(procs) do row("cont", P, "P=" .. P) end
-    for _, sz in ipairs({ "40K", "1M", "20M" }) do row("size", nil, sz .. " state", sz) end
-    w("")
   end
+  return counts, order
+end
 
-  -- Sizes ------------------------------------------------------------------------
-  local sizes = {}
-  for _, r in ipairs(recs) do
-    if r.kind == "size" then
-      local seen = false
-      for _, s in ipairs(sizes) do if s == r.size_label then seen = true end end
-      if not seen then sizes[#sizes + 1] = r.size_label end
-    end
+-- One column pair (Minstr, %) per profile of tasknum, one row per function.
+local function profile_table(c, tp)
+  local w = c.w
+  local counts, order = profile_counts(tp)
+  local hdr, al = { "| tasknum, inclusive |" }, { "|---|" }
+  for _, r in ipairs(tp) do
+    hdr[#hdr + 1] = " " .. r.size_label .. " Minstr | % |"
+    al[#al + 1] = "---:|---:|"
   end
-  if #sizes > 0 then
-    w("## State size (one process at a time, the same file for every contender)")
-    w("")
-    w("| contender | state | calls | p50 ms | p99 ms | max ms | p50 ÷ c-floor | ms per MB over the previous size | peak RSS MB | RSS limit MB (3 × size + 4) |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for _, n in ipairs(names) do
-      local prev
-      for _, sz in ipairs(sizes) do
-        local s, f = find("size", n, nil, sz), find("size", "c-floor", nil, sz)
-        if s then
-          local slope = prev and (s.p50 - prev.p50) / ((s.size - prev.size) / 1048576) or nil
-          w("| ", n, " | ", sz, " (", s.size, " B) | ", s.calls, " | ", fmt(s.p50), " | ", fmt(s.p99), " | ", fmt(s.max),
-            " | ", fr(ratio(s.p50, f and f.p50)), " | ", fmt(slope), " | ", fmt(mb(s.maxrss_kb)), " | ",
-            fmt((3 * s.size + 4 * 1048576) / 1048576), " |")
-          prev = s
-        end
-      end
+  w(table.concat(hdr)); w(table.concat(al))
+  for _, label in ipairs(order) do
+    local row = { "| " .. label .. " |" }
+    for i, r in ipairs(tp) do
+      local n = counts[label][i]
+      row[#row + 1] = n and string.format(" %s | %.1f |", fmt(n / 1e6), 100 * n / r.total) or " – | – |"
     end
-    w("")
+    w(table.concat(row))
   end
+  w("")
+  w("Inclusive counts overlap (a function includes what it calls). `liblua lua_load`/`luaL_loadbufferx` is loading",
+    " the embedded Lua chunks; `core/json.c` work runs under the lock; `lua_close` is the interpreter's teardown.")
+  w("")
+end
 
-  -- Sanity -----------------------------------------------------------------------
-  local any = false
-  for _, r in ipairs(recs) do if r.kind == "sanity" then any = true end end
-  if any then
-    w("## Sanity (range 0..999, next 997: allocate 1, then 3)")
-    w("")
-    w("Expected `997`, then `998 999 0`, counter 1, valid JSON. Lines changed: lines of state.json that differ afterwards",
-      " (1 = only the counter line; jq rewrites the whole file; sqlite keeps its counter elsewhere).")
-    w("")
-    w("| contender | COUNT=1 | COUNT=3 | exits | counter after | valid JSON | lines changed | files in the folder | ok |")
-    w("|---|---|---|---|---:|---|---:|---|---|")
-    for _, n in ipairs(names) do
-      local s = find("sanity", n)
-      if s then
-        w("| ", n, " | `", s.out1, "` | `", s.out3, "` | ", s.exits, " | ", s.counter, " | ", s.valid == 1 and "yes" or "**no**",
-          " | ", s.changed, " | `", s.files, "` | ", s.ok == 1 and "ok" or "**no**", " |")
-      end
-    end
-    w("")
+local function instructions(c)
+  local w, profs = c.w, of_kind(c, "profile")
+  if #profs == 0 then return end
+  w("## Where the instructions go (callgrind, one call, no noise)")
+  w("")
+  local tot, tp = {}, {}
+  for _, r in ipairs(profs) do
+    tot[#tot + 1] = string.format("%s on %s: %s M instructions", r.name, r.size_label, fmt(r.total / 1e6))
+    if r.name == "tasknum" and r.top ~= "" then tp[#tp + 1] = r end
   end
+  w(table.concat(tot, "; "), ".")
+  w("")
+  if #tp > 0 then profile_table(c, tp) end
+end
 
-  -- Floors -----------------------------------------------------------------------
-  local fl = {}
-  for _, r in ipairs(recs) do if r.kind == "floor" then fl[#fl + 1] = r end end
-  if #fl > 0 then
-    w("## Floors (what any CLI pays: process start through the same runner)")
-    w("")
-    w("| command | calls | p50 ms | p99 ms | peak RSS MB |")
-    w("|---|---:|---:|---:|---:|")
-    for _, r in ipairs(fl) do
-      w("| `", r.name, "` | ", r.calls, " | ", fmt(r.p50), " | ", fmt(r.p99), " | ", fmt(mb(r.maxrss_kb)), " |")
-    end
-    w("")
-  end
-
-  -- Instruction profile -----------------------------------------------------------
-  local profs = {}
-  for _, rr in ipairs(recs) do if rr.kind == "profile" then profs[#profs + 1] = rr end end
-  if #profs > 0 then
-    w("## Where the instructions go (callgrind, one call, no noise)")
-    w("")
-    local tot = {}
-    for _, rr in ipairs(profs) do
-      tot[#tot + 1] = string.format("%s on %s: %s M instructions", rr.name, rr.size_label, fmt(rr.total / 1e6))
-    end
-    w(table.concat(tot, "; "), ".")
-    w("")
-    local tp = {}
-    for _, rr in ipairs(profs) do if rr.name == "tasknum" and rr.top ~= "" then tp[#tp + 1] = rr end end
-    if #tp > 0 then
-      local rows, order = {}, {}
-      for i, rr in ipairs(tp) do
-        for item in tostring(rr.top):gmatch("[^|]+") do
-          local label, n = item:match("^(.*)=(%d+)$")
-          if label then
-            if not rows[label] then rows[label] = {}; order[#order + 1] = label end
-            rows[label][i] = tonumber(n)
-          end
-        end
-      end
-      local hdr, al = { "| tasknum, inclusive |" }, { "|---|" }
-      for _, rr in ipairs(tp) do
-        hdr[#hdr + 1] = " " .. rr.size_label .. " Minstr | % |"
-        al[#al + 1] = "---:|---:|"
-      end
-      w(table.concat(hdr)); w(table.concat(al))
-      for _, label in ipairs(order) do
-        local row = { "| " .. label .. " |" }
-        for i, rr in ipairs(tp) do
-          local n = rows[label][i]
-          row[#row + 1] = n and string.format(" %s | %.1f |", fmt(n / 1e6), 100 * n / rr.total) or " – | – |"
-        end
-        w(table.concat(row))
-      end
-      w("")
-      w("Inclusive counts overlap (a function includes what it calls). `liblua lua_load`/`luaL_loadbufferx` is loading",
-        " the embedded Lua chunks; `core/json.c` work runs under the lock; `lua_close` is the interpreter's teardown.")
-      w("")
-    end
-  end
-
-  -- Totals -------------------------------------------------------------------
+-- Totals -------------------------------------------------------------------
+local function totals(c)
   local runs, nums, dups, unsafe, failed = 0, 0, 0, 0, 0
-  for _, r in ipairs(recs) do
-    if r.kind == "seq" or r.kind == "cont" or r.kind == "size" then
+  for _, r in ipairs(c.recs) do
+    if is_measurement(r) then
       runs = runs + 1
       nums = nums + r.allocs
       dups = dups + r.dups
@@ -628,9 +732,18 @@ local function report(file)
       failed = failed + r.failed
     end
   end
-  w(string.format("**Correctness, whole run:** %d measurements, %d numbers handed out, %d duplicates, %d unsafe measurements, %d failed calls.",
+  c.w(string.format("**Correctness, whole run:** %d measurements, %d numbers handed out, %d duplicates, %d unsafe measurements, %d failed calls.",
     runs, nums, dups, unsafe, failed))
-  io.write(table.concat(out, "\n"), "\n")
+end
+
+-- The report, section by section, in order.
+local SECTIONS = { header, targets, breakdown, contention_verdict, summary, correctness, sequential,
+  contention, lock_hold, state_sizes, sanity, floors, instructions, totals }
+
+local function report(file)
+  local c = context(file)
+  for _, section in ipairs(SECTIONS) do section(c) end
+  io.write(table.concat(c.out, "\n"), "\n")
 end
 
 -- profile: `callgrind_annotate --inclusive=yes` output on stdin -> a record
