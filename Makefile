@@ -44,8 +44,8 @@ LUA_LIB := $(shell pkg-config --libs $(LUA_PC))
 ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) $(SANFLAGS) $(LUA_INC)
 
 # OS code: no Lua headers. The binding (ltasknum.c) is the only Lua glue.
-OS_SRC   = core/alloc.c core/durable.c core/json.c core/lock.c core/proc.c \
-           core/child.c
+OS_SRC   = core/alloc.c core/child.c core/clock.c core/durable.c core/fdio.c \
+           core/json.c core/lock.c core/proc.c
 OS_HDR   = $(OS_SRC:.c=.h)
 LUA_SRC  = $(shell find lua -name '*.lua' | sort)
 SCRIPTS  = $(wildcard scripts/*.lua)

@@ -12,6 +12,8 @@
  * and is not lost if it lands just before it. */
 #include "child.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,7 +22,6 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -104,32 +105,13 @@ static int reap(struct child *child, int block)
     return decode(status);
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* One sleep on the pidfd: 1 when the child ended, 0 timeout, -1 errno. */
-static int sleep_on_pidfd(int pidfd, double left, const sigset_t *mask)
-{
-    struct pollfd p = { .fd = pidfd, .events = POLLIN, .revents = 0 };
-    struct timespec ts, *limit = NULL;
-    if (left >= 0) {
-        ts.tv_sec = (time_t)left;
-        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-        limit = &ts;
-    }
-    int n = ppoll(&p, 1, limit, mask);
-    return n > 0 ? 1 : n;
-}
-
 static int wait_pidfd(struct child *child, double timeout,
                       const volatile sig_atomic_t *cancel, sig_atomic_t seen,
                       const sigset_t *mask)
 {
-    double deadline = now() + timeout;
+    struct pollfd p = { .fd = child->pidfd, .events = POLLIN, .revents = 0 };
+    struct timespec deadline, left;
+    int has_deadline = clock_deadline(timeout, &deadline);
     for (;;) {
         int status = reap(child, 0);
         if (status != -2)
@@ -138,12 +120,11 @@ static int wait_pidfd(struct child *child, double timeout,
             errno = EINTR;
             return -1;
         }
-        double left = timeout < 0 ? -1 : deadline - now();
-        if (timeout >= 0 && left <= 0) {
+        if (has_deadline && !clock_left(&deadline, &left)) {
             errno = ETIMEDOUT;
             return -1;
         }
-        if (sleep_on_pidfd(child->pidfd, left, mask) == -1 && errno != EINTR)
+        if (ppoll(&p, 1, has_deadline ? &left : NULL, mask) == -1 && errno != EINTR)
             return -1;
     }
 }

@@ -27,9 +27,9 @@ struct child {
 int child_start(char *const argv[], char *const set[], int keep_fd,
                 struct child *child);
 
-/* Waits for the child to end, at most timeout seconds (< 0: no limit).
- * Returns its exit status, or 128 + the signal that killed it (as shells
- * report it). Returns -1 with errno ETIMEDOUT when the time ran out, or
+/* Waits for the child to end, at most timeout seconds (< 0, NaN or over
+ * ~a century: no limit). Returns its exit status, or 128 + the signal that
+ * killed it (as shells report it). Returns -1 with errno ETIMEDOUT when the time ran out, or
  * EINTR as soon as *cancel (may be NULL) differs from seen, so that the
  * caller can pass a signal on and wait again; a signal that arrives just
  * before the sleep is not lost. Other errnos come from waitpid. Without a

@@ -3,6 +3,8 @@
  * files a killed writer left behind. */
 #include "durable.h"
 
+#include "fdio.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -114,31 +116,12 @@ static int copy_attributes(int fd, const struct stat *st, int exists)
     return fchmod(fd, st->st_mode & 07777);
 }
 
-/* Writes every piece, retrying short writes and EINTR. */
-static int write_all(int fd, const struct iovec *iov, int iovcnt)
-{
-    for (int i = 0; i < iovcnt; i++) {
-        const char *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left > 0) {
-            ssize_t n = write(fd, p, left);
-            if (n == -1 && errno == EINTR)
-                continue;
-            if (n == -1)
-                return -1;
-            p += n;
-            left -= (size_t)n;
-        }
-    }
-    return 0;
-}
-
 /* Writes, syncs and closes the temp file; closes fd on every path. On Linux
  * close() releases fd even when it fails; EINTR there loses nothing, since
  * fsync has already returned. */
 static int fill_temp(int fd, const struct iovec *iov, int iovcnt)
 {
-    if (write_all(fd, iov, iovcnt) == -1 || fsync(fd) == -1) {
+    if (fdio_write_all(fd, iov, iovcnt) == -1 || fsync(fd) == -1) {
         int err = errno;
         close(fd);
         errno = err;

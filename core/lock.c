@@ -10,6 +10,9 @@
  * last instant. The kernel wakes the helper the moment the lock is free. */
 #include "lock.h"
 
+#include "clock.h"
+#include "fdio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,7 +20,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* What the helper thread shares with the waiting thread. */
@@ -79,44 +81,6 @@ static int start_waiter(pthread_t *tid, struct waiter *w)
     return rc;
 }
 
-static struct timespec now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t;
-}
-
-/* now + seconds; anything beyond ~a century counts as forever (returns 0). */
-static int make_deadline(double seconds, struct timespec *deadline)
-{
-    if (!(seconds >= 0) || seconds > 3e9)
-        return 0;
-    struct timespec t = now();
-    time_t whole = (time_t)seconds;
-    long nsec = (long)((seconds - (double)whole) * 1e9);
-    t.tv_sec += whole;
-    t.tv_nsec += nsec;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    *deadline = t;
-    return 1;
-}
-
-/* Time left until deadline, or 0 when it has passed. */
-static int time_left(const struct timespec *deadline, struct timespec *left)
-{
-    struct timespec t = now();
-    left->tv_sec = deadline->tv_sec - t.tv_sec;
-    left->tv_nsec = deadline->tv_nsec - t.tv_nsec;
-    if (left->tv_nsec < 0) {
-        left->tv_sec--;
-        left->tv_nsec += 1000000000L;
-    }
-    return left->tv_sec >= 0;
-}
-
 /* Sleeps until the helper writes to rd. Returns 0 then, or the errno that
  * ends the wait: ETIMEDOUT, EINTR (cancelled), or a ppoll error. All signals
  * stay blocked except inside ppoll, which restores the caller's mask while
@@ -132,7 +96,7 @@ static int sleep_on_pipe(int rd, const struct timespec *deadline,
         if (cancel != NULL && *cancel != 0)
             return EINTR;
         if (deadline != NULL) {
-            if (!time_left(deadline, &left))
+            if (!clock_left(deadline, &left))
                 return ETIMEDOUT;
             limit = &left;
         }
@@ -164,7 +128,7 @@ static int wait_slow(int fd, off_t start, off_t len, double timeout,
                      const volatile sig_atomic_t *cancel)
 {
     struct timespec deadline;
-    int has_deadline = make_deadline(timeout, &deadline);
+    int has_deadline = clock_deadline(timeout, &deadline);
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) == -1)
         return errno;
@@ -260,20 +224,6 @@ int lock_adopt(int fd, long byte, const char *path, double timeout,
     return acquire_range(path, (off_t)byte + 1, 1, timeout, cancel);
 }
 
-static int write_at(int fd, const char *p, size_t len, off_t at)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(fd, p + done, len - done, at + (off_t)done);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
-}
-
 /* The record overwrites the old one in place, padded with spaces to the
  * file's length, in one write: no ftruncate, a journalled metadata change
  * that cost 0.3 to 3 ms per allocation on a busy disk, under the lock.
@@ -286,42 +236,22 @@ int lock_describe(int fd, const char *record, size_t len)
     if (fstat(fd, &st) == -1)
         return -1;
     if ((size_t)st.st_size <= len)
-        return write_at(fd, record, len, 0);
+        return fdio_pwrite_all(fd, record, len, 0);
     if ((size_t)st.st_size > sizeof buf)
-        return ftruncate(fd, 0) == -1 ? -1 : write_at(fd, record, len, 0);
+        return ftruncate(fd, 0) == -1 ? -1 : fdio_pwrite_all(fd, record, len, 0);
     memcpy(buf, record, len);
     memset(buf + len, ' ', (size_t)st.st_size - len);
-    return write_at(fd, buf, (size_t)st.st_size, 0);
+    return fdio_pwrite_all(fd, buf, (size_t)st.st_size, 0);
 }
 
 long lock_read_record(const char *path, char *buf, size_t cap)
 {
-    if (buf == NULL || cap == 0) {
-        errno = EINVAL;
+    ssize_t len = fdio_read_small(path, O_NOFOLLOW, buf, cap);
+    if (len < 0)
         return -1;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd == -1)
-        return -1;
-    size_t len = 0;
-    while (len < cap - 1) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                break;
-            int err = errno;
-            close(fd);
-            errno = err;
-            return -1;
-        }
-        len += (size_t)n;
-    }
     while (len > 0 && buf[len - 1] == ' ') /* the padding lock_describe adds */
         len--;
     buf[len] = '\0';
-    close(fd);
     return (long)len;
 }
 

@@ -1,6 +1,8 @@
 /* proc.c: process facts from kill(2) and /proc. */
 #include "proc.h"
 
+#include "fdio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,37 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Reads up to cap - 1 bytes of a small file into buf, NUL terminated. */
-static int read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-        return -1;
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1) {
-            int err = errno;
-            close(fd);
-            errno = err;
-            return -1;
-        }
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    close(fd);
-    return 0;
-}
-
 /* The fields after "(comm)" in /proc/PID/stat: the command name may hold
  * spaces and parentheses, so they start after the last ')'. */
 static const char *stat_fields(pid_t pid, char *buf, size_t cap)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    if (read_small(path, buf, cap) != 0)
+    if (fdio_read_small(path, 0, buf, cap) < 0)
         return NULL;
     const char *close_paren = strrchr(buf, ')');
     if (close_paren == NULL || close_paren[1] != ' ') {
