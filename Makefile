@@ -43,10 +43,14 @@ LUA_INC := $(shell pkg-config --cflags $(LUA_PC))
 LUA_LIB := $(shell pkg-config --libs $(LUA_PC))
 ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) $(SANFLAGS) $(LUA_INC)
 
-# OS code: no Lua headers. The binding (ltasknum.c) is the only Lua glue.
+# OS code: no Lua headers. The binding files (core/l*.c, one library each,
+# merged by ltasknum.c) are the only Lua glue.
 OS_SRC   = core/alloc.c core/child.c core/clock.c core/durable.c core/fdio.c \
            core/json.c core/lock.c core/proc.c
 OS_HDR   = $(OS_SRC:.c=.h)
+BIND_SRC = core/lalloc.c core/lfile.c core/ljson.c core/llock.c core/lproc.c \
+           core/ltasknum.c core/lutil.c
+BIND_HDR = core/ltasknum.h core/lutil.h
 LUA_SRC  = $(shell find lua -name '*.lua' | sort)
 SCRIPTS  = $(wildcard scripts/*.lua)
 
@@ -59,15 +63,15 @@ $(BUILD)/embedded.c: core/embed.lua $(LUA_SRC) $(SCRIPTS)
 	@mkdir -p $(BUILD)
 	$(LUA) core/embed.lua $@ $(LUA_SRC) $(SCRIPTS)
 
-$(BIN): core/main.c core/embedded.h core/ltasknum.c core/ltasknum.h $(OS_SRC) $(OS_HDR) $(BUILD)/embedded.c
+$(BIN): core/main.c core/embedded.h $(BIND_SRC) $(BIND_HDR) $(OS_SRC) $(OS_HDR) $(BUILD)/embedded.c
 	@mkdir -p $(BUILD)
-	$(CC) $(ALL_CFLAGS) -Icore -o $@ core/main.c core/ltasknum.c $(OS_SRC) \
+	$(CC) $(ALL_CFLAGS) -Icore -o $@ core/main.c $(BIND_SRC) $(OS_SRC) \
 	    $(BUILD)/embedded.c -Wl,-E $(LUA_LIB) -lm -ldl -pthread
 
 # Loadable by stock lua5.4: no -llua, the interpreter provides the symbols.
-$(SO): core/ltasknum.c core/ltasknum.h $(OS_SRC) $(OS_HDR)
+$(SO): $(BIND_SRC) $(BIND_HDR) $(OS_SRC) $(OS_HDR)
 	@mkdir -p $(BUILD)/lib/tasknum
-	$(CC) $(ALL_CFLAGS) -fPIC -shared -Icore -o $@ core/ltasknum.c $(OS_SRC) -pthread
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -Icore -o $@ $(BIND_SRC) $(OS_SRC) -pthread
 
 # busted runs under lua5.4 whatever `lua` points to. Sanitized, it runs
 # inside the sanitized binary instead (its tasknum.core is built in), so no

@@ -1,0 +1,234 @@
+/* lfile.c: the file library of tasknum.core: durable writes (durable.c),
+ * reading a whole file, folders, and file facts. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "durable.h"
+#include "lutil.h"
+
+/* replace(path, text [, start, stop, bytes]) -> true | nil, message, errno
+ * With a span, writes text with text[start..stop] replaced by bytes, in
+ * three pieces: the new text is never built in memory. */
+static int l_replace(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len, blen = 0;
+    const char *text = luaL_checklstring(L, 2, &len);
+    char where[4096] = "";
+    struct iovec iov[3] = {{(void *)(uintptr_t)text, len}, {NULL, 0}, {NULL, 0}};
+    int n = 1;
+    if (!lua_isnoneornil(L, 3)) {
+        lua_Integer s = luaL_checkinteger(L, 3), e = luaL_checkinteger(L, 4);
+        const char *bytes = luaL_checklstring(L, 5, &blen);
+        luaL_argcheck(L, s >= 1 && e >= s - 1 && (size_t)e <= len, 3, "span out of the text");
+        iov[0].iov_len = (size_t)s - 1;
+        iov[1] = (struct iovec){(void *)(uintptr_t)bytes, blen};
+        iov[2] = (struct iovec){(void *)(uintptr_t)(text + e), len - (size_t)e};
+        n = 3;
+    }
+    if (durable_replacev(path, iov, n, lutil_cancel(L), where, sizeof where) != 0)
+        return lutil_fail(L, errno, where[0] ? where : path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* create(path, text) -> true | nil, message, errno (17 EEXIST when path
+ * exists): writes a new file durably, never replacing one */
+static int l_create(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    char where[4096] = "";
+    if (durable_create(path, text, len, where, sizeof where) != 0)
+        return lutil_fail(L, errno, where[0] ? where : path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* readfile(path) -> text | nil, message, errno: one read into a buffer of
+ * the file's size (io.read("a") grows its buffer by doubling and copies). */
+static int l_readfile(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    luaL_Buffer b;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        int err = errno;
+        if (fd != -1)
+            close(fd);
+        return lutil_fail(L, err, path);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return lutil_fail(L, EISDIR, path);
+    }
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    char *p = luaL_buffinitsize(L, &b, cap);
+    size_t used = 0;
+    for (;;) {
+        ssize_t got = read(fd, p + used, cap - used);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1) {
+            int err = errno;
+            close(fd);
+            return lutil_fail(L, err, path);
+        }
+        if (got == 0)
+            break;
+        used += (size_t)got;
+        if (used == cap) { /* the file grew: make room */
+            luaL_addsize(&b, used);
+            p = luaL_prepbuffsize(&b, cap);
+            used = 0;
+        }
+    }
+    close(fd);
+    luaL_addsize(&b, used);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int l_sweep(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int n = durable_sweep(path);
+    if (n < 0)
+        return lutil_fail(L, errno, path);
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+static int l_temps(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int n = durable_count_temps(path);
+    if (n < 0)
+        return lutil_fail(L, errno, path);
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+/* mkdir(path) -> true | nil, message, errno (mode 0755 less the umask) */
+static int l_mkdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (mkdir(path, 0755) != 0)
+        return lutil_fail(L, errno, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* publish(from, to) -> true | nil, message, errno: renames from to to only
+ * if to does not exist (renameat2 RENAME_NOREPLACE), atomically: EEXIST if
+ * it does, EINVAL where the file system cannot do it. The message names to. */
+static int l_publish(lua_State *L)
+{
+    const char *from = luaL_checkstring(L, 1), *to = luaL_checkstring(L, 2);
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
+        return lutil_fail(L, errno, to);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* listdir(path) -> { names } without "." and "..", unsorted */
+static int l_listdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    struct dirent *ent;
+    lua_Integer n = 0;
+    if (d == NULL)
+        return lutil_fail(L, errno, path);
+    lua_newtable(L);
+    while ((ent = readdir(d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, ent->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    return 1;
+}
+
+/* realpath(path) -> the absolute path with every symlink resolved */
+static int l_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char *real = realpath(path, NULL);
+    if (real == NULL)
+        return lutil_fail(L, errno, path);
+    lua_pushstring(L, real);
+    free(real);
+    return 1;
+}
+
+/* cwd() -> the current folder */
+static int l_cwd(lua_State *L)
+{
+    char *cwd = getcwd(NULL, 0);
+    if (cwd == NULL)
+        return lutil_fail(L, errno, "getcwd");
+    lua_pushstring(L, cwd);
+    free(cwd);
+    return 1;
+}
+
+/* stat(path) -> { type = "file"|"directory"|"link"|"other", size, mtime }
+ * without following a symlink at the last component */
+static int l_stat(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return lutil_fail(L, errno, path);
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory"
+                   : S_ISLNK(st.st_mode) ? "link" : "other");
+    lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
+    lua_setfield(L, -2, "mtime");
+    return 1;
+}
+
+/* touch(path) -> true | nil, message, errno: sets its mtime to now */
+static int l_touch(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) != 0)
+        return lutil_fail(L, errno, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static const luaL_Reg file_funcs[] = {
+    {"create", l_create},
+    {"cwd", l_cwd},
+    {"listdir", l_listdir},
+    {"mkdir", l_mkdir},
+    {"publish", l_publish},
+    {"readfile", l_readfile},
+    {"realpath", l_realpath},
+    {"replace", l_replace},
+    {"stat", l_stat},
+    {"sweep", l_sweep},
+    {"temps", l_temps},
+    {"touch", l_touch},
+    {NULL, NULL}
+};
+
+void lfile_register(lua_State *L)
+{
+    luaL_setfuncs(L, file_funcs, 0);
+}

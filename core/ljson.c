@@ -1,0 +1,205 @@
+/* ljson.c: the JSON library of tasknum.core: the byte-exact scanner
+ * (json.c) over Lua strings. Positions are 1-based and inclusive, as
+ * string.find gives them; a span start..stop is text:sub(start, stop). */
+#include <stdint.h>
+
+#include "json.h"
+#include "lutil.h"
+
+/* Reads the span given as 1-based inclusive positions at args i, i+1. */
+static json_span check_span(lua_State *L, int i, size_t len)
+{
+    lua_Integer s = luaL_checkinteger(L, i), e = luaL_checkinteger(L, i + 1);
+    luaL_argcheck(L, s >= 1 && e >= s - 1 && (size_t)e <= len, i, "span out of the text");
+    return (json_span){(size_t)s - 1, (size_t)e};
+}
+
+static int push_span(lua_State *L, json_span s)
+{
+    lua_pushinteger(L, (lua_Integer)s.start + 1);
+    lua_pushinteger(L, (lua_Integer)s.end);
+    return 2;
+}
+
+/* validate(text) -> start, stop | nil, message, offset */
+static int l_validate(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span root;
+    json_error err = {0, "invalid JSON"};
+    int st = json_validate(text, len, &root, &err);
+    if (st == JSON_OK)
+        return push_span(L, root);
+    lua_pushnil(L);
+    lua_pushstring(L, err.reason ? err.reason : "invalid JSON");
+    lua_pushinteger(L, (lua_Integer)err.offset + 1);
+    return 3;
+}
+
+static const char *status_word(int st)
+{
+    switch (st) {
+    case JSON_ABSENT: return "absent";
+    case JSON_DUPLICATE: return "duplicate";
+    case JSON_RANGE: return "out of range";
+    case JSON_TOO_DEEP: return "too deep";
+    case JSON_INVALID: return "invalid";
+    default: return "wrong type";
+    }
+}
+
+/* member(text, start, stop, key) -> vstart, vstop | nil, reason */
+static int l_member(lua_State *L)
+{
+    size_t len, klen;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span obj = check_span(L, 2, len), value;
+    const char *key = luaL_checklstring(L, 4, &klen);
+    int st = json_member(text, obj, key, klen, &value);
+    if (st == JSON_OK)
+        return push_span(L, value);
+    lua_pushnil(L);
+    lua_pushstring(L, st == JSON_WRONG_TYPE ? "not an object" : status_word(st));
+    return 2;
+}
+
+/* members(text, start, stop, key, ...) -> { [key] = {vstart, vstop} } for
+ * the keys present once, [key] = false for those present twice or more;
+ * one pass over the object | nil, reason */
+static int l_members(lua_State *L)
+{
+    size_t len, lens[16];
+    const char *text = luaL_checklstring(L, 1, &len), *keys[16];
+    json_span obj = check_span(L, 2, len), values[16];
+    unsigned counts[16];
+    int n = lua_gettop(L) - 3;
+    luaL_argcheck(L, n >= 1 && n <= 16, 4, "1 to 16 keys");
+    for (int i = 0; i < n; i++)
+        keys[i] = luaL_checklstring(L, 4 + i, &lens[i]);
+    int st = json_members(text, obj, keys, lens, (size_t)n, values, counts);
+    if (st != JSON_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, st == JSON_WRONG_TYPE ? "not an object" : status_word(st));
+        return 2;
+    }
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        if (counts[i] == 0)
+            continue;
+        if (counts[i] > 1) {
+            lua_pushboolean(L, 0);
+        } else {
+            lua_createtable(L, 2, 0);
+            lua_pushinteger(L, (lua_Integer)values[i].start + 1);
+            lua_rawseti(L, -2, 1);
+            lua_pushinteger(L, (lua_Integer)values[i].end);
+            lua_rawseti(L, -2, 2);
+        }
+        lua_setfield(L, -2, keys[i]);
+    }
+    return 1;
+}
+
+/* elements(text, start, stop) -> {s1, e1, s2, e2, ...} | nil, reason */
+static int l_elements(lua_State *L)
+{
+    size_t len, cursor = 0;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span arr = check_span(L, 2, len), elem;
+    lua_Integer n = 0;
+    int st;
+    lua_newtable(L);
+    while ((st = json_next(text, arr, &cursor, &elem)) == JSON_OK) {
+        lua_pushinteger(L, (lua_Integer)elem.start + 1);
+        lua_rawseti(L, -2, ++n);
+        lua_pushinteger(L, (lua_Integer)elem.end);
+        lua_rawseti(L, -2, ++n);
+    }
+    if (st == JSON_WRONG_TYPE) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "not an array");
+        return 2;
+    }
+    return 1;
+}
+
+static int wanted(lua_State *L, int idx, lua_Integer n)
+{
+    if (lua_isnoneornil(L, idx))
+        return 1;
+    for (lua_Integer i = 1, len = (lua_Integer)lua_rawlen(L, idx); i <= len; i++) {
+        lua_rawgeti(L, idx, i);
+        int hit = lua_tointeger(L, -1) == n && lua_isinteger(L, -1);
+        lua_pop(L, 1);
+        if (hit)
+            return 1;
+    }
+    return 0;
+}
+
+/* held(text, start, stop, field [, numbers]) -> { [n] = {start, stop} }:
+ * for each object in the array at start..stop whose member field is an
+ * integer n (the first such element wins), limited to numbers when given.
+ * One pass in C over each element (json_next_member), not a walk through
+ * elements() and member() from Lua, which skipped every element twice. */
+static int l_held(lua_State *L)
+{
+    size_t len, flen, cursor = 0;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span arr = check_span(L, 2, len), elem, value;
+    const char *field = luaL_checklstring(L, 4, &flen);
+    int64_t n;
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TTABLE);
+    lua_newtable(L);
+    while (json_next_member(text, arr, &cursor, field, flen, &elem, &value) == JSON_OK) {
+        if (value.start == value.end
+            || json_integer(text, value, &n) != JSON_OK || !wanted(L, 5, n))
+            continue;
+        if (lua_rawgeti(L, -1, n) == LUA_TNIL) {
+            lua_pop(L, 1);
+            push_span(L, elem);
+            lua_createtable(L, 2, 0);
+            lua_insert(L, -3);
+            lua_rawseti(L, -3, 2);
+            lua_rawseti(L, -2, 1);
+            lua_rawseti(L, -2, n);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    return 1;
+}
+
+/* integer(text, start, stop) -> integer | nil, reason */
+static int l_integer(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span s = check_span(L, 2, len);
+    int64_t v;
+    int st = json_integer(text, s, &v);
+    if (st == JSON_OK) {
+        lua_pushinteger(L, v);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, st == JSON_RANGE ? "out of range" : "not an integer");
+    return 2;
+}
+
+static const luaL_Reg json_funcs[] = {
+    {"elements", l_elements},
+    {"held", l_held},
+    {"integer", l_integer},
+    {"member", l_member},
+    {"members", l_members},
+    {"validate", l_validate},
+    {NULL, NULL}
+};
+
+void ljson_register(lua_State *L)
+{
+    luaL_setfuncs(L, json_funcs, 0);
+}

@@ -1,0 +1,170 @@
+/* llock.c: the lock library of tasknum.core: lock handles on the state's
+ * lock file (lock.c). A handle is a userdata made before the lock is taken,
+ * whose __gc and __close release it, so that no error can leak a lock. */
+#include <errno.h>
+#include <stdint.h>
+
+#include "lock.h"
+#include "lutil.h"
+
+#define LOCK_MT "tasknum.lock"
+
+typedef struct lock_handle { int fd; } lock_handle;
+
+static lock_handle *check_lock(lua_State *L)
+{
+    return (lock_handle *)luaL_checkudata(L, 1, LOCK_MT);
+}
+
+static lock_handle *new_lock(lua_State *L)
+{
+    lock_handle *h = (lock_handle *)lua_newuserdatauv(L, sizeof *h, 0);
+    h->fd = -1;
+    luaL_setmetatable(L, LOCK_MT);
+    return h;
+}
+
+/* The failure triple for a lock that was not taken (errno in err). */
+static int lock_failed(lua_State *L, int err, const char *path)
+{
+    if (err == ETIMEDOUT)
+        return lutil_failword(L, "timed out waiting for the lock", "timeout");
+    if (err == EINTR)
+        return lutil_failword(L, "interrupted while waiting for the lock", "interrupted");
+    return lutil_fail(L, err, path);
+}
+
+/* lock(path, timeout [, record]) -> handle | nil, message, "timeout" | errno */
+static int l_lock(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    double timeout = (double)luaL_optnumber(L, 2, -1);
+    size_t rlen = 0;
+    const char *record = luaL_optlstring(L, 3, NULL, &rlen);
+    lock_handle *h = new_lock(L);
+    h->fd = lock_acquire(path, timeout, lutil_cancel(L));
+    if (h->fd < 0)
+        return lock_failed(L, errno, path);
+    if (record && lock_describe(h->fd, record, rlen) != 0) {
+        int err = errno;
+        lock_release(&h->fd);
+        return lutil_fail(L, err, path);
+    }
+    return 1;
+}
+
+/* adopt(fd, byte, path, timeout) -> handle of the next byte | nil, message,
+ * "timeout" | "interrupted" | errno; never touches fd itself */
+static int l_adopt(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1), byte = luaL_checkinteger(L, 2);
+    const char *path = luaL_checkstring(L, 3);
+    double timeout = (double)luaL_optnumber(L, 4, -1);
+    luaL_argcheck(L, fd >= 0 && fd <= INT32_MAX, 1, "not a descriptor");
+    luaL_argcheck(L, byte >= 0 && byte < LOCK_MAX_DEPTH - 1, 2, "byte out of range");
+    lock_handle *h = new_lock(L);
+    h->fd = lock_adopt((int)fd, (long)byte, path, timeout, lutil_cancel(L));
+    if (h->fd < 0)
+        return lock_failed(L, errno, path);
+    return 1;
+}
+
+/* handle:narrow(byte) -> true | nil, message, errno */
+static int l_lock_narrow(lua_State *L)
+{
+    lock_handle *h = check_lock(L);
+    lua_Integer byte = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, h->fd >= 0, 1, "lock released");
+    luaL_argcheck(L, byte >= 0 && byte < LOCK_MAX_DEPTH, 2, "byte out of range");
+    if (lock_narrow(h->fd, (long)byte) != 0)
+        return lutil_fail(L, errno, "lock file");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_lock_release(lua_State *L)
+{
+    lock_release(&check_lock(L)->fd);
+    return 0;
+}
+
+/* handle:describe(record) -> true | nil, message, errno */
+static int l_lock_describe(lua_State *L)
+{
+    lock_handle *h = check_lock(L);
+    size_t len;
+    const char *record = luaL_checklstring(L, 2, &len);
+    luaL_argcheck(L, h->fd >= 0, 1, "lock released");
+    if (lock_describe(h->fd, record, len) != 0)
+        return lutil_fail(L, errno, "lock file");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_lock_fd(lua_State *L)
+{
+    lua_pushinteger(L, check_lock(L)->fd);
+    return 1;
+}
+
+static int l_lock_tostring(lua_State *L)
+{
+    lock_handle *h = check_lock(L);
+    if (h->fd < 0)
+        lua_pushliteral(L, "tasknum.lock (released)");
+    else
+        lua_pushfstring(L, "tasknum.lock (%p)", (void *)h);
+    return 1;
+}
+
+/* probe(path) -> held | nil, message, errno */
+static int l_probe(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int held = lock_probe(path);
+    if (held < 0)
+        return lutil_fail(L, errno, path);
+    lua_pushboolean(L, held);
+    return 1;
+}
+
+/* holder(path) -> record text | nil, message, errno */
+static int l_holder(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char buf[4096];
+    long n = lock_read_record(path, buf, sizeof buf);
+    if (n < 0)
+        return lutil_fail(L, errno, path);
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
+static const luaL_Reg lock_methods[] = {
+    {"describe", l_lock_describe},
+    {"fd", l_lock_fd},
+    {"narrow", l_lock_narrow},
+    {"release", l_lock_release},
+    {NULL, NULL}
+};
+
+static const luaL_Reg lock_meta[] = {
+    {"__close", l_lock_release},
+    {"__gc", l_lock_release},
+    {"__tostring", l_lock_tostring},
+    {NULL, NULL}
+};
+
+static const luaL_Reg lock_funcs[] = {
+    {"adopt", l_adopt},
+    {"holder", l_holder},
+    {"lock", l_lock},
+    {"probe", l_probe},
+    {NULL, NULL}
+};
+
+void llock_register(lua_State *L)
+{
+    lutil_class(L, LOCK_MT, lock_meta, lock_methods);
+    luaL_setfuncs(L, lock_funcs, 0);
+}

@@ -1,0 +1,43 @@
+/* lutil.c: helpers shared by the binding files of tasknum.core. */
+#include <string.h>
+
+#include "lutil.h"
+
+int lutil_fail(lua_State *L, int err, const char *what)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, strerror(err));
+    lua_pushinteger(L, err);
+    return 3;
+}
+
+int lutil_failword(lua_State *L, const char *message, const char *word)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    lua_pushstring(L, word);
+    return 3;
+}
+
+const volatile sig_atomic_t *lutil_cancel(lua_State *L)
+{
+    const volatile sig_atomic_t *flag;
+    lua_getfield(L, LUA_REGISTRYINDEX, LUTIL_CANCEL_KEY);
+    flag = (const volatile sig_atomic_t *)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return flag;
+}
+
+void lutil_class(lua_State *L, const char *name, const luaL_Reg *meta,
+                 const luaL_Reg *methods)
+{
+    if (luaL_newmetatable(L, name)) {
+        luaL_setfuncs(L, meta, 0);
+        if (methods != NULL) {
+            lua_newtable(L);
+            luaL_setfuncs(L, methods, 0);
+            lua_setfield(L, -2, "__index");
+        }
+    }
+    lua_pop(L, 1);
+}

@@ -1,0 +1,42 @@
+/* lutil.h: what the binding files of tasknum.core (core/l*.c) share: the
+ * failure triple, the host's cancel flag, handle classes, and the
+ * registration function of each library that luaopen_tasknum_core merges.
+ * Internal to the binding; OS files never include it. */
+#ifndef TASKNUM_LUTIL_H
+#define TASKNUM_LUTIL_H
+
+#include <signal.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+
+/* The failure triple of every OS failure: pushes nil, "what: strerror(err)"
+ * and err as an integer; returns 3. err must be saved before any Lua call
+ * that may change errno. */
+int lutil_fail(lua_State *L, int err, const char *what);
+
+/* The failure triple with a message of its own, for failures that are not
+ * an errno yet. Returns 3. */
+int lutil_failword(lua_State *L, const char *message, const char *word);
+
+/* The flag the host sets on SIGINT/SIGTERM (see ltasknum_set_cancel), or
+ * NULL when tasknum.core was loaded by another host. */
+const volatile sig_atomic_t *lutil_cancel(lua_State *L);
+
+/* Where ltasknum_set_cancel keeps the flag, in the registry. */
+#define LUTIL_CANCEL_KEY "tasknum.cancel"
+
+/* Creates the metatable name (once) with meta's metamethods and an
+ * __index table of methods (may be NULL); leaves the stack as it was. */
+void lutil_class(lua_State *L, const char *name, const luaL_Reg *meta,
+                 const luaL_Reg *methods);
+
+/* Each library adds its functions to the module table on top of the stack
+ * (and creates its handle classes). */
+void lalloc_register(lua_State *L);   /* take */
+void lfile_register(lua_State *L);    /* files and folders */
+void ljson_register(lua_State *L);    /* the JSON scanner */
+void llock_register(lua_State *L);    /* lock handles */
+void lproc_register(lua_State *L);    /* processes, clocks, children */
+
+#endif
