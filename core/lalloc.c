@@ -1,10 +1,12 @@
 /* lalloc.c: the arithmetic of tasknum.core: take (alloc.c). */
+#include <errno.h>
 #include <stdint.h>
 
 #include "alloc.h"
 #include "lutil.h"
 
-/* take(next, count, min, max) -> {numbers}, new_next, wrapped */
+/* take(next, count, min, max) -> {numbers}, new_next, wrapped | nil,
+ * message, ERANGE (bad range, counter outside it, count < 1 or beyond it) */
 static int l_take(lua_State *L)
 {
     lua_Integer next = luaL_checkinteger(L, 1), count = luaL_checkinteger(L, 2);
@@ -13,7 +15,7 @@ static int l_take(lua_State *L)
     int wrapped;
     luaL_argcheck(L, count <= (1 << 24), 2, "count too large to list");
     if (alloc_take(next, count, min, max, NULL, &new_next, &wrapped) != 0)
-        return lutil_failword(L, "count or counter does not fit the range", "range");
+        return lutil_failmsg(L, ERANGE, "count or counter does not fit the range");
     /* count is now known to be >= 1 and within the range */
     out = (int64_t *)lua_newuserdatauv(L, (size_t)count * sizeof *out, 0);
     alloc_take(next, count, min, max, out, &new_next, &wrapped);

@@ -39,7 +39,7 @@ static int l_replace(lua_State *L)
     return 1;
 }
 
-/* create(path, text) -> true | nil, message, errno (17 EEXIST when path
+/* create(path, text) -> true | nil, message, errno (EEXIST when path
  * exists): writes a new file durably, never replacing one */
 static int l_create(lua_State *L)
 {

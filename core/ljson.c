@@ -1,6 +1,11 @@
 /* ljson.c: the JSON library of tasknum.core: the byte-exact scanner
  * (json.c) over Lua strings. Positions are 1-based and inclusive, as
- * string.find gives them; a span start..stop is text:sub(start, stop). */
+ * string.find gives them; a span start..stop is text:sub(start, stop).
+ *
+ * A scan that fails is no OS failure and has its own family: nil, reason,
+ * offset. reason is a short fixed phrase ("absent", "duplicate", "not an
+ * object", ...; validate's are json.c's); offset is the 1-based position
+ * of the offending byte where there is one (validate), else nil. */
 #include <stdint.h>
 
 #include "json.h"
@@ -12,6 +17,18 @@ static json_span check_span(lua_State *L, int i, size_t len)
     lua_Integer s = luaL_checkinteger(L, i), e = luaL_checkinteger(L, i + 1);
     luaL_argcheck(L, s >= 1 && e >= s - 1 && (size_t)e <= len, i, "span out of the text");
     return (json_span){(size_t)s - 1, (size_t)e};
+}
+
+/* The failure of the family above; offset 0: none. Returns 3. */
+static int json_fail(lua_State *L, const char *reason, lua_Integer offset)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, reason);
+    if (offset > 0)
+        lua_pushinteger(L, offset);
+    else
+        lua_pushnil(L);
+    return 3;
 }
 
 static int push_span(lua_State *L, json_span s)
@@ -31,13 +48,11 @@ static int l_validate(lua_State *L)
     int st = json_validate(text, len, &root, &err);
     if (st == JSON_OK)
         return push_span(L, root);
-    lua_pushnil(L);
-    lua_pushstring(L, err.reason ? err.reason : "invalid JSON");
-    lua_pushinteger(L, (lua_Integer)err.offset + 1);
-    return 3;
+    return json_fail(L, err.reason ? err.reason : "invalid JSON", (lua_Integer)err.offset + 1);
 }
 
-static const char *status_word(int st)
+/* The reason for a status; what is the kind of value wanted ("an object"). */
+static const char *status_word(int st, const char *what)
 {
     switch (st) {
     case JSON_ABSENT: return "absent";
@@ -45,11 +60,12 @@ static const char *status_word(int st)
     case JSON_RANGE: return "out of range";
     case JSON_TOO_DEEP: return "too deep";
     case JSON_INVALID: return "invalid";
+    case JSON_WRONG_TYPE: return what;
     default: return "wrong type";
     }
 }
 
-/* member(text, start, stop, key) -> vstart, vstop | nil, reason */
+/* member(text, start, stop, key) -> vstart, vstop | nil, reason, nil */
 static int l_member(lua_State *L)
 {
     size_t len, klen;
@@ -59,14 +75,12 @@ static int l_member(lua_State *L)
     int st = json_member(text, obj, key, klen, &value);
     if (st == JSON_OK)
         return push_span(L, value);
-    lua_pushnil(L);
-    lua_pushstring(L, st == JSON_WRONG_TYPE ? "not an object" : status_word(st));
-    return 2;
+    return json_fail(L, status_word(st, "not an object"), 0);
 }
 
 /* members(text, start, stop, key, ...) -> { [key] = {vstart, vstop} } for
  * the keys present once, [key] = false for those present twice or more;
- * one pass over the object | nil, reason */
+ * one pass over the object | nil, reason, nil */
 static int l_members(lua_State *L)
 {
     size_t len, lens[16];
@@ -78,11 +92,8 @@ static int l_members(lua_State *L)
     for (int i = 0; i < n; i++)
         keys[i] = luaL_checklstring(L, 4 + i, &lens[i]);
     int st = json_members(text, obj, keys, lens, (size_t)n, values, counts);
-    if (st != JSON_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, st == JSON_WRONG_TYPE ? "not an object" : status_word(st));
-        return 2;
-    }
+    if (st != JSON_OK)
+        return json_fail(L, status_word(st, "not an object"), 0);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
         if (counts[i] == 0)
@@ -101,7 +112,7 @@ static int l_members(lua_State *L)
     return 1;
 }
 
-/* elements(text, start, stop) -> {s1, e1, s2, e2, ...} | nil, reason */
+/* elements(text, start, stop) -> {s1, e1, s2, e2, ...} | nil, reason, nil */
 static int l_elements(lua_State *L)
 {
     size_t len, cursor = 0;
@@ -116,11 +127,8 @@ static int l_elements(lua_State *L)
         lua_pushinteger(L, (lua_Integer)elem.end);
         lua_rawseti(L, -2, ++n);
     }
-    if (st == JSON_WRONG_TYPE) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "not an array");
-        return 2;
-    }
+    if (st == JSON_WRONG_TYPE)
+        return json_fail(L, "not an array", 0);
     return 1;
 }
 
@@ -172,7 +180,7 @@ static int l_held(lua_State *L)
     return 1;
 }
 
-/* integer(text, start, stop) -> integer | nil, reason */
+/* integer(text, start, stop) -> integer | nil, reason, nil */
 static int l_integer(lua_State *L)
 {
     size_t len;
@@ -184,9 +192,7 @@ static int l_integer(lua_State *L)
         lua_pushinteger(L, v);
         return 1;
     }
-    lua_pushnil(L);
-    lua_pushstring(L, st == JSON_RANGE ? "out of range" : "not an integer");
-    return 2;
+    return json_fail(L, status_word(st, "not an integer"), 0);
 }
 
 static const luaL_Reg json_funcs[] = {

@@ -24,17 +24,20 @@ static lock_handle *new_lock(lua_State *L)
     return h;
 }
 
-/* The failure triple for a lock that was not taken (errno in err). */
+/* The failure triple for a lock that was not taken (errno in err): a
+ * message of our own where strerror would mislead ("Connection timed out"). */
 static int lock_failed(lua_State *L, int err, const char *path)
 {
     if (err == ETIMEDOUT)
-        return lutil_failword(L, "timed out waiting for the lock", "timeout");
+        return lutil_failmsg(L, err, "timed out waiting for the lock");
     if (err == EINTR)
-        return lutil_failword(L, "interrupted while waiting for the lock", "interrupted");
+        return lutil_failmsg(L, err, "interrupted while waiting for the lock");
     return lutil_fail(L, err, path);
 }
 
-/* lock(path, timeout [, record]) -> handle | nil, message, "timeout" | errno */
+/* lock(path, timeout [, record]) -> handle | nil, message, errno
+ * (ETIMEDOUT: still held when the time ran out; EINTR: the host's stop
+ * flag was raised) */
 static int l_lock(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -54,7 +57,8 @@ static int l_lock(lua_State *L)
 }
 
 /* adopt(fd, byte, path, timeout) -> handle of the next byte | nil, message,
- * "timeout" | "interrupted" | errno; never touches fd itself */
+ * errno (ETIMEDOUT, EINTR as lock(); ESTALE: fd is another file); never
+ * touches fd itself */
 static int l_adopt(lua_State *L)
 {
     lua_Integer fd = luaL_checkinteger(L, 1), byte = luaL_checkinteger(L, 2);

@@ -177,8 +177,8 @@ static int l_spawn(lua_State *L)
 }
 
 /* child:wait([timeout [, seen]]) -> status (128 + signal when killed) | nil,
- * message, "timeout" | "interrupted" (the host's stop flag is not seen) |
- * errno */
+ * message, errno: ETIMEDOUT (still running), EINTR (the host's stop flag
+ * differs from seen), or waitpid's */
 static int l_child_wait(lua_State *L)
 {
     struct child *c = check_child(L);
@@ -191,9 +191,9 @@ static int l_child_wait(lua_State *L)
         return 1;
     }
     if (errno == ETIMEDOUT)
-        return lutil_failword(L, "the command is still running", "timeout");
+        return lutil_failmsg(L, ETIMEDOUT, "the command is still running");
     if (errno == EINTR)
-        return lutil_failword(L, "interrupted while waiting for the command", "interrupted");
+        return lutil_failmsg(L, EINTR, "interrupted while waiting for the command");
     return lutil_fail(L, errno, "waitpid");
 }
 

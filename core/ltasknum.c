@@ -3,10 +3,28 @@
  * folders), ljson.c (the JSON scanner), llock.c (lock handles), lproc.c
  * (processes, clocks, children). lutil.h says what they share.
  *
- * Expected failures return nil, message, code (errno, or a word such as
- * "timeout"), with errno saved before any Lua call; only misuse raises. */
+ * One failure shape: every OS failure returns nil, message, errno, the
+ * errno an integer (ETIMEDOUT for a wait that ran out of time, EINTR for
+ * one the host's stop flag ended, ERANGE for take), compared in Lua with
+ * the constants exported here (core.ENOENT, ...): no Lua file writes an
+ * errno number. The JSON scanner has its own family, nil, reason, offset
+ * (ljson.c). Only misuse (wrong types, a released handle) raises. */
+#include <errno.h>
+
 #include "ltasknum.h"
 #include "lutil.h"
+
+/* The errno values Lua code compares with or classes (transient or not). */
+static const struct { const char *name; int value; } errnos[] = {
+    {"EACCES", EACCES}, {"EAGAIN", EAGAIN}, {"EBADF", EBADF},
+    {"EBUSY", EBUSY}, {"EEXIST", EEXIST}, {"EINTR", EINTR},
+    {"EINVAL", EINVAL}, {"EIO", EIO}, {"EISDIR", EISDIR},
+    {"ELOOP", ELOOP}, {"EMFILE", EMFILE}, {"ENFILE", ENFILE},
+    {"ENOENT", ENOENT}, {"ENOMEM", ENOMEM}, {"ENOSPC", ENOSPC},
+    {"ENOTDIR", ENOTDIR}, {"ENOTEMPTY", ENOTEMPTY}, {"EPERM", EPERM},
+    {"ERANGE", ERANGE}, {"EROFS", EROFS}, {"ESTALE", ESTALE},
+    {"ETIMEDOUT", ETIMEDOUT}, {"EXDEV", EXDEV},
+};
 
 void ltasknum_set_cancel(lua_State *L, volatile sig_atomic_t *flag)
 {
@@ -23,6 +41,10 @@ int luaopen_tasknum_core(lua_State *L)
     ljson_register(L);
     llock_register(L);
     lproc_register(L);
+    for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++) {
+        lua_pushinteger(L, errnos[i].value);
+        lua_setfield(L, -2, errnos[i].name);
+    }
     lua_pushliteral(L, TASKNUM_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -3,19 +3,19 @@
 
 #include "lutil.h"
 
+int lutil_failmsg(lua_State *L, int err, const char *message)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    lua_pushinteger(L, err);
+    return 3;
+}
+
 int lutil_fail(lua_State *L, int err, const char *what)
 {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: %s", what, strerror(err));
     lua_pushinteger(L, err);
-    return 3;
-}
-
-int lutil_failword(lua_State *L, const char *message, const char *word)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, message);
-    lua_pushstring(L, word);
     return 3;
 }
 

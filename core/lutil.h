@@ -10,14 +10,13 @@
 #include "lauxlib.h"
 #include "lua.h"
 
-/* The failure triple of every OS failure: pushes nil, "what: strerror(err)"
- * and err as an integer; returns 3. err must be saved before any Lua call
- * that may change errno. */
-int lutil_fail(lua_State *L, int err, const char *what);
+/* The one failure shape of tasknum.core, for every OS failure: pushes nil,
+ * message and err as an integer (an errno, exported as core.ENOENT, ...);
+ * returns 3. err must be saved before any Lua call that may change errno. */
+int lutil_failmsg(lua_State *L, int err, const char *message);
 
-/* The failure triple with a message of its own, for failures that are not
- * an errno yet. Returns 3. */
-int lutil_failword(lua_State *L, const char *message, const char *word);
+/* lutil_failmsg with the message "what: strerror(err)". */
+int lutil_fail(lua_State *L, int err, const char *what);
 
 /* The flag the host sets on SIGINT/SIGTERM (see ltasknum_set_cancel), or
  * NULL when tasknum.core was loaded by another host. */

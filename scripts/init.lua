@@ -30,7 +30,7 @@ local dir = ""
 for part in state.dirname(path):gmatch("[^/]+") do
   dir = dir .. "/" .. part
   local ok, msg, errno = core.mkdir(dir)
-  if not ok and errno ~= 17 then error(errors.system(msg, errno, "cannot create the folder"), 0) end
+  if not ok and errno ~= core.EEXIST then error(errors.system(msg, errno, "cannot create the folder"), 0) end
 end
 
 local size = max - min + 1 -- wraps to <= 0 for ranges wider than int64
@@ -45,7 +45,7 @@ local text = string.format([[
 -- create() links the new file into place, which fails if another init (or
 -- anything else) made one since the check above: never a replace.
 local ok, msg, errno = core.create(path, text)
-if not ok and errno == 17 then
+if not ok and errno == core.EEXIST then
   errors.raise("INVALID_ARGUMENT", "refusing to touch an existing state file: " .. path)
 end
 if not ok then error(errors.system(msg, errno, "cannot create the state file"), 0) end

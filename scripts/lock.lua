@@ -18,7 +18,6 @@ local legacy = require "tasknum.legacy"
 local txn = require "tasknum.txn"
 
 local SIGTERM = 15
-local ENOENT = 2
 
 local opts, command = cli.parse({ ... }, {
   ["--state"] = { "state", "string" },
@@ -54,15 +53,15 @@ local function wait(t, child)
   local seen = 0
   local beat = (t.stale or legacy.DEFAULT_STALE) / 4
   while true do
-    local status, msg, why = child:wait(beat, seen)
+    local status, msg, errno = child:wait(beat, seen)
     if status then return status end
-    if why == "interrupted" then
+    if errno == core.EINTR then
       seen = core.interrupted() or 0
       if seen == SIGTERM then core.kill(child:pid(), SIGTERM) end
-    elseif why == "timeout" then
+    elseif errno == core.ETIMEDOUT then
       if t.legacy then legacy.refresh(t.legacy) end -- best effort: the folder may be read-only
     else
-      error(errors.system(msg, why, "cannot wait for the command"), 0)
+      error(errors.system(msg, errno, "cannot wait for the command"), 0)
     end
   end
 end
@@ -73,7 +72,7 @@ local started
 local result = txn.run(opts, function(t)
   local child, msg, errno = core.spawn(command, shared(t), t.lock:fd())
   if not child then
-    started = { status = errno == ENOENT and 127 or 126, message = msg }
+    started = { status = errno == core.ENOENT and 127 or 126, message = msg }
   else
     started = { status = wait(t, child) }
   end

@@ -10,8 +10,8 @@ local core = require "tasknum.core"
 local LUA = os.getenv("TASKNUM_LUA") or "lua5.4"
 local CPATH = H.build .. "/lib/?.so;;"   -- for the child lua5.4 processes
 
--- Linux errno values.
-local ENOENT, EACCES, ENOSPC, EROFS, ELOOP = 2, 13, 28, 30, 40
+-- errno values, as the module exports them
+local ENOENT, EACCES, ENOSPC, EROFS, ELOOP = core.ENOENT, core.EACCES, core.ENOSPC, core.EROFS, core.ELOOP
 
 local MAXI, MINI = math.maxinteger, math.mininteger
 
@@ -210,7 +210,7 @@ describe("core.lock", function()
     local none, msg, code = core.lock(path, 0)
     assert.is_nil(none)
     assert.is_string(msg)
-    assert.equal("timeout", code)
+    assert.equal(core.ETIMEDOUT, code)
     h:release()
     assert(core.lock(path, 0)):release()
   end)
@@ -234,7 +234,7 @@ describe("core.lock", function()
     local took, h, msg, code = timed(core.lock, path, 0)
     assert.is_nil(h)
     assert.is_string(msg)
-    assert.equal("timeout", code)
+    assert.equal(core.ETIMEDOUT, code)
     assert.is_true(took < 0.05, "timeout 0 took " .. took .. " s")
   end)
 
@@ -242,11 +242,11 @@ describe("core.lock", function()
     child = spawn_holder(path)
     local took, h, _, code = timed(core.lock, path, 0.05)
     assert.is_nil(h)
-    assert.equal("timeout", code)
+    assert.equal(core.ETIMEDOUT, code)
     assert.is_true(took >= 0.049, "gave up early: " .. took .. " s")
     assert.is_true(took < 0.5, "gave up late: " .. took .. " s")
     took, h, _, code = timed(core.lock, path, 0.25)
-    assert.equal("timeout", code)
+    assert.equal(core.ETIMEDOUT, code)
     assert.is_true(took >= 0.249 and took < 0.75, "0.25 s took " .. took .. " s")
   end)
 
@@ -268,7 +268,7 @@ describe("core.lock", function()
 
   it("can be taken again once released", function()
     child = spawn_holder(path)
-    assert.equal("timeout", select(3, core.lock(path, 0)))
+    assert.equal(core.ETIMEDOUT, select(3, core.lock(path, 0)))
     child:close()
     child = nil
     assert.is_false(core.probe(path))
@@ -509,5 +509,96 @@ describe("core.sweep and core.temps", function()
     assert.is_string(msg)
     assert.equal(ENOENT, code)
     assert.is_nil((core.temps(dir .. "/nope/state.json")))
+  end)
+end)
+
+-- --- one failure shape ---------------------------------------------------
+
+-- Every OS failure is nil, message, errno with errno an integer that Lua
+-- compares with the module's own constants; the JSON scanner keeps its
+-- nil, reason, offset family.
+describe("the failure shape of tasknum.core", function()
+  local SEAM = { "ENOENT", "EEXIST", "EINTR", "ETIMEDOUT", "ERANGE", "EACCES", "ENOTDIR",
+    "EINVAL", "EAGAIN", "EBUSY", "ENOMEM", "ENOSPC", "EROFS", "EISDIR", "ELOOP", "EPERM",
+    "EMFILE", "ENFILE", "EIO", "ESTALE", "EBADF", "EXDEV", "ENOTEMPTY" }
+
+  after_each(function()
+    H.cleanup()
+  end)
+
+  -- Asserts the triple nil, a string, the errno named want (an integer).
+  local function fails_with(want, none, msg, code)
+    assert.is_nil(none)
+    assert.is_string(msg)
+    assert.equal("integer", math.type(code), "errno " .. tostring(code) .. " is not an integer")
+    assert.equal(core[want], code, "expected " .. want .. ", got " .. tostring(code))
+  end
+
+  it("exports every errno constant as a distinct positive integer", function()
+    local seen = {}
+    for _, name in ipairs(SEAM) do
+      local v = core[name]
+      assert.equal("integer", math.type(v), name .. " is not an integer")
+      assert.is_true(v > 0, name)
+      assert.is_nil(seen[v], name .. " has the value of " .. tostring(seen[v]))
+      seen[v] = name
+    end
+    for k, v in pairs(core) do
+      if k:match("^E[A-Z]+$") then assert.equal("integer", math.type(v), k) end
+    end
+  end)
+
+  it("a lock wait that runs out of time gives ETIMEDOUT", function()
+    local path = tmpdir() .. "/state.lock"
+    local h = assert(core.lock(path, 0))
+    fails_with("ETIMEDOUT", core.lock(path, 0))
+    fails_with("ETIMEDOUT", core.lock(path, 0.02))
+    h:release()
+  end)
+
+  it("a lock wait that the host's stop flag ends gives EINTR", function()
+    local dir = tmpdir()
+    H.write(dir .. "/wait.lua", [[
+      local core = require "tasknum.core"
+      local h = assert(core.lock(arg[1], 0))
+      local f = io.open(arg[2], "w") f:write(core.pid()) f:close()
+      local none, msg, code = core.lock(arg[1], 30)
+      io.write(tostring(none), "|", tostring(msg), "|", math.type(code) or type(code), "|",
+        tostring(code == core.EINTR), "\n")]])
+    -- Run by the binary, whose SIGTERM handler raises the flag; a signal
+    -- that comes before the wait starts ends it just the same.
+    local out = io.popen(("exec %s run %s %s %s 2>&1"):format(q(H.bin), q(dir .. "/wait.lua"),
+      q(dir .. "/state.lock"), q(dir .. "/pid")))
+    assert(wait_until(function() return (H.read(dir .. "/pid") or ""):match("%d+") end, 10))
+    assert.is_true(sh("kill -TERM " .. H.read(dir .. "/pid")))
+    local line = out:read("a")
+    out:close()
+    assert.equal("nil|interrupted while waiting for the lock|integer|true\n", line)
+  end)
+
+  it("take out of range gives ERANGE", function()
+    fails_with("ERANGE", core.take(0, 0, 0, 999))
+    fails_with("ERANGE", core.take(1000, 1, 0, 999))
+    fails_with("ERANGE", core.take(0, 1, 1, 0))
+  end)
+
+  it("readfile of a missing file gives ENOENT, of a folder EISDIR", function()
+    local dir = tmpdir()
+    fails_with("ENOENT", core.readfile(dir .. "/missing"))
+    fails_with("EISDIR", core.readfile(dir))
+  end)
+
+  it("a child still running when the wait runs out gives ETIMEDOUT", function()
+    local child = assert(core.spawn({ "sleep", "5" }))
+    fails_with("ETIMEDOUT", child:wait(0.02))
+    assert.is_true(core.kill(child:pid(), 9))
+    assert.equal(128 + 9, child:wait())
+  end)
+
+  it("the JSON scanner gives nil, reason, offset (1-based, nil when none)", function()
+    assert.same({ n = 3, nil, "expected a member name", 2 }, table.pack(core.validate("{")))
+    assert.same({ n = 3, nil, "absent", nil }, table.pack(core.member("{}", 1, 2, "a")))
+    assert.same({ n = 3, nil, "not an integer", nil }, table.pack(core.integer("1.5", 1, 3)))
+    assert.same({ n = 3, nil, "not an array", nil }, table.pack(core.elements("{}", 1, 2)))
   end)
 end)

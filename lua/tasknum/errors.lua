@@ -1,6 +1,8 @@
 -- tasknum.errors: the error codes of the contract, and error values that
 -- carry a code through Lua's error() so one place can turn them into the
 -- JSON failure answer.
+local core = require "tasknum.core"
+
 local M = {}
 
 -- code -> exit status
@@ -19,8 +21,9 @@ M.exit = {
 M.SIGNALS = { [2] = "SIGINT", [15] = "SIGTERM", SIGINT = 2, SIGTERM = 15 }
 
 -- errno values after which trying again may well succeed
-local transient = { [4] = true, [11] = true, [16] = true, [110] = true,
-                    [12] = true, [23] = true, [24] = true, [5] = false }
+local transient = { [core.EINTR] = true, [core.EAGAIN] = true, [core.EBUSY] = true,
+                    [core.ETIMEDOUT] = true, [core.ENOMEM] = true, [core.ENFILE] = true,
+                    [core.EMFILE] = true, [core.EIO] = false }
 
 local Error = {}
 Error.__index = Error

@@ -20,7 +20,8 @@ M.DEFAULT_STALE = 60
 M.REUSE_SLACK = 2
 M.PID_MAX = 4194304   -- the kernel's largest pid_max
 local FIRST_SLEEP, MAX_SLEEP = 0.001, 0.05
-local EEXIST, ENOENT, EINVAL = 17, 2, 22
+local EEXIST, ENOENT, EINVAL, ETIMEDOUT, EINTR = core.EEXIST, core.ENOENT, core.EINVAL,
+  core.ETIMEDOUT, core.EINTR
 
 -- path(state) -> the legacy folder beside the (real) state file
 function M.path(state_path)
@@ -160,11 +161,12 @@ local function sweep(folder)
   end
 end
 
--- enter(folder, opts) -> held | nil, why, found, errno. opts: stale
+-- enter(folder, opts) -> held | nil, message, found, errno. opts: stale
 -- (seconds), deadline (a core.clock() value; nil waits forever), breaks (a
 -- list that gets what each break found), interrupted (a function: true to
--- give up). held is { path, info } for leave(); why is "timeout",
--- "interrupted" or an error message; found is the folder as last seen.
+-- give up). held is { path, info } for leave(); errno is core.ETIMEDOUT
+-- when the deadline passed, core.EINTR when interrupted() said so, the
+-- errno of a failed mkdir, or nil; found is the folder as last seen.
 function M.enter(folder, opts)
   local delay = FIRST_SLEEP
   sweep(folder)
@@ -181,8 +183,10 @@ function M.enter(folder, opts)
       return nil, M.describe(found) .. (found.error and (": " .. found.error) or ""), found
     elseif found then
       local left = opts.deadline and opts.deadline - core.clock()
-      if left and left <= 0 then return nil, "timeout", found end
-      if opts.interrupted and opts.interrupted() then return nil, "interrupted", found end
+      if left and left <= 0 then return nil, "timed out waiting for the folder", found, ETIMEDOUT end
+      if opts.interrupted and opts.interrupted() then
+        return nil, "interrupted while waiting for the folder", found, EINTR
+      end
       core.sleep(left and math.min(delay, left) or delay)
       delay = math.min(delay * 2, MAX_SLEEP)
     end

@@ -12,11 +12,10 @@ M.DEFAULT_MIN, M.DEFAULT_MAX = 0, 999
 -- Whether something is at path. A file that is there but cannot be opened
 -- (no permission, a folder) counts: walking on up past it would find an
 -- outer project's state and hand out its numbers. find() then reports why.
-local ENOENT, ENOTDIR = 2, 20
 local function exists(path)
   local f, _, errno = io.open(path, "rb")
   if f then f:close() return true end
-  return errno ~= ENOENT and errno ~= ENOTDIR
+  return errno ~= core.ENOENT and errno ~= core.ENOTDIR
 end
 
 function M.dirname(path)
@@ -69,7 +68,7 @@ function M.find(explicit)
   end
   local f, msg, errno = io.open(path, "rb")
   if f then f:close() return path end
-  if errno == 2 then
+  if errno == core.ENOENT then
     errors.raise("STATE_NOT_FOUND", "state file not found: " .. path,
       "create it with `tasknum init --state " .. path .. "`")
   end

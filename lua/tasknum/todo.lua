@@ -44,7 +44,7 @@ end
 local function read(path)
   local f, msg, errno = io.open(path, "rb")
   if not f then
-    if errno == 2 then return nil end
+    if errno == core.ENOENT then return nil end
     error(errors.system(msg, errno, "cannot read " .. path), 0)
   end
   local text = f:read("a")

@@ -90,12 +90,12 @@ function Txn:adopt()
   if lock then
     self.lock, self.lock_byte, self.nested = lock, byte + 1, true
     return true
-  elseif code == "timeout" then
+  elseif code == core.ETIMEDOUT then
     local holder, who = M.holder(self.lock_path)
     errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
       "another tasknum command run under the same `tasknum lock` kept its turn; " .. who .. RETRY,
       nil, { holder = holder })
-  elseif code == "interrupted" then
+  elseif code == core.EINTR then
     error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
   end
   return false
@@ -113,7 +113,7 @@ function Txn:enter_legacy(t0)
   self.wait = core.clock() - t0
   if held then
     self.legacy = held
-  elseif why == "timeout" then
+  elseif errno == core.ETIMEDOUT then
     local holder = { lock = "legacy", path = folder, pid = found.pid, info = found.info,
       age_s = json.ms(found.age_s) / 1000, verdict = found.verdict }
     errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
@@ -122,7 +122,7 @@ function Txn:enter_legacy(t0)
         found.pid and ("live pid " .. found.pid) or "a script that wrote no info",
         found.info or "", seconds(found.age_s), self.stale or legacy.DEFAULT_STALE)
         .. RETRY, nil, { holder = holder })
-  elseif why == "interrupted" then
+  elseif errno == core.EINTR then
     error(errors.interrupted(core.interrupted(), "while waiting for the legacy lock folder"), 0)
   else
     error(errors.system(why, errno, "cannot take the legacy lock folder"), 0)
@@ -149,11 +149,11 @@ function Txn:kernel_lock(t0)
     self.lock = lock
     return
   end
-  if code == "timeout" then
+  if code == core.ETIMEDOUT then
     local holder, who = M.holder(self.lock_path)
     errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
       who .. RETRY, nil, { holder = holder })
-  elseif code == "interrupted" then
+  elseif code == core.EINTR then
     error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
   end
   error(errors.system(msg, code, "cannot open the lock file"), 0)
@@ -349,7 +349,7 @@ function Txn:write()
   end
   if not done then
     local stuck = self:unstage(written)
-    if errno == 4 and core.interrupted() then
+    if errno == core.EINTR and core.interrupted() then
       error(errors.interrupted(core.interrupted(), "while writing the state"), 0)
     end
     local err = errors.system(msg, errno, "cannot write the state file")
