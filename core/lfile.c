@@ -1,5 +1,6 @@
 /* lfile.c: the file library of tasknum.core: durable writes (durable.c),
- * reading a whole file, folders, and file facts. */
+ * reading a whole file, folders, and file facts. No C resource is held
+ * across a Lua call that can raise without a box that releases it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +12,54 @@
 #include <unistd.h>
 
 #include "durable.h"
+#include "fdio.h"
 #include "lutil.h"
+
+#define BOX_MT "tasknum.box"
+
+/* A C resource held during one call (a descriptor, a folder stream, a
+ * malloc'd string), kept in a userdata made BEFORE the resource is taken,
+ * as liolib does: if a Lua call raises meanwhile (out of memory), __gc
+ * releases it; on every other path box_close does, before returning. */
+typedef struct box { int fd; DIR *dir; char *mem; } box;
+
+static box *new_box(lua_State *L)
+{
+    box *b = (box *)lua_newuserdatauv(L, sizeof *b, 0);
+    b->fd = -1;
+    b->dir = NULL;
+    b->mem = NULL;
+    luaL_setmetatable(L, BOX_MT);
+    return b;
+}
+
+/* Releases what the box holds; idempotent. Keeps errno. */
+static void box_close(box *b)
+{
+    int err = errno;
+    if (b->fd >= 0)
+        close(b->fd);
+    if (b->dir != NULL)
+        closedir(b->dir);
+    free(b->mem);
+    b->fd = -1;
+    b->dir = NULL;
+    b->mem = NULL;
+    errno = err;
+}
+
+static int box_gc(lua_State *L)
+{
+    box_close((box *)luaL_checkudata(L, 1, BOX_MT));
+    return 0;
+}
+
+/* Releases the box and fails with err, naming what. */
+static int box_fail(lua_State *L, box *b, int err, const char *what)
+{
+    box_close(b);
+    return lutil_fail(L, err, what);
+}
 
 /* replace(path, text [, start, stop, bytes]) -> true | nil, message, errno
  * With a span, writes text with text[start..stop] replaced by bytes, in
@@ -53,47 +101,32 @@ static int l_create(lua_State *L)
     return 1;
 }
 
-/* readfile(path) -> text | nil, message, errno: one read into a buffer of
- * the file's size (io.read("a") grows its buffer by doubling and copies). */
+/* readfile(path) -> text | nil, message, errno (EISDIR for a folder):
+ * one read into a buffer of the file's size (io.read("a") grows its buffer
+ * by doubling and copies). */
 static int l_readfile(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    box *fd = new_box(L);
     struct stat st;
     luaL_Buffer b;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1 || fstat(fd, &st) == -1) {
-        int err = errno;
-        if (fd != -1)
-            close(fd);
-        return lutil_fail(L, err, path);
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return lutil_fail(L, EISDIR, path);
-    }
+    fd->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd->fd == -1 || fstat(fd->fd, &st) == -1)
+        return box_fail(L, fd, errno, path);
+    if (S_ISDIR(st.st_mode))
+        return box_fail(L, fd, EISDIR, path);
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     char *p = luaL_buffinitsize(L, &b, cap);
-    size_t used = 0;
     for (;;) {
-        ssize_t got = read(fd, p + used, cap - used);
-        if (got == -1 && errno == EINTR)
-            continue;
-        if (got == -1) {
-            int err = errno;
-            close(fd);
-            return lutil_fail(L, err, path);
-        }
-        if (got == 0)
+        ssize_t got = fdio_read_all(fd->fd, p, cap);
+        if (got < 0)
+            return box_fail(L, fd, errno, path);
+        luaL_addsize(&b, (size_t)got);
+        if ((size_t)got < cap)
             break;
-        used += (size_t)got;
-        if (used == cap) { /* the file grew: make room */
-            luaL_addsize(&b, used);
-            p = luaL_prepbuffsize(&b, cap);
-            used = 0;
-        }
+        p = luaL_prepbuffsize(&b, cap);   /* the file grew: make room */
     }
-    close(fd);
-    luaL_addsize(&b, used);
+    box_close(fd);
     luaL_pushresult(&b);
     return 1;
 }
@@ -140,46 +173,53 @@ static int l_publish(lua_State *L)
     return 1;
 }
 
-/* listdir(path) -> { names } without "." and "..", unsorted */
+/* listdir(path) -> { names } without "." and "..", unsorted | nil,
+ * message, errno */
 static int l_listdir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    DIR *d = opendir(path);
+    box *d = new_box(L);
     struct dirent *ent;
     lua_Integer n = 0;
-    if (d == NULL)
-        return lutil_fail(L, errno, path);
+    d->dir = opendir(path);
+    if (d->dir == NULL)
+        return box_fail(L, d, errno, path);
     lua_newtable(L);
-    while ((ent = readdir(d)) != NULL) {
+    while ((errno = 0, ent = readdir(d->dir)) != NULL) {
         if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
             continue;
         lua_pushstring(L, ent->d_name);
         lua_rawseti(L, -2, ++n);
     }
-    closedir(d);
+    if (errno != 0)
+        return box_fail(L, d, errno, path);
+    box_close(d);
     return 1;
 }
 
-/* realpath(path) -> the absolute path with every symlink resolved */
+/* realpath(path) -> the absolute path with every symlink resolved | nil,
+ * message, errno */
 static int l_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    char *real = realpath(path, NULL);
-    if (real == NULL)
-        return lutil_fail(L, errno, path);
-    lua_pushstring(L, real);
-    free(real);
+    box *real = new_box(L);
+    real->mem = realpath(path, NULL);
+    if (real->mem == NULL)
+        return box_fail(L, real, errno, path);
+    lua_pushstring(L, real->mem);
+    box_close(real);
     return 1;
 }
 
-/* cwd() -> the current folder */
+/* cwd() -> the current folder | nil, message, errno */
 static int l_cwd(lua_State *L)
 {
-    char *cwd = getcwd(NULL, 0);
-    if (cwd == NULL)
-        return lutil_fail(L, errno, "getcwd");
-    lua_pushstring(L, cwd);
-    free(cwd);
+    box *cwd = new_box(L);
+    cwd->mem = getcwd(NULL, 0);
+    if (cwd->mem == NULL)
+        return box_fail(L, cwd, errno, "getcwd");
+    lua_pushstring(L, cwd->mem);
+    box_close(cwd);
     return 1;
 }
 
@@ -228,7 +268,13 @@ static const luaL_Reg file_funcs[] = {
     {NULL, NULL}
 };
 
+static const luaL_Reg box_meta[] = {
+    {"__gc", box_gc},
+    {NULL, NULL}
+};
+
 void lfile_register(lua_State *L)
 {
+    lutil_class(L, BOX_MT, box_meta, NULL);
     luaL_setfuncs(L, file_funcs, 0);
 }

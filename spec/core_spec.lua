@@ -602,3 +602,71 @@ describe("the failure shape of tasknum.core", function()
     assert.same({ n = 3, nil, "not an array", nil }, table.pack(core.elements("{}", 1, 2)))
   end)
 end)
+
+-- --- C resources held during a call --------------------------------------
+
+describe("core calls that hold a descriptor, a folder or a string", function()
+  after_each(function()
+    H.cleanup()
+  end)
+
+  -- Open descriptors, once whatever earlier cases left to the collector
+  -- (a popen'd file) has been closed.
+  local function fds()
+    collectgarbage()
+    collectgarbage()
+    return #assert(core.listdir("/proc/self/fd"))
+  end
+
+  it("release it on success and on failure", function()
+    local dir = tmpdir()
+    writefile(dir .. "/f", "text")
+    local before = fds()
+    for _ = 1, 50 do
+      assert.equal("text", core.readfile(dir .. "/f"))
+      assert.is_nil(core.readfile(dir .. "/missing"))
+      assert.is_nil(core.readfile(dir))
+      assert.same({ "f" }, core.listdir(dir))
+      assert.is_nil(core.listdir(dir .. "/missing"))
+      assert.is_string(core.cwd())
+      assert.equal(dir .. "/f", core.realpath(dir .. "/./f"))
+      assert.is_nil(core.realpath(dir .. "/missing"))
+    end
+    assert.equal(before, fds())
+  end)
+
+  -- A file that claims 15 TiB makes readfile's buffer allocation raise
+  -- "not enough memory" with the file open: the handle made before the
+  -- open closes it when collected (the fd leaked for good before). Run in
+  -- the binary so that a sanitized build may return NULL for the
+  -- allocation instead of aborting.
+  it("release it when a Lua call raises in between (out of memory)", function()
+    if capture("cat /proc/sys/vm/overcommit_memory") == "1" then
+      pending("overcommit_memory is 1: a 15 TiB allocation could succeed")
+      return
+    end
+    local dir = tmpdir()
+    if not sh("truncate -s 15T " .. q(dir .. "/huge") .. " 2>/dev/null") then
+      pending("this file system has no sparse 15 TiB files")
+      return
+    end
+    writefile(dir .. "/raise.lua", [[
+      local core = require "tasknum.core"
+      local function fds() return #core.listdir("/proc/self/fd") end
+      local before = fds()
+      for _ = 1, 10 do
+        local ok, err = pcall(core.readfile, arg[1])
+        assert(not ok, "read 15 TiB")
+        assert(tostring(err):find("memory"), err)
+      end
+      collectgarbage() collectgarbage()
+      io.write(before, " ", fds(), "\n")]])
+    local asan = (os.getenv("ASAN_OPTIONS") or "") .. ":allocator_may_return_null=1"
+    local out, code, err = H.run({ "run", dir .. "/raise.lua", dir .. "/huge" },
+      { env = { ASAN_OPTIONS = asan } })
+    assert.equal(0, code, err)
+    local before, after = out:match("^(%d+) (%d+)\n$")
+    assert.is_not_nil(before, out)
+    assert.equal(before, after)
+  end)
+end)
