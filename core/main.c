@@ -187,11 +187,18 @@ static void install_host(lua_State *L)
     lua_pop(L, 1);
 }
 
-static int traceback(lua_State *L)
+/* The message handler, as lua.c's msghandler: a string gets a traceback;
+ * an error object with a __tostring that gives a string (tasknum.errors'
+ * values: "CODE: message") is that string; anything else is named by its
+ * type. */
+static int msghandler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
-    if (msg == NULL)
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
     luaL_traceback(L, L, msg, 1);
     return 1;
 }
@@ -243,7 +250,7 @@ int main(int argc, char **argv)
     }
     catch_signals();
     ltasknum_set_cancel(L, &stop_signal);
-    lua_pushcfunction(L, traceback);
+    lua_pushcfunction(L, msghandler);
     lua_pushcfunction(L, pmain);
     lua_pushinteger(L, argc);
     lua_pushlightuserdata(L, argv);

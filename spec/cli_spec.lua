@@ -381,3 +381,34 @@ describe("scripts and help", function()
     assert.are.equal(3, code)
   end)
 end)
+
+-- The host's last resort (core/main.c): an error that escapes tasknum.cli's
+-- own xpcall. A tasknum.cli earlier on LUA_PATH (an installed or team copy
+-- wins over the built-in one) raises it from main.
+describe("the host", function()
+  after_each(H.cleanup)
+
+  local function raise_from_main(expr)
+    local lib = H.tmpdir()
+    H.write(lib .. "/tasknum/cli.lua", [[
+      local errors = require "tasknum.errors"
+      return { main = function() error(]] .. expr .. [[, 0) end }]])
+    local out, code, err = H.run({ "--version" }, { env = { LUA_PATH = lib .. "/?.lua" } })
+    local ok, r = pcall(cjson.decode, out)
+    assert(ok and type(r) == "table", "not one JSON answer: " .. out .. " / stderr: " .. err)
+    assert.are.equal(70, code)
+    assert.are.equal("SCRIPT_ERROR", r.error_code)
+    return r, err
+  end
+
+  it("prints an error value as CODE: message, by its __tostring", function()
+    local r, err = raise_from_main('errors.new("SYSTEM_ERROR", "raised outside the CLI")')
+    assert.are.equal("SYSTEM_ERROR: raised outside the CLI", r.error.message)
+    assert.are.equal("tasknum: SYSTEM_ERROR: raised outside the CLI\n", err)
+  end)
+
+  it("names the type of an error object without __tostring", function()
+    local r = raise_from_main("{}")
+    assert.matches("^%(error object is a table value%)", r.error.message)
+  end)
+end)
