@@ -41,6 +41,17 @@ local function assert_only_counter_and_insert(old, new, count)
   return c.added
 end
 
+-- Starts n runs of the binary at once in dir, run i with the arguments
+-- args(i) gives (shell words) and --timeout 60, its output in dir/out<i>;
+-- returns when all have ended.
+local function at_once(dir, n, args)
+  local cmd = ""
+  for i = 1, n do
+    cmd = cmd .. string.format("%s %s --timeout 60 > %s/out%d 2>&1 & ", H.q(H.bin), args(i), H.q(dir), i)
+  end
+  os.execute("cd " .. H.q(dir) .. " || exit 1; " .. cmd .. "wait")
+end
+
 describe("add-task", function()
   after_each(H.cleanup)
 
@@ -168,12 +179,7 @@ describe("add-task", function()
 
   it("runs 12 at once: distinct numbers, every entry there, the counter up by 12", function()
     local dir, path = H.project(H.state_text(100, { active = { 1 } }))
-    local cmd = ""
-    for i = 1, 12 do
-      cmd = cmd .. string.format("%s add-task --name t%d --timeout 60 --format plain > %s/out%d 2>&1 & ",
-        H.q(H.bin), i, H.q(dir), i)
-    end
-    os.execute("cd " .. H.q(dir) .. " || exit 1; " .. cmd .. "wait")
+    at_once(dir, 12, function(i) return "add-task --name t" .. i .. " --format plain" end)
     local seen = {}
     for i = 1, 12 do
       local n = tonumber(H.read(dir .. "/out" .. i):match("^(%d+)\n$"))
@@ -189,6 +195,128 @@ describe("add-task", function()
         assert.are.equal("t" .. seen[p.project_number], p.project_name)
       end
     end
+  end)
+
+  describe("--if-absent (safe to retry)", function()
+    it("adds the task once; again, answers its number with existing = true and writes nothing", function()
+      local dir, path = H.project(H.state_text(40, { active = { 3 } }))
+      H.write(dir .. "/.opencode/specs/TODO.md", "---\nnext_project_number: 40\n---\n# TODO\n")
+      local r, code = H.run_json({ "add-task", "--name", "fix_parser", "--if-absent" }, { cwd = dir })
+      assert.are.equal(0, code, r.error_message)
+      assert.are.same({ 40 }, r.allocated_numbers)
+      assert.are.equal(40, r.project_number)
+      assert.are.equal(false, r.existing)
+      local after_first, todo_first = H.read(path), H.read(dir .. "/.opencode/specs/TODO.md")
+      assert.matches("next_project_number: 41", todo_first, 1, true)
+
+      r, code = H.run_json({ "add-task", "--name", "fix_parser", "--if-absent",
+        "--description", "a retry with other text" }, { cwd = dir })
+      assert.are.equal(0, code, r.error_message)
+      assert.are.equal(true, r.existing)
+      assert.are.equal(40, r.project_number)
+      assert.are.equal("fix_parser", r.project_name)
+      assert.are.same({}, r.allocated_numbers)
+      assert.are.equal(0, r.allocation_count)
+      assert.are.equal(41, r.previous_next_number)
+      assert.are.equal(41, r.new_next_number)
+      assert.are.equal(after_first, H.read(path), "the state was written")
+      assert.are.equal(todo_first, H.read(dir .. "/.opencode/specs/TODO.md"))
+      -- the attempt is logged, naming the task it found
+      local log = H.read(dir .. "/.opencode/specs/.state.json.audit.jsonl")
+      local last = require("cjson").decode(log:match("([^\n]+)\n$"))
+      assert.are.equal(40, last.existing_project_number)
+      assert.are.equal(0, #last.numbers)
+
+      -- plain and todo print the task that is there
+      local out = H.run({ "add-task", "--name", "fix_parser", "--if-absent", "--format", "plain" }, { cwd = dir })
+      assert.are.equal("40\n", out)
+      out = H.run({ "add-task", "--name", "fix_parser", "--if-absent", "--format", "todo" }, { cwd = dir })
+      assert.are.equal("### 40. Fix parser\n", out)
+      assert.are.equal(after_first, H.read(path))
+
+      -- without --if-absent the same name is added again (a second task)
+      r = H.run_json({ "add-task", "--name", "fix_parser" }, { cwd = dir })
+      assert.are.equal(41, r.project_number)
+      assert.is_nil(r.existing)
+      local state = require("cjson").decode(H.read(path))
+      assert.are.equal(3, #state.active_projects)
+    end)
+
+    it("finds the task whatever its status, and only an entry that holds a number", function()
+      local old = '{\n  "next_project_number": 9,\n  "active_projects": [\n'
+        .. '    {"project_name": "no_number", "status": "planned"},\n'
+        .. '    {"project_number": 7, "project_name": "done_one", "status": "completed"}\n  ]\n}\n'
+      local dir, path = H.project(old)
+      local r = H.run_json({ "add-task", "--name", "done_one", "--if-absent" }, { cwd = dir })
+      assert.are.equal(true, r.existing)
+      assert.are.equal(7, r.project_number)
+      assert.are.equal(old, H.read(path))
+      r = H.run_json({ "add-task", "--name", "no_number", "--if-absent" }, { cwd = dir })
+      assert.are.equal(false, r.existing)
+      assert.are.equal(9, r.project_number)
+    end)
+
+    it("8 retries at once add one entry, and all answer its number", function()
+      local dir, path = H.project(H.state_text(200, { active = { 1 } }))
+      at_once(dir, 8, function() return "add-task --name same_task --if-absent" end)
+      local new = 0
+      for i = 1, 8 do
+        local r = require("cjson").decode(H.read(dir .. "/out" .. i))
+        assert.are.equal("success", r.status, H.read(dir .. "/out" .. i))
+        assert.are.equal(200, math.tointeger(r.project_number))
+        if r.existing == false then new = new + 1 else assert.are.equal(true, r.existing) end
+      end
+      assert.are.equal(1, new)
+      local state = require("cjson").decode(H.read(path))
+      assert.are.equal(201, state.next_project_number)
+      assert.are.equal(2, #state.active_projects)
+    end)
+  end)
+
+  describe("from Lua: tasknum.add_task", function()
+    local tasknum = require "tasknum"
+    local edit = require "tasknum.edit"
+
+    it("takes fields as ordered pairs or as a table, and the same answer as the CLI", function()
+      local _, path = H.project(H.state_text(5, { active = { 1 } }))
+      local r = tasknum.add_task{ state = path, name = "from_lua", description = "x",
+        fields = { { "language", "lean4" }, { "effort", edit.raw("1.0") }, { "deps", { 1, 2 } } } }
+      assert.are.equal("success", r.status, r.error_message)
+      assert.are.equal(5, r.project_number)
+      assert.are.equal("from_lua", r.project_name)
+      assert.are.same({ 5 }, r.allocated_numbers)
+      assert.matches('"description": "x",\n      "language": "lean4",\n      "effort": 1.0,\n'
+        .. '      "deps": [\n        1,\n        2\n      ]\n    },', H.read(path), 1, true)
+      r = tasknum.add_task{ state = path, name = "map_fields", fields = { zeta = true, alpha = "a" } }
+      assert.are.equal(6, r.project_number)
+      assert.matches('"alpha": "a",\n      "zeta": true\n', H.read(path), 1, true)
+    end)
+
+    it("answers INVALID_ARGUMENT for a bad name or field, writing nothing; raises on misuse", function()
+      local old = H.state_text(5)
+      local _, path = H.project(old)
+      for _, o in ipairs({ { name = "has space" }, {}, { name = "x", fields = { { "project_number", 3 } } },
+                           { name = "x", fields = { { "", "v" } } } }) do
+        o.state = path
+        local r = tasknum.add_task(o)
+        assert.are.equal("INVALID_ARGUMENT", r.error_code)
+        assert.are.equal(path, r.state_path)
+      end
+      assert.are.equal(old, H.read(path))
+      assert.has_error(function() tasknum.add_task{ state = path, name = 5 } end)
+      assert.has_error(function() tasknum.add_task{ state = path, name = "x", if_absent = "yes" } end)
+      assert.has_error(function() tasknum.add_task{ state = path, name = "x", fields = "a=b" } end)
+      assert.are.equal(old, H.read(path))
+    end)
+
+    it("if_absent = true: the existing number, nothing written", function()
+      local _, path = H.project(H.state_text(5, { active = { 3 } }))
+      local before = H.read(path)
+      local r = tasknum.add_task{ state = path, name = "task_3", if_absent = true }
+      assert.are.equal(true, r.existing)
+      assert.are.equal(3, r.project_number)
+      assert.are.equal(before, H.read(path))
+    end)
   end)
 
   describe("on the real state files in ../shared/fixtures", function()

@@ -16,7 +16,7 @@ usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" work
                         [--timeout S] [--stale S] [--format json|plain|todo|NAME]
                         [--todo PATH | --no-todo] [--verbose]
        tasknum add-task --name SLUG [--description TEXT] [--field K=TEXT|K:=JSON ...]
-                        [allocate's options but --count]
+                        [--if-absent] [allocate's options but --count]
        tasknum todo [--check] [--todo PATH] [--state PATH]
        tasknum env                      LUA_PATH/LUA_CPATH for require "tasknum"
        tasknum init [--state PATH] [--next N] [--min A] [--max B]

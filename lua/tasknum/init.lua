@@ -67,6 +67,21 @@ function M.allocate(opts)
   end))
 end
 
+-- add_task{name=, description=, fields=, if_absent=, + allocate's options
+-- but count} -> answer table: the next number and the new entry first in
+-- active_projects, in one write (see tasknum.addtask). fields: a list of
+-- {key, value} pairs (kept in order) or a table of key = value (sorted).
+-- A name that is not a slug is an INVALID_ARGUMENT answer; with if_absent,
+-- an entry already named so is answered with its number and existing =
+-- true, and nothing is written.
+function M.add_task(opts)
+  check_opts(opts, "tasknum.add_task")
+  if opts.timeout and (opts.timeout < 0 or opts.timeout ~= opts.timeout) then
+    return invalid("timeout must be a number of seconds >= 0")
+  end
+  return require("tasknum.addtask").run(opts)
+end
+
 -- transaction(opts, body) -> answer table. body(txn) runs under the lock
 -- with the state read and checked; it takes numbers with txn:pick(n) (the
 -- team's conflict policy) or txn:take(n), edits with tasknum.edit or
