@@ -8,7 +8,8 @@ local policy = require "tasknum.policy"
 local M = {}
 
 -- Built-in commands run the script shipped with tasknum, never a team's.
-M.BUILTIN = { init = true, status = true, check = true, lock = true, stats = true, merge = true }
+M.BUILTIN = { init = true, status = true, check = true, lock = true, stats = true, merge = true,
+               mcp = true }
 
 local USAGE = [[
 usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" works)
@@ -26,6 +27,8 @@ usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" work
        tasknum lock [--state PATH] [--timeout S] [--stale S] -- COMMAND [ARGS...]
        tasknum merge BASE OURS THEIRS   git's merge driver for the state (%O %A %B)
        tasknum merge --install [--state PATH]
+       tasknum mcp [--state PATH]       an MCP server on stdio (tools allocate,
+                                        add_task, status, check)
        tasknum NAME [ARGS...]           run NAME.lua (see `tasknum run`)
        tasknum --help | --version
 Scripts are looked up in $TASKNUM_PATH, then the project's .opencode/tasknum/,

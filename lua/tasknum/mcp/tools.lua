@@ -1,0 +1,379 @@
+-- tasknum.mcp.tools: the tools `tasknum mcp` offers, with their JSON
+-- Schemas and descriptions, and what a call does: the library call the CLI
+-- makes (tasknum.allocate, tasknum.add_task; status and check as their
+-- commands answer), whose answer table is the result's structuredContent.
+-- Each call is a whole transaction: nothing is held between calls.
+local cjson = require "cjson"
+local args = require "tasknum.mcp.args"
+local cli = require "tasknum.cli"
+local core = require "tasknum.core"
+local edit = require "tasknum.edit"
+local errors = require "tasknum.errors"
+local json = require "tasknum.json"
+local tasknum = require "tasknum"
+
+local M = {}
+
+local array = json.array
+
+-- --- schemas -----------------------------------------------------------------
+
+local function codes()
+  local list = {}
+  for code in pairs(errors.exit) do list[#list + 1] = code end
+  table.sort(list)
+  return array(list)
+end
+
+local function t(kind, description, extra)
+  local s = { type = kind, description = description }
+  for k, v in pairs(extra or {}) do s[k] = v end
+  return s
+end
+
+local INTEGERS = { type = "array", items = { type = "integer" } }
+
+-- What every answer may carry, success or failure (the CLI's answer keys).
+local function answer_props(more)
+  local p = {
+    status = t("string", '"success", or "error" (then isError is true)', { enum = array { "success", "error" } }),
+    timestamp = t("string", "when the answer was made, UTC with milliseconds"),
+    state_path = t("string", "the absolute path of the state file used"),
+    purpose = t("string", "the purpose given"),
+    lock_acquired = t("boolean", "whether the state lock was taken"),
+    lock_wait_ms = t("number", "time spent waiting for the lock"),
+    lock_duration_ms = t("number", "time the lock was held"),
+    error = t("object", "on failure: code, message, details, and structured fields such as "
+      .. "conflicts (NUMBER_CONFLICT), holder (LOCK_TIMEOUT) or problems (check)", {
+        properties = { code = { type = "string", enum = codes() }, message = { type = "string" },
+                       details = { type = "string" } },
+        required = array { "code", "message" } }),
+    error_code = t("string", "on failure: what went wrong, one of the codes of the tasknum CLI",
+      { enum = codes() }),
+    error_message = t("string", "on failure: one line saying what went wrong"),
+    retry_suggested = t("boolean", "on failure: true when calling again (after a few seconds) may succeed; "
+      .. "false when something must be fixed first"),
+  }
+  for k, v in pairs(more or {}) do p[k] = v end
+  return p
+end
+
+local ALLOCATION = {
+  allocated_numbers = t("array", "the numbers handed out, in order; each is yours alone", { items = { type = "integer" } }),
+  allocation_count = t("integer", "how many numbers were handed out"),
+  previous_next_number = t("integer", "next_project_number before this call"),
+  new_next_number = t("integer", "next_project_number after this call"),
+  wrapped = t("boolean", "whether the counter passed the range's max and started again at min"),
+  skipped_numbers = t("array", "numbers passed over because active projects hold them (a team policy)",
+    { items = { type = "integer" } }),
+  todo_path = t("string", "the TODO.md whose front matter follows the counter"),
+  audit_error = t("string", "why the audit line could not be written (the call still succeeded)"),
+}
+
+-- An answer schema: the success fields `success` requires, the failure
+-- fields every error answer has. Teams' policies may add fields.
+local function answer_schema(props, success)
+  return {
+    type = "object",
+    properties = answer_props(props),
+    required = array { "status" },
+    ["if"] = { properties = { status = { const = "success" } } },
+    ["then"] = { required = array(success) },
+    ["else"] = { required = array { "error", "error_code", "error_message", "retry_suggested" } },
+  }
+end
+
+local function merge(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    for k, v in pairs((select(i, ...))) do out[k] = v end
+  end
+  return out
+end
+
+local STATE = t("string", "Path of the state.json to use. Leave it out: the server uses its configured "
+  .. "state, else $TASKNUM_STATE, else finds .opencode/specs/state.json or specs/state.json "
+  .. "from the project folder (the client's root, or the folder the server runs in).", { minLength = 1 })
+local PURPOSE = t("string", "What the number is for, in a few words (e.g. \"split parser work\"); "
+  .. "recorded in the audit log and shown to anyone waiting for the lock.")
+local FORMAT = t("string", "Output format for the text of the result, as `tasknum --format`: plain "
+  .. "(the numbers), todo (the TODO.md heading), json, or a team's format. Leave it out for a short "
+  .. "summary. The structured result is the same either way.", { minLength = 1 })
+
+local function object(props, required)
+  return { type = "object", properties = props, required = required and array(required) or nil,
+           additionalProperties = false }
+end
+
+-- --- summaries: the short text beside the structured result --------------------
+
+local function list(numbers)
+  local out = {}
+  for i, n in ipairs(numbers or {}) do out[i] = string.format("%d", n) end
+  return table.concat(out, ", ")
+end
+
+local function failure_text(r)
+  local text = string.format("%s: %s", tostring(r.error_code), tostring(r.error_message))
+  if type(r.error) == "table" and type(r.error.details) == "string" then
+    text = text .. "\n" .. r.error.details
+  end
+  return text .. (r.retry_suggested and "\nretry_suggested: true (wait a few seconds and call again)"
+    or "\nretry_suggested: false (calling again will not help until this is fixed; nothing was written)")
+end
+
+local function counter_text(r)
+  local text = string.format(" (next_project_number is now %d", r.new_next_number)
+  if r.wrapped then text = text .. ", wrapped past the range's max" end
+  if r.skipped_numbers then text = text .. "; skipped " .. list(r.skipped_numbers) .. ", held by active projects" end
+  return text .. ")"
+end
+
+local function allocate_text(r)
+  local n = r.allocated_numbers or {}
+  return string.format("Allocated task number%s %s from %s%s.", #n == 1 and "" or "s", list(n),
+    r.state_path, counter_text(r))
+end
+
+local function add_task_text(r)
+  if r.existing then
+    return string.format("Task %s already exists as number %d in %s; nothing was written.",
+      r.project_name, r.project_number, r.state_path)
+  end
+  return string.format("Added task %d (%s) at the front of active_projects in %s%s.", r.project_number,
+    r.project_name, r.state_path, counter_text(r))
+end
+
+local function int(v) return math.tointeger(v) or v end
+
+local function status_text(r)
+  local parts = { r.state_path .. ":" }
+  if type(r.state_error) == "table" then
+    parts[#parts + 1] = string.format("cannot read the state (%s: %s);", tostring(r.state_error.code),
+      tostring(r.state_error.message))
+  else
+    parts[#parts + 1] = string.format("next_project_number %d (range %d..%d), %d active project%s, room for %d "
+      .. "more number%s before an active project;", int(r.next_project_number), int(r.range.min), int(r.range.max),
+      int(r.active_project_count), r.active_project_count == 1 and "" or "s", int(r.room), r.room == 1 and "" or "s")
+  end
+  parts[#parts + 1] = type(r.lock) == "table" and r.lock.held and ("lock held: " .. tostring(r.lock.description))
+    or "lock free"
+  return table.concat(parts, " ") .. "."
+end
+
+local function check_text(r)
+  return "No problems in " .. r.state_path .. "."
+end
+
+-- --- calls ----------------------------------------------------------------------
+
+-- The options of the steps that allocate: the state, the purpose, and,
+-- when the call names a format for its text, that format (found before the
+-- lock, tried under it, as the CLI does). Returns opts and the output.
+local function allocating(a, ctx)
+  local opts = { state = ctx.state, purpose = a.purpose }
+  if not a.format then return opts end
+  local out = cli.output(a.format, false)
+  opts.prepare, opts.check = out.prepare, out.check
+  return opts, out
+end
+
+-- The text of a result: the failure, else the named format's rendering,
+-- else the summary.
+local function text_of(r, summary, out)
+  if r.status ~= "success" then return failure_text(r) end
+  if out then
+    local ok, text = pcall(out.fmt, r)
+    if ok then return text end
+  end
+  return summary(r)
+end
+
+-- TODO(issue 9): tasknum.status(opts) and tasknum.check(opts) come with the
+-- facade the lead is building; until they land on main, the shipped
+-- scripts run here as `tasknum status --json` / `tasknum check` would, with
+-- their stdout captured (the answer is exactly what they print).
+local function scripted(name, state)
+  local chunks = {}
+  local sink = { write = function(self, ...)
+    for i = 1, select("#", ...) do chunks[#chunks + 1] = tostring((select(i, ...))) end
+    return self
+  end, flush = function(self) return self end }
+  local argv = state and { "--state", state } or {}
+  if name == "status.lua" then argv[#argv + 1] = "--json" end
+  local out, err = io.stdout, io.stderr
+  io.stdout, io.stderr = sink, { write = function(self) return self end, flush = function(self) return self end }
+  local ok, e = pcall(cli.run, name, argv, true)
+  io.stdout, io.stderr = out, err
+  if not ok then error(e, 0) end
+  local raw = table.concat(chunks):gsub("\n$", "")
+  return cjson.decode(raw), raw
+end
+
+M.LIST = {
+  {
+    name = "allocate",
+    title = "Allocate task numbers",
+    description = "Hand out the next unique task number(s) from the project's state.json "
+      .. "(its next_project_number). The counter moves on under a lock and is written durably "
+      .. "before you get the number, so no other agent, script or worktree ever gets the same "
+      .. "one. Use this whenever a new task or project number is needed; never read or edit "
+      .. "next_project_number yourself. To also record the task in active_projects, use "
+      .. "add_task instead. The result's allocated_numbers are yours. On an error nothing was "
+      .. "allocated: error_code says what happened and retry_suggested whether calling again "
+      .. "can help (LOCK_TIMEOUT: another agent holds the state; wait a few seconds and retry).",
+    input = object {
+      count = t("integer", "How many numbers to hand out, 1 by default; at most 10 under the "
+        .. "default policy (a team's policy may allow more).", { minimum = 1, default = 1 }),
+      purpose = PURPOSE,
+      state = STATE,
+      format = FORMAT,
+    },
+    output = answer_schema(ALLOCATION, { "allocated_numbers", "allocation_count", "previous_next_number",
+      "new_next_number", "wrapped", "state_path" }),
+    call = function(a, ctx)
+      local opts, out = allocating(a, ctx)
+      opts.count = a.count
+      local r = tasknum.allocate(opts)
+      return r, text_of(r, allocate_text, out)
+    end,
+  },
+  {
+    name = "add_task",
+    title = "Add a task",
+    description = "Add a new task to the project's state.json in one locked, durable step: take "
+      .. "the next task number and insert the entry {project_number, project_name: name, status: "
+      .. "\"not_started\", created, description, ...fields} at the front of active_projects "
+      .. "(a TODO.md beside the state follows the counter). Everything else in the file stays "
+      .. "byte for byte. Pass if_absent: true unless you really want a second task under a name "
+      .. "that is taken: then, when active_projects already has an entry with this name, its "
+      .. "number comes back with existing: true and nothing is written, so calling again after "
+      .. "a lost or timed-out answer is safe. The result's project_number is the task's number.",
+    input = object({
+      name = t("string", "The task's slug, used as project_name: letters, digits, _ . - "
+        .. "(e.g. fix_parser_bug).", { pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$" }),
+      description = t("string", "One or two sentences saying what the task is; any text, no quoting needed."),
+      fields = t("object", "More members of the new entry, in this order, with any JSON values "
+        .. "(e.g. {\"language\": \"lean4\", \"dependencies\": [58, 68]}). status or created replace "
+        .. "those defaults; project_number and project_name cannot be set.", { maxProperties = 64 }),
+      if_absent = t("boolean", "true: when a task with this name already exists, answer its number "
+        .. "(existing: true) and write nothing. Use it for every call an agent might repeat.",
+        { default = false }),
+      purpose = PURPOSE,
+      state = STATE,
+      format = FORMAT,
+    }, { "name" }),
+    output = answer_schema(merge(ALLOCATION, {
+      project_number = t("integer", "the task's number (new, or the existing task's with existing: true)"),
+      project_name = t("string", "the task's name"),
+      existing = t("boolean", "with if_absent: true when the task was already there and nothing was written"),
+    }), { "project_number", "project_name", "allocated_numbers", "new_next_number", "state_path" }),
+    call = function(a, ctx)
+      local opts, out = allocating(a, ctx)
+      opts.name, opts.description, opts.if_absent = a.name, a.description, a.if_absent
+      if a.fields then
+        opts.fields = {}
+        for i, f in ipairs(a.fields) do opts.fields[i] = { f[1], edit.raw(f[2]) } end
+      end
+      local r = tasknum.add_task(opts)
+      return r, text_of(r, add_task_text, out)
+    end,
+  },
+  {
+    name = "status",
+    title = "Numbering status",
+    description = "Show where the project's numbering stands, without taking the lock or "
+      .. "changing anything: the state file, next_project_number and its range, the room before "
+      .. "the counter reaches an active project, how many active projects there are, who holds "
+      .. "the lock (and for how long), leftover temp files, the legacy lock folder, and the "
+      .. "last allocations from the audit log. The same facts as `tasknum status --json`.",
+    input = object { state = STATE },
+    output = answer_schema({
+      next_project_number = t("integer", "the next number the counter gives"),
+      range = t("object", "the numbering range", { properties = { min = { type = "integer" },
+        max = { type = "integer" } } }),
+      room = t("integer", "numbers the counter can hand out before it reaches one an active project holds"),
+      next_active = t({ "object", "null" }, "the active project the counter reaches first, or null"),
+      active_project_count = t("integer", "entries in active_projects"),
+      lock = t("object", "the state lock: held, and the holder (pid, host, purpose, age) when held"),
+      legacy = t("object", "the old .state.lock/ folder, if present, and whether it is stale"),
+      temp_files = t("integer", "temp files left by killed writers"),
+      audit = t("object", "the audit log's path and size"),
+      recent = t("array", "the last allocations from the audit log"),
+      policies = t("object", "the team policy folders and files in use"),
+      state_error = t("object", "why the state could not be read (then the counter fields are absent)"),
+    }, { "state_path" }),
+    read_only = true,
+    call = function(_, ctx)
+      local r, raw = scripted("status.lua", ctx.state)
+      return r, text_of(r, status_text), raw
+    end,
+  },
+  {
+    name = "check",
+    title = "Check the state file",
+    description = "Validate the project's state.json as CI does, changing nothing: well-formed JSON "
+      .. "with a plain integer counter inside the range, no number held by two active projects, "
+      .. "and no active project in the way of the next allocations. On problems the result is an "
+      .. "error (STATE_CORRUPT) whose error.problems lists each one; do not fix the file with "
+      .. "jq or by hand-editing the counter, report it.",
+    input = object { state = STATE },
+    output = answer_schema({
+      problems = t("array", "on success: empty"),
+    }, { "state_path", "problems" }),
+    read_only = true,
+    call = function(_, ctx)
+      local r, raw = scripted("check.lua", ctx.state)
+      return r, text_of(r, check_text), raw
+    end,
+  },
+}
+
+M.BY_NAME = {}
+for _, tool in ipairs(M.LIST) do M.BY_NAME[tool.name] = tool end
+
+-- definitions(features) -> the tools/list entries, for a protocol version
+-- with features.structured (title, outputSchema: 2025-06-18 and later)
+-- and features.annotations (2025-03-26 and later).
+function M.definitions(features)
+  local list = {}
+  for i, tool in ipairs(M.LIST) do
+    local ro = tool.read_only == true
+    local hints = { title = tool.title, readOnlyHint = ro, idempotentHint = ro, openWorldHint = false }
+    if not ro then hints.destructiveHint = false end -- it only adds: a number, an entry
+    list[i] = { name = tool.name, description = tool.description, inputSchema = tool.input,
+                title = features.structured and tool.title or nil,
+                outputSchema = features.structured and tool.output or nil,
+                annotations = features.annotations and hints or nil }
+  end
+  return array(list)
+end
+
+-- names_state(text, s, e) -> whether the arguments object at [s, e] gives
+-- a state (then the server need not find one).
+function M.names_state(text, s, e)
+  local vs = s and core.member(text, s, e, "state")
+  return vs ~= nil and text:sub(vs, vs) == '"'
+end
+
+-- call(tool, text, s, e, locate) -> answer, text [, the answer's JSON as
+-- its command printed it]. [s, e]: the arguments object in the message
+-- (nil: none). locate() -> the state the server settled on when the
+-- arguments give none (nil: the library finds it), or raises an error
+-- value (the client's roots lead nowhere, or to several states).
+function M.call(tool, text, s, e, locate)
+  local a, why = args.read(tool.input, text, s, e)
+  local r
+  if not a then
+    r = tasknum.invalid(why)
+    return r, failure_text(r)
+  end
+  local ok, where = pcall(function() return a.state or locate() end)
+  if not ok then
+    r = cli.failure(where) -- TODO(issue 9): answer.failure once it is on main
+    return r, failure_text(r)
+  end
+  return tool.call(a, { state = where })
+end
+
+return M
