@@ -5,6 +5,7 @@
 #   sh scripts/setup.sh [test]   that, plus what `make test`, `make fuzz`,
 #                                `make bench` and .ci/run use
 set -eu
+cd "$(dirname "$0")/.."
 
 BUILD="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev lua-cjson"
 # busted runs the suite; jq, sqlite3, util-linux (flock) are the benchmark's
@@ -27,20 +28,31 @@ for p in $PKGS; do
     missing="$missing $p"
   fi
 done
-
-if [ -z "$missing" ]; then
-  echo "setup: everything needed is installed"
-  exit 0
+# The mcp spec drives `tasknum mcp` with the official MCP TypeScript SDK:
+# node and npm, looked up as commands (NodeSource's nodejs bundles npm, and
+# Debian's npm package would fight it); Debian's nodejs and npm when missing.
+if [ "${1:-test}" = test ]; then
+  command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: missing:$missing" >&2
-  echo "setup: run as root, or: sudo apt-get install -y$missing" >&2
-  exit 1
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing:$missing" >&2
+    echo "setup: run as root, or: sudo apt-get install -y$missing" >&2
+    exit 1
+  fi
+  echo "setup: installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
 fi
 
-echo "setup: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+# The SDK itself, from the npm registry as spec/mcp/package-lock.json pins it
+# (node_modules is not committed); again whenever the lock file changed.
+if [ "${1:-test}" = test ] && ! cmp -s spec/mcp/package-lock.json spec/mcp/node_modules/.tasknum-lock; then
+  echo "setup: npm ci in spec/mcp"
+  (cd spec/mcp && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.tasknum-lock)
+fi
+echo "setup: everything needed is installed"

@@ -5,8 +5,9 @@
 //   node client.mjs race BIN CWD N K         N clients at once, K allocations each
 //   node client.mjs roots BIN CWD ROOT       a client that offers ROOT as its root
 //   node client.mjs modern BIN CWD           @modelcontextprotocol/client (v2), 2026-07-28
-// BIN is started as `BIN mcp` in CWD, with the SDK's default environment
-// (so no TASKNUM_STATE), its stderr collected.
+// BIN is started as `BIN mcp` in CWD with this process's environment (the
+// spec leaves TASKNUM_STATE out; the sanitizer settings of `make test
+// SANITIZE=1` get through), its stderr collected.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -14,7 +15,7 @@ import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 const [scenario, bin, cwd, ...rest] = process.argv.slice(2);
 
 function transport(Transport) {
-  const t = new Transport({ command: bin, args: ['mcp'], cwd, stderr: 'pipe' });
+  const t = new Transport({ command: bin, args: ['mcp'], cwd, env: { ...process.env }, stderr: 'pipe' });
   let stderr = '';
   t.stderr.on('data', (d) => { stderr += d; });
   return { t, stderr: () => stderr };
