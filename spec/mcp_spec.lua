@@ -130,11 +130,11 @@ end
 
 -- --- the official SDK clients ------------------------------------------------
 
--- node(scenario, cwd, ...) -> what spec/mcp/client.mjs printed, decoded
-local function node(scenario, cwd, ...)
+-- client(...) -> what `node spec/mcp/client.mjs ...` printed, decoded
+local function client(...)
   assert(H.read(CLIENT_DIR .. "/node_modules/@modelcontextprotocol/sdk/package.json"),
     "spec/mcp/node_modules is missing: run sh scripts/setup.sh (it runs npm ci in spec/mcp)")
-  local words = { "node", "client.mjs", scenario, H.q(H.bin), H.q(cwd) }
+  local words = { "node", "client.mjs" }
   for _, a in ipairs({ ... }) do words[#words + 1] = H.q(tostring(a)) end
   local errfile = os.tmpname()
   local p = io.popen("cd " .. H.q(CLIENT_DIR) .. " && env -u TASKNUM_STATE timeout 120 "
@@ -143,8 +143,13 @@ local function node(scenario, cwd, ...)
   local _, _, code = p:close()
   local err = H.read(errfile)
   os.remove(errfile)
-  assert(code == 0, "client.mjs " .. scenario .. " failed: " .. err .. out)
+  assert(code == 0, "client.mjs " .. table.concat({ ... }, " ") .. " failed: " .. err .. out)
   return cjson.decode(out)
+end
+
+-- node(scenario, cwd, ...): a client.mjs scenario against `tasknum mcp` in cwd
+local function node(scenario, cwd, ...)
+  return client(scenario, H.bin, cwd, ...)
 end
 
 local function structured(outcome)
@@ -429,6 +434,50 @@ describe("tasknum mcp", function()
       assert.are.equal(64, code)
       assert.are.equal("", out)
       assert.matches("unknown option --bogus", err, 1, true)
+    end)
+  end)
+
+  describe("the agent files that replace the old task-numberer subagent", function()
+    local AGENTS = H.root .. "/scripts/examples/agents"
+
+    -- the names tools/list gives
+    local function tool_names()
+      local list = feed(H.tmpdir(), { INIT, request(2, "tools/list", {}) })
+      local names = {}
+      for _, t in ipairs(by_id(list, 2).result.tools) do names[t.name] = true end
+      return names
+    end
+
+    it("Claude Code (.claude/agents/): YAML front matter naming only tasknum's tools", function()
+      local a = client("agent", AGENTS .. "/claude-code/task-numberer.md")
+      local names = tool_names()
+      assert.matches("^[a-z][a-z0-9-]*$", a.front.name)
+      assert.is_true(#a.front.description > 80)
+      local listed = 0
+      for tool in a.front.tools:gmatch("[^,%s]+") do
+        assert.is_truthy(names[tool:match("^mcp__tasknum__(.+)$") or ""], "not a tasknum tool: " .. tool)
+        listed = listed + 1
+      end
+      assert.are.equal(4, listed)
+      assert.matches("call `allocate`", a.body, 1, true)
+      assert.matches("call `add_task`", a.body, 1, true)
+      assert.matches("if_absent: true", a.body, 1, true)
+    end)
+
+    it("OpenCode (.opencode/agent/): a subagent whose tasknum_ tools all exist", function()
+      local a = client("agent", AGENTS .. "/opencode/task-numberer.md")
+      local names = tool_names()
+      assert.are.equal("subagent", a.front.mode)
+      assert.is_true(#a.front.description > 80)
+      assert.are.same({ write = false, edit = false, bash = false, ["tasknum_*"] = true }, a.front.tools)
+      local seen = 0
+      for tool in a.body:gmatch("`tasknum_([%w_]+)`") do
+        assert.is_truthy(names[tool], "no such tool: tasknum_" .. tool)
+        seen = seen + 1
+      end
+      assert.is_true(seen >= 4)
+      assert.matches("call `tasknum_allocate`", a.body, 1, true)
+      assert.matches("if_absent: true", a.body, 1, true)
     end)
   end)
 

@@ -5,6 +5,7 @@
 //   node client.mjs race BIN CWD N K         N clients at once, K allocations each
 //   node client.mjs roots BIN CWD ROOT       a client that offers ROOT as its root
 //   node client.mjs modern BIN CWD           @modelcontextprotocol/client (v2), 2026-07-28
+//   node client.mjs agent FILE               an agent file's YAML front matter and body
 // BIN is started as `BIN mcp` in CWD with this process's environment (the
 // spec leaves TASKNUM_STATE out; the sanitizer settings of `make test
 // SANITIZE=1` get through), its stderr collected.
@@ -113,11 +114,23 @@ async function modern() {
   return out;
 }
 
+// The front matter as Claude Code and OpenCode read it: YAML between the
+// first two `---` lines (parsed strictly: a duplicate key is an error).
+async function agent(file) {
+  const { parse } = await import('yaml');
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8');
+  const m = text.match(/^---\n([\s\S]*?)\n---\n([\s\S]*)$/);
+  if (!m) throw new Error(`${file}: no front matter between --- lines`);
+  return { front: parse(m[1], { strict: true, uniqueKeys: true }), body: m[2] };
+}
+
 const scenarios = {
   session,
   race: () => race(Number(rest[0]), Number(rest[1])),
   roots: () => roots(rest[0]),
   modern,
+  agent: () => agent(bin),
 };
 
 try {
