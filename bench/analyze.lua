@@ -338,7 +338,13 @@ local function rss_targets(c, target)
   end
 end
 
-local TARGETS = { sequential_targets, contention_targets, size_targets, rss_targets }
+local function mcp_targets(c, target)
+  local m = c.find("mcp", "mcp")
+  target("`tasknum mcp` allocate tool call p50 ÷ CLI allocation p50 (issue 16)", ratio(m and m.mcp_p50,
+    m and m.cli_p50), "<=", 1, string.format("%s vs %s ms", fmt(m and m.mcp_p50), fmt(m and m.cli_p50)), { m })
+end
+
+local TARGETS = { sequential_targets, contention_targets, size_targets, rss_targets, mcp_targets }
 
 -- The rows of the targets table: { what, value, op, limit, verdict, figures }.
 local function target_rows(c)
@@ -629,6 +635,33 @@ local function state_sizes(c)
   w("")
 end
 
+-- tasknum mcp ------------------------------------------------------------------
+local function mcp(c)
+  local w, m = c.w, c.find("mcp", "mcp")
+  if not m then return end
+  w("## `tasknum mcp`: one allocate tool call on a warm server (issue 16)")
+  w("")
+  w("bench/mcp_bench starts `tasknum mcp --state STATE` once (initialize, then ", m.warm, " untimed calls of each kind),",
+    " then times ", m.calls, " `tools/call allocate` requests, from writing the request line to reading the answer line,",
+    " in turns with as many `tasknum allocate --state STATE2 --format plain` runs (posix_spawn to wait4, as",
+    " bench/runner times them), on two fresh copies of the same 40 KB state. Counters advanced by ",
+    m.advanced_mcp, " (server) and ", m.advanced_cli, " (CLI), ", m.safe and "as expected." or "**not as expected**.")
+  w("")
+  w("| one allocation | p50 ms | p90 ms | p99 ms | mean ms | min ms |")
+  w("|---|---:|---:|---:|---:|---:|")
+  for _, row in ipairs({ { "tool call on a warm `tasknum mcp`", "mcp" }, { "`tasknum allocate`, whole process", "cli" } }) do
+    local k = row[2]
+    w("| ", row[1], " | ", fmt(m[k .. "_p50"]), " | ", fmt(m[k .. "_p90"]), " | ", fmt(m[k .. "_p99"]), " | ",
+      fmt(m[k .. "_mean"]), " | ", fmt(m[k .. "_min"]), " |")
+  end
+  local ratios = {}
+  for i, k in ipairs({ "p50", "p90", "p99", "mean", "min" }) do
+    ratios[i] = fr(ratio(m["cli_" .. k], m["mcp_" .. k]))
+  end
+  w("| CLI ÷ tool call | ", table.concat(ratios, " | "), " |")
+  w("")
+end
+
 -- Sanity -----------------------------------------------------------------------
 local function sanity(c)
   local w = c.w
@@ -738,7 +771,7 @@ end
 
 -- The report, section by section, in order.
 local SECTIONS = { header, targets, breakdown, contention_verdict, summary, correctness, sequential,
-  contention, lock_hold, state_sizes, sanity, floors, instructions, totals }
+  contention, lock_hold, state_sizes, mcp, sanity, floors, instructions, totals }
 
 local function report(file)
   local c = context(file)

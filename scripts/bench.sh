@@ -21,6 +21,8 @@
 #   BENCH_ROUNDS      interleaved rounds of the sequential runs (default 3)
 #   BENCH_CONT_ROUNDS interleaved rounds of the contention runs (default 2)
 #   BENCH_SIZES       state sizes for tasknum vs c-floor (default "40K 1M 20M")
+#   BENCH_MCP_CALLS   allocate tool calls on a warm `tasknum mcp`, timed
+#                     against as many CLI allocations (default 200; 0: none)
 #   BENCH_OUT         report file (default bench/RESULTS.md)
 #   BENCH_KEEP=1      keep the temp dir (it is kept anyway when a check fails)
 #   TASKNUM           the binary (default build/tasknum)
@@ -38,6 +40,7 @@ SEQ_S=${BENCH_SEQ_S:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONT_ROUNDS=${BENCH_CONT_ROUNDS:-2}
 SIZES=${BENCH_SIZES:-40K 1M 20M}
+MCP_CALLS=${BENCH_MCP_CALLS:-200}
 OUT=${BENCH_OUT:-$BENCH/RESULTS.md}
 KEEP=${BENCH_KEEP:-0}
 WIDTH=1000000            # range 0..999999: the bench never wraps
@@ -61,7 +64,7 @@ fi
 
 # --- build the C parts ----------------------------------------------------------
 mkdir -p "$BIN"
-for pair in runner:runner.c c-floor:c_floor.c; do
+for pair in runner:runner.c c-floor:c_floor.c mcp_bench:mcp_bench.c; do
     exe=$BIN/${pair%%:*} src=$BENCH/${pair#*:}
     if [[ ! -x $exe || $src -nt $exe ]]; then
         cc -O2 -Wall -Wextra -o "$exe" "$src"
@@ -240,7 +243,7 @@ fi
     tmpdir="${WORK#"$ROOT"/}" fs="$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$WORK" | awk '{print $1 " (" $2 ", " $3 ")"}')" \
     load_start="$(cut -d' ' -f1-3 /proc/loadavg)" tasknum="$tasknum_v" \
     tools="$(jq --version), $(flock --version | head -1), sqlite3 $(sqlite3 --version | cut -d' ' -f1), $(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2), $(cc --version | head -1)" \
-    config="PROCS=$PROCS TARGET_S=$TARGET_S SEQ_S=$SEQ_S ROUNDS=$ROUNDS CONT_ROUNDS=$CONT_ROUNDS SIZES=$SIZES CAP_S=$CAP_S" \
+    config="PROCS=$PROCS TARGET_S=$TARGET_S SEQ_S=$SEQ_S ROUNDS=$ROUNDS CONT_ROUNDS=$CONT_ROUNDS SIZES=$SIZES CAP_S=$CAP_S MCP_CALLS=$MCP_CALLS" \
     contenders="${LIST[*]}" procs="$PROCS" seq_rounds="$ROUNDS" cont_rounds="$CONT_ROUNDS" >>"$RES"
 
 # --- sanity: wrap from 997 on 0..999 -------------------------------------------------
@@ -307,6 +310,36 @@ for c in "${LIST[@]}"; do
     THR[$c]=$(field "$LAST" thr)
     log "  $c: p50 $(field "$LAST" p50) ms over $(field "$LAST" calls) calls"
 done
+
+# --- tasknum mcp: one allocate tool call on a warm server (issue 16) ------------------------
+# bench/mcp_bench starts `tasknum mcp` once, then times MCP_CALLS tool calls
+# (request written to answer read) in turns with as many whole-process CLI
+# allocations, on two fresh copies of the same 40 KB state. Both counters
+# must advance by exactly the calls made (warm-up calls included).
+if has tasknum && ((MCP_CALLS > 0)); then
+    log "mcp: $MCP_CALLS allocate tool calls on a warm server, in turns with as many CLI calls"
+    newproj 40K; MSTATE=$STATE
+    newproj 40K; CSTATE=$STATE
+    m0=$(counter_of tasknum "$MSTATE"); c0=$(counter_of tasknum "$CSTATE")
+    sync
+    if line=$("$BIN/mcp_bench" "$TASKNUM_RUN" "$MSTATE" "$CSTATE" "$MCP_CALLS" 2>"$WORK/mcp_bench.err"); then
+        made=$((MCP_CALLS + $(sed -n 's/.*warm=\([0-9]*\).*/\1/p' <<<"$line")))
+        dm=$(($(counter_of tasknum "$MSTATE") - m0)) dc=$(($(counter_of tasknum "$CSTATE") - c0))
+        safe=""
+        if [[ $dm == "$made" && $dc == "$made" && $(valid_json "$MSTATE") == 1 && -z $(leftovers "$MSTATE") ]]; then
+            safe=safe=1
+        else
+            PROBLEM=1
+            log "mcp check FAILED: counters moved $dm (server) and $dc (CLI), expected $made; left: $(leftovers "$MSTATE")"
+        fi
+        # shellcheck disable=SC2086
+        "${ANALYZE[@]}" record kind=mcp name=mcp $line advanced_mcp="$dm" advanced_cli="$dc" $safe >>"$RES"
+        log "  tool call p50 $(field "$(tail -1 "$RES")" mcp_p50) ms, CLI p50 $(field "$(tail -1 "$RES")" cli_p50) ms"
+    else
+        PROBLEM=1
+        log "mcp_bench FAILED: $(cat "$WORK/mcp_bench.err")"
+    fi
+fi
 
 # --- contention -------------------------------------------------------------------------
 # CONT_ROUNDS rounds; in each, for each P, every contender in turn, so drift
