@@ -390,6 +390,47 @@ describe("tasknum mcp", function()
       assert.are.equal(-32602, by_id(list, 4).error.code)
     end)
 
+    it("asks a client that offers roots for them, and holds the calls that need them until they come", function()
+      local dir, path = H.project(H.state_text(40))
+      local _, other = H.project(H.state_text(80))
+      local nowhere = H.tmpdir()
+      local init = request(1, "initialize", { protocolVersion = "2025-11-25", capabilities = { roots = {} } })
+      local function roots(...)
+        local list = {}
+        for i, d in ipairs({ ... }) do list[i] = { uri = "file://" .. d:gsub(" ", "%%20") } end
+        return encode({ jsonrpc = "2.0", id = "tasknum-roots-1", result = { roots = list } })
+      end
+      -- the call comes before the roots: it waits for them, then uses them
+      local list = feed(nowhere, { init, INITIALIZED, call(2, "allocate", {}), call(3, "allocate", { state = other }),
+        roots(dir .. "/.opencode") })
+      assert.are.equal("roots/list", list[2].method)
+      assert.are.equal("tasknum-roots-1", list[2].id)
+      assert.are.same({ 40 }, by_id(list, 2).result.structuredContent.allocated_numbers)
+      assert.are.same({ 80 }, by_id(list, 3).result.structuredContent.allocated_numbers)
+      assert.is_true(list[3].id == 2 and list[4].id == 3, "the calls were not answered in order")
+      -- roots that lead to two states, or to none, are the call's error
+      list = feed(nowhere, { init, INITIALIZED, roots(dir, other:match("^(.*)/%.opencode")), call(2, "allocate", {}) })
+      assert.are.equal("INVALID_ARGUMENT", by_id(list, 2).result.structuredContent.error_code)
+      list = feed(nowhere, { init, INITIALIZED, roots(nowhere), call(2, "allocate", {}) })
+      assert.are.equal("STATE_NOT_FOUND", by_id(list, 2).result.structuredContent.error_code)
+      -- a client that cannot answer: the working folder, as without roots
+      list = feed(dir, { init, INITIALIZED, call(2, "allocate", {}),
+        '{"jsonrpc":"2.0","id":"tasknum-roots-1","error":{"code":-32601,"message":"no roots here"}}' })
+      assert.are.same({ 41 }, by_id(list, 2).result.structuredContent.allocated_numbers)
+      -- a held call that is cancelled, or still held at the end of input, is
+      -- dropped unanswered, and allocates nothing
+      list = feed(dir, { init, INITIALIZED, call(2, "allocate", {}),
+        '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}', roots(dir) })
+      assert.are.equal(2, #list)
+      list = feed(dir, { init, INITIALIZED, call(2, "allocate", {}) })
+      assert.are.equal(2, #list)
+      assert.matches('"next_project_number": 42,', H.read(path), 1, true)
+      -- --state or TASKNUM_STATE: no roots asked
+      list = feed(nowhere, { init, INITIALIZED, call(2, "allocate", {}) }, nil, { TASKNUM_STATE = other })
+      assert.are.equal(2, #list)
+      assert.are.same({ 81 }, by_id(list, 2).result.structuredContent.allocated_numbers)
+    end)
+
     it("refuses a message over 4 MiB unread, and keeps serving; a 1 MB description is written whole", function()
       local dir, path = H.project(H.state_text(10))
       local huge = call(2, "allocate", { purpose = string.rep("x", 4 * 1024 * 1024) })
