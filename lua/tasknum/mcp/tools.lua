@@ -189,10 +189,20 @@ local function text_of(r, summary, out)
   return summary(r)
 end
 
--- TODO(issue 9): tasknum.status(opts) and tasknum.check(opts) come with the
--- facade the lead is building; until they land on main, the shipped
--- scripts run here as `tasknum status --json` / `tasknum check` would, with
--- their stdout captured (the answer is exactly what they print).
+-- TODO(issue 9): tasknum.status(opts) and tasknum.check(opts), and the one
+-- answer builder tasknum.answer, come with the facade the lead is building.
+-- They are used as soon as they are there; until then the shipped scripts
+-- run here as `tasknum status --json` / `tasknum check` would, with their
+-- stdout captured (the answer is exactly what they print), and failures are
+-- built as the CLI builds them. Drop the fallbacks once issue 9 is on main.
+local has_answer, answer = pcall(require, "tasknum.answer")
+local function invalid(message)
+  return has_answer and answer.invalid(message) or tasknum.invalid(message)
+end
+local function failure(err)
+  return has_answer and answer.failure(err) or cli.failure(err)
+end
+
 local function scripted(name, state)
   local chunks = {}
   local sink = { write = function(self, ...)
@@ -305,6 +315,10 @@ M.LIST = {
     }, { "state_path" }),
     read_only = true,
     call = function(_, ctx)
+      if tasknum.status then
+        local r = tasknum.status { state = ctx.state }
+        return r, text_of(r, status_text)
+      end
       local r, raw = scripted("status.lua", ctx.state)
       return r, text_of(r, status_text), raw
     end,
@@ -323,6 +337,10 @@ M.LIST = {
     }, { "state_path", "problems" }),
     read_only = true,
     call = function(_, ctx)
+      if tasknum.check then
+        local r = tasknum.check { state = ctx.state }
+        return r, text_of(r, check_text)
+      end
       local r, raw = scripted("check.lua", ctx.state)
       return r, text_of(r, check_text), raw
     end,
@@ -365,12 +383,12 @@ function M.call(tool, text, s, e, locate)
   local a, why = args.read(tool.input, text, s, e)
   local r
   if not a then
-    r = tasknum.invalid(why)
+    r = invalid(why)
     return r, failure_text(r)
   end
   local ok, where = pcall(function() return a.state or locate() end)
   if not ok then
-    r = cli.failure(where) -- TODO(issue 9): answer.failure once it is on main
+    r = failure(where)
     return r, failure_text(r)
   end
   return tool.call(a, { state = where })
