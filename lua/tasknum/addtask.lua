@@ -82,9 +82,10 @@ local function existing(t, name)
   end
 end
 
--- run(opts) -> answer: opts as for tasknum.allocate (state, timeout,
--- stale, purpose, todo, prepare, check) plus name, description, fields,
--- if_absent. Success answers carry project_number and project_name, and
+-- run(opts) -> answer [, text]: opts as for tasknum.allocate (state,
+-- timeout, stale, purpose, todo, format, ...) plus name, description,
+-- fields, if_absent; text is the answer in opts.format when the transaction
+-- renders one. Success answers carry project_number and project_name, and
 -- existing (true or false) when if_absent was asked.
 function M.run(opts)
   local fname = "tasknum.add_task"
@@ -106,7 +107,7 @@ function M.run(opts)
       if opts.prepare then opts.prepare(t) end
     end,
   }, { __index = opts })
-  return (txn.run(run, function(t)
+  local r, text = txn.run(run, function(t)
     if opts.if_absent then
       local n = existing(t, opts.name)
       if n then
@@ -126,7 +127,8 @@ function M.run(opts)
     local extra = { project_number = n, project_name = opts.name }
     if opts.if_absent then extra.existing = false end
     return extra
-  end))
+  end)
+  return r, type(text) == "string" and text or nil
 end
 
 return M

@@ -68,7 +68,7 @@ function M.allocate(opts)
 end
 
 -- add_task{name=, description=, fields=, if_absent=, + allocate's options
--- but count} -> answer table: the next number and the new entry first in
+-- but count} -> answer [, text]: the next number and the new entry first in
 -- active_projects, in one write (see tasknum.addtask). fields: a list of
 -- {key, value} pairs (kept in order) or a table of key = value (sorted).
 -- A name that is not a slug is an INVALID_ARGUMENT answer; with if_absent,
