@@ -422,8 +422,9 @@ function Server:serve()
     if line == false then
       self:fail(nil, INVALID_REQUEST, string.format("Invalid Request: a message of %d bytes, over the "
         .. "limit of %d", why, M.MAX_LINE))
-    elseif line then
-      self:handle(line)
+    elseif line then -- a request's own failures are answered in request(); this is the rest
+      local ok, err = xpcall(self.handle, debug.traceback, self, line)
+      if not ok then self:note("internal error, message dropped: ", tostring(err)) end
     end
     local sig = core.interrupted()
     if sig then
