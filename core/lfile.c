@@ -197,18 +197,29 @@ static int l_listdir(lua_State *L)
     return 1;
 }
 
-/* realpath(path) -> the absolute path with every symlink resolved | nil,
- * message, errno */
+static const char *type_name(mode_t mode)
+{
+    return S_ISREG(mode) ? "file" : S_ISDIR(mode) ? "directory" : S_ISLNK(mode) ? "link" : "other";
+}
+
+/* realpath(path) -> the absolute path with every symlink resolved, and
+ * the type of what it names ("file", "directory" or "other": a FIFO,
+ * socket or device), from one stat | nil, message, errno */
 static int l_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     box *real = new_box(L);
+    struct stat st;
     real->mem = realpath(path, NULL);
     if (real->mem == NULL)
         return box_fail(L, real, errno, path);
+    int known = stat(real->mem, &st) == 0;
     lua_pushstring(L, real->mem);
     box_close(real);
-    return 1;
+    if (!known)
+        return 1;
+    lua_pushstring(L, type_name(st.st_mode));
+    return 2;
 }
 
 /* cwd() -> the current folder | nil, message, errno */
@@ -232,8 +243,7 @@ static int l_stat(lua_State *L)
     if (lstat(path, &st) != 0)
         return lutil_fail(L, errno, path);
     lua_createtable(L, 0, 3);
-    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory"
-                   : S_ISLNK(st.st_mode) ? "link" : "other");
+    lua_pushstring(L, type_name(st.st_mode));
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, (lua_Integer)st.st_size);
     lua_setfield(L, -2, "size");

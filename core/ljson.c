@@ -78,9 +78,10 @@ static int l_member(lua_State *L)
     return json_fail(L, status_word(st, "not an object"), 0);
 }
 
-/* members(text, start, stop, key, ...) -> { [key] = {vstart, vstop} } for
- * the keys present once, [key] = false for those present twice or more;
- * one pass over the object | nil, reason, nil */
+/* members(text, start, stop, key, ...) -> { [key] = {vstart, vstop [, n]} }
+ * for the keys present once (n: the value, when it is a plain integer
+ * literal that fits 64 bits), [key] = false for those present twice or
+ * more; one pass over the object | nil, reason, nil */
 static int l_members(lua_State *L)
 {
     size_t len, lens[16];
@@ -101,11 +102,16 @@ static int l_members(lua_State *L)
         if (counts[i] > 1) {
             lua_pushboolean(L, 0);
         } else {
-            lua_createtable(L, 2, 0);
+            int64_t v;
+            lua_createtable(L, 3, 0);
             lua_pushinteger(L, (lua_Integer)values[i].start + 1);
             lua_rawseti(L, -2, 1);
             lua_pushinteger(L, (lua_Integer)values[i].end);
             lua_rawseti(L, -2, 2);
+            if (json_integer(text, values[i], &v) == JSON_OK) {
+                lua_pushinteger(L, v);
+                lua_rawseti(L, -2, 3);
+            }
         }
         lua_setfield(L, -2, keys[i]);
     }

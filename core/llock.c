@@ -171,4 +171,7 @@ void llock_register(lua_State *L)
 {
     lutil_class(L, LOCK_MT, lock_meta, lock_methods);
     luaL_setfuncs(L, lock_funcs, 0);
+    /* the levels of nested `tasknum lock`s: adopt() takes bytes below it */
+    lua_pushinteger(L, LOCK_MAX_DEPTH);
+    lua_setfield(L, -2, "LOCK_MAX_DEPTH");
 }

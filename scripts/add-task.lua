@@ -46,13 +46,8 @@ end
 opts.fields = fields
 if opts.no_todo then opts.todo = false end
 
-if not cli.output then -- TODO(issue 9): the facade renders the format; keep this branch only
-  opts.format, opts.no_todo = opts.format or "json", nil
-  return cli.emit(tasknum.add_task(opts))
-end
--- The format is found before the lock (an unknown one writes nothing) and
--- tried under it (one that raises writes nothing).
-local out = cli.output(opts.format, opts.verbose)
-opts.format, opts.verbose, opts.no_todo = nil, nil, nil
-opts.prepare, opts.check = out.prepare, out.check
-return out.emit(tasknum.add_task(opts))
+opts.format, opts.no_todo = opts.format or "json", nil
+-- The format is a policy like the others: found before the lock (an unknown
+-- one writes nothing), rendered under it before the write (one that raises
+-- writes nothing).
+return cli.emit(tasknum.add_task(opts))

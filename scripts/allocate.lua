@@ -17,10 +17,9 @@ end
 if opts.todo and opts.no_todo then
   tasknum.errors.raise("INVALID_ARGUMENT", "--todo and --no-todo exclude each other")
 end
-if opts.no_todo then opts.todo = false end
--- The format is found before the lock (an unknown one allocates nothing)
--- and tried under it (one that raises writes nothing).
-local out = cli.output(opts.format, opts.verbose)
-opts.format, opts.verbose, opts.no_todo = nil, nil, nil
-opts.prepare, opts.check = out.prepare, out.check
-return out.emit(tasknum.allocate(opts))
+if opts.no_todo then opts.todo, opts.no_todo = false, nil end
+opts.format = opts.format or "json"
+-- The format is a policy like the others: found before the lock (an unknown
+-- one allocates nothing), rendered under it before the write (one that
+-- raises writes nothing).
+return cli.emit(tasknum.allocate(opts))

@@ -11,11 +11,7 @@ local errors = require "tasknum.errors"
 local _, rest = cli.parse({ ... }, {})
 if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
+local exists = require("tasknum.fs").readable
 
 local host = package.loaded["tasknum.host"] or {}
 local top, exe = host.top, host.exe

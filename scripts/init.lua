@@ -21,13 +21,13 @@ if next < min or next > max then
 end
 
 local path = state.absolute(opts.state or os.getenv("TASKNUM_STATE") or ".opencode/specs/state.json")
-if io.open(path, "rb") then
+if require("tasknum.fs").readable(path) then
   errors.raise("INVALID_ARGUMENT", "refusing to touch an existing state file: " .. path)
 end
 
 -- mkdir -p, one folder at a time
 local dir = ""
-for part in state.dirname(path):gmatch("[^/]+") do
+for part in require("tasknum.fs").dirname(path):gmatch("[^/]+") do
   dir = dir .. "/" .. part
   local ok, msg, errno = core.mkdir(dir)
   if not ok and errno ~= core.EEXIST then error(errors.system(msg, errno, "cannot create the folder"), 0) end
@@ -49,5 +49,5 @@ if not ok and errno == core.EEXIST then
   errors.raise("INVALID_ARGUMENT", "refusing to touch an existing state file: " .. path)
 end
 if not ok then error(errors.system(msg, errno, "cannot create the state file"), 0) end
-return cli.emit({ status = "success", state_path = path, next_project_number = next,
-  project_numbering = { min = min, max = max }, timestamp = require("tasknum.txn").timestamp() })
+return cli.emit(require("tasknum.answer").success{ state_path = path, next_project_number = next,
+  project_numbering = { min = min, max = max } })

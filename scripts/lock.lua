@@ -11,11 +11,11 @@
 -- held lock instead of waiting for it (and take turns among themselves).
 -- A SIGTERM for tasknum is passed on to COMMAND; tasknum keeps the lock
 -- until COMMAND has ended. (A terminal's Ctrl-C reaches both already.)
+local tasknum = require "tasknum"
 local cli = require "tasknum.cli"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local legacy = require "tasknum.legacy"
-local txn = require "tasknum.txn"
 
 local SIGTERM = 15
 
@@ -38,20 +38,12 @@ local function shell_words(argv)
   return table.concat(words, " ")
 end
 
--- What the command inherits to share the lock (see tasknum.txn adopt).
-local function shared(t)
-  local byte = t.lock_byte or 0
-  assert(t.lock:narrow(byte))
-  return { TASKNUM_LOCK_FD = tostring(t.lock:fd()), TASKNUM_LOCK_BYTE = tostring(byte),
-    TASKNUM_LOCK_PATH = t.lock_path, TASKNUM_STATE = t.path }
-end
-
 -- Waits for the child. Wakes up a few times per stale age to keep the
 -- legacy folder fresh for scripts that judge it by age, and passes a
 -- SIGTERM on once.
-local function wait(t, child)
+local function wait(h, child)
   local seen = 0
-  local beat = (t.stale or legacy.DEFAULT_STALE) / 4
+  local beat = (opts.stale or legacy.DEFAULT_STALE) / 4
   while true do
     local status, msg, errno = child:wait(beat, seen)
     if status then return status end
@@ -59,7 +51,7 @@ local function wait(t, child)
       seen = core.interrupted() or 0
       if seen == SIGTERM then core.kill(child:pid(), SIGTERM) end
     elseif errno == core.ETIMEDOUT then
-      if t.legacy then legacy.refresh(t.legacy) end -- best effort: the folder may be read-only
+      h:refresh() -- best effort: the folder may be read-only
     else
       error(errors.system(msg, errno, "cannot wait for the command"), 0)
     end
@@ -67,17 +59,16 @@ local function wait(t, child)
 end
 
 opts.command = shell_words(command)
-opts.hold_only = true
 local started
-local result = txn.run(opts, function(t)
-  local child, msg, errno = core.spawn(command, shared(t), t.lock:fd())
+local result = tasknum.hold(opts, function(h)
+  local child, msg, errno = core.spawn(command, h:share(), h:fd())
   if not child then
     started = { status = errno == core.ENOENT and 127 or 126, message = msg }
   else
-    started = { status = wait(t, child) }
+    started = { status = wait(h, child) }
   end
-  t.audit_extra = { command_status = started.status }
+  return { command_status = started.status }
 end)
-if result.status ~= "success" then return cli.emit(result, "json", result.state_path) end
+if result.status ~= "success" then return cli.emit(result) end
 if started.message then io.stderr:write("tasknum: lock: ", started.message, "\n") end
 return started.status

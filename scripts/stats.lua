@@ -39,9 +39,9 @@ local function summary(values)
 end
 
 local function gather()
-  local path = state.find(opts.state)
-  local pok, policies = pcall(policy.policies, path)
-  local log = report.audit_path(path, pok and policies or nil)
+  local path, err = state.find(opts.state)
+  if not path then error(err, 0) end
+  local log = report.audit_path(path, policy.policies(path))
   local s = { status = "success", state_path = path, audit_log = log, attempts = 0,
     allocations = 0, numbers = 0, lock_commands = 0, errors = {}, wraps = 0, conflicts = 0,
     stale_breaks = 0 }
@@ -89,5 +89,5 @@ local function text(s)
 end
 
 local s = gather()
-io.stdout:write(opts.json and (json.encode(s) .. "\n") or text(s))
+io.stdout:write(opts.json and cli.json(s) or text(s))
 return 0

@@ -3,98 +3,16 @@
 -- Text for people by default; --json prints one line of JSON. Exits 0
 -- whenever it could look (a state that does not parse is reported in the
 -- answer: `tasknum check` is the command that fails on it).
+local tasknum = require "tasknum"
 local cli = require "tasknum.cli"
-local core = require "tasknum.core"
-local errors = require "tasknum.errors"
 local json = require "tasknum.json"
-local legacy = require "tasknum.legacy"
-local policy = require "tasknum.policy"
-local report = require "tasknum.report"
-local state = require "tasknum.state"
-local txn = require "tasknum.txn"
-
-local RECENT = 5
 
 local opts, rest = cli.parse({ ... }, {
   ["--state"] = { "state", "string" },
   ["--stale"] = { "stale", "seconds" },
   ["--json"] = { "json", "flag" },
 })
-if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
-
-local function error_fields(e)
-  if errors.is(e) then return { code = e.code, message = e.message, details = e.details } end
-  return { code = "SCRIPT_ERROR", message = tostring(e) }
-end
-
--- The counter, the range and the room before the next active project.
-local function counter(s, text)
-  local ok, info = pcall(state.parse, text)
-  if not ok then
-    s.state_error = error_fields(info)
-    return
-  end
-  local active = report.active(text, info)
-  local room, nearest = report.room(info, active)
-  s.next_project_number = info.next
-  s.range = { min = info.min, max = info.max }
-  s.active_project_count = #active
-  s.room = room
-  s.next_active = nearest and { project_number = nearest.number, project_name = nearest.name }
-    or json.null
-end
-
-local function lock_status(s, lock_path)
-  local held, msg = core.probe(lock_path)
-  s.lock = { path = lock_path, held = held == true }
-  if held == nil then s.lock.error = msg end
-  if held then
-    local holder, line = txn.holder(lock_path)
-    s.lock.holder, s.lock.description = holder, line
-  end
-end
-
-local function legacy_status(s, real)
-  local folder = legacy.path(real)
-  local found = legacy.inspect(folder, opts.stale)
-  s.legacy = { path = folder, present = found ~= nil, stale_after_s = opts.stale or legacy.DEFAULT_STALE }
-  if found then
-    s.legacy.pid, s.legacy.verdict, s.legacy.age_s = found.pid, found.verdict, json.ms(found.age_s) / 1000
-    s.legacy.info = found.info
-    s.legacy.stale = found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged"
-    s.legacy.mine = s.lock.holder and s.lock.holder.pid == found.pid or false
-  end
-end
-
-local function audit_status(s, path, policies)
-  local log = report.audit_path(path, policies)
-  local st = core.stat(log)
-  s.audit = { path = log, bytes = st and st.size or 0 }
-  local recent = report.recent(log, RECENT, function(e)
-    return type(e.numbers) == "table" and #e.numbers > 0
-  end)
-  s.recent = json.array({})
-  for i, e in ipairs(recent) do
-    s.recent[i] = { timestamp = e.timestamp, numbers = json.array(e.numbers), pid = e.pid,
-      host = e.host, user = e.user, purpose = e.purpose, command = e.command }
-  end
-end
-
-local function gather()
-  local path = state.find(opts.state)
-  local real = core.realpath(path) or path
-  local s = { status = "success", state_path = path, timestamp = txn.timestamp() }
-  local ok, text = pcall(state.read, path)
-  if ok then counter(s, text) else s.state_error = error_fields(text) end
-  lock_status(s, txn.lock_path(real))
-  legacy_status(s, real)
-  s.temp_files = core.temps(path) or 0
-  local pok, policies = pcall(policy.policies, path)
-  if not pok then s.policy_error = error_fields(policies) end
-  audit_status(s, path, pok and policies or nil)
-  s.policies = { dirs = json.array(policy.dirs(path)), loaded = json.array(table.move(policy.loaded, 1, #policy.loaded, 1, {})) }
-  return s
-end
+if #rest > 0 then tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
 -- --- text for people ---------------------------------------------------------
 
@@ -156,6 +74,7 @@ local function text(s)
   return table.concat(out, "\n") .. "\n"
 end
 
-local s = gather()
-io.stdout:write(opts.json and (json.encode(s) .. "\n") or text(s))
+local s = tasknum.status(opts)
+if s.status ~= "success" then return cli.emit(s) end
+io.stdout:write(opts.json and cli.json(s) or text(s))
 return 0

@@ -1,4 +1,4 @@
--- tasknum.addtask: the whole /task step of an agent command in one locked,
+-- tasknum.addtask (internal): the whole /task step of an agent command in one locked,
 -- durable write, behind tasknum.add_task (the CLI's `tasknum add-task` and
 -- the MCP server's add_task tool both call it): the next number from the
 -- team's conflict policy, and the new entry first in active_projects,
@@ -128,7 +128,7 @@ function M.run(opts)
     if opts.if_absent then extra.existing = false end
     return extra
   end)
-  return r, type(text) == "string" and text or nil
+  return r, text
 end
 
 return M

@@ -1,8 +1,9 @@
--- tasknum.cli: the command line. The host calls main(args) protected and
+-- tasknum.cli (internal): the command line. The host calls main(args) protected and
 -- exits with what it returns; nothing here calls os.exit.
+local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
-local json = require "tasknum.json"
+local fs = require "tasknum.fs"
 local policy = require "tasknum.policy"
 
 local M = {}
@@ -41,85 +42,26 @@ local function host() return package.loaded["tasknum.host"] end
 
 -- --- answers ----------------------------------------------------------------
 
--- emit(result [, format [, state_path]]) -> exit status. Prints the answer
--- on stdout, and a short line on stderr when it is a failure. format is a
--- name or a format function; a failure whose format cannot be found (most
--- often the very failure that says so) is printed as JSON.
-function M.emit(result, format, state_path)
-  local ok, text = xpcall(function()
-    local fmt = type(format) == "function" and format or policy.format(format or "json", state_path)
-    if not fmt and result.status ~= "success" then fmt = policy.format("json", state_path) end
-    if not fmt then
-      error(errors.new("INVALID_ARGUMENT", "unknown format: " .. tostring(format)), 0)
-    end
-    return fmt(result)
-  end, function(e) return errors.is(e) and e or debug.traceback(tostring(e), 2) end)
-  if not ok and result.status ~= "success" then
-    -- a format that fails on failures: the failure itself matters more
-    text = json.encode(result) .. "\n"
-  elseif not ok then
-    local err = errors.is(text) and text or errors.new("SCRIPT_ERROR",
-      "output format failed: " .. tostring(text):match("^[^\n]*"), tostring(text))
-    result, text = M.failure(err), json.encode(M.failure(err)) .. "\n"
-  end
-  io.stdout:write(text)
+-- json(answer) -> its line of JSON
+function M.json(r)
+  return answer.encode(r) .. "\n"
+end
+
+-- emit(result [, text]) -> exit status. Prints text (the answer as its
+-- format rendered it; JSON without one) on stdout, and a short line on
+-- stderr when it is a failure.
+function M.emit(result, text)
+  io.stdout:write(text or M.json(result))
   io.stdout:flush()
   if result.status ~= "success" then
     io.stderr:write("tasknum: ", result.error_code or "ERROR", ": ",
       tostring(result.error_message), "\n")
-    return errors.exit_status(result)
   end
-  return 0
-end
-
--- output(format, verbose) -> o, the printing side of a command that runs a
--- transaction (pass o.prepare and o.check in its options):
---   o.prepare(txn) finds the format where the state's team files are, before
---     the lock (unknown: INVALID_ARGUMENT), and with verbose lists on stderr
---     the state and every policy file in use;
---   o.check(txn) renders the answer-to-be under the lock, so a format that
---     raises writes nothing (SCRIPT_ERROR);
---   o.emit(result) prints the answer -> exit status.
-function M.output(format, verbose)
-  format = format or "json"
-  local o = {}
-  function o.prepare(txn)
-    local fmt, where = policy.format(format, txn.path)
-    if not fmt then
-      errors.raise("INVALID_ARGUMENT", "unknown format " .. format
-        .. " (json, plain, todo, or a team's format/" .. format .. ".lua)")
-    end
-    o.fmt = fmt
-    if verbose then
-      local files = txn.policies.files or {}
-      io.stderr:write("tasknum: state ", txn.path, "\n",
-        "tasknum: conflict policy ", tostring(files.conflict), "\n",
-        "tasknum: audit policy ", tostring(files.audit), "\n",
-        "tasknum: format ", tostring(where), "\n")
-    end
-  end
-  function o.check(txn)
-    local ok, e = xpcall(o.fmt, debug.traceback, txn:result())
-    if not ok then
-      errors.raise("SCRIPT_ERROR", "output format " .. format .. " raised an error: "
-        .. tostring(e):match("^[^\n]*"), tostring(e))
-    end
-  end
-  function o.emit(result)
-    return M.emit(result, o.fmt or format, result.state_path)
-  end
-  return o
+  return answer.exit_status(result)
 end
 
 -- failure(err) -> answer table for an error raised outside a transaction
-function M.failure(err)
-  err = errors.from(err)
-  local e = { code = err.code, message = err.message, details = err.details }
-  for k, v in pairs(err.data or {}) do e[k] = v end
-  return { status = "error", error = e, error_code = err.code,
-           error_message = err.message, retry_suggested = errors.retry_suggested(err),
-           lock_acquired = false, timestamp = require("tasknum.txn").timestamp() }
-end
+M.failure = answer.failure
 
 -- --- options ----------------------------------------------------------------
 
@@ -196,11 +138,6 @@ end
 
 -- --- scripts ----------------------------------------------------------------
 
-local function readable(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-end
-
 function M.script_dirs()
   local dirs = {}
   for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = dir end
@@ -216,7 +153,7 @@ function M.find(name, shipped_only)
   if name:find("/", 1, true) then
     local chunk, msg = loadfile(name, "t")
     if not chunk then
-      if not readable(name) then bad("no such script: " .. name) end
+      if not fs.readable(name) then bad("no such script: " .. name) end
       errors.raise("SCRIPT_ERROR", "cannot load " .. name, msg)
     end
     return chunk, name
@@ -225,7 +162,7 @@ function M.find(name, shipped_only)
   if shipped_only and host() and host().scriptdir then dirs = { host().scriptdir } end
   for _, dir in ipairs(dirs) do
     local path = dir .. "/" .. name
-    if readable(path) then
+    if fs.readable(path) then
       local chunk, msg = loadfile(path, "t")
       if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. path, msg) end
       return chunk, path
@@ -256,11 +193,6 @@ function M.available()
   return table.concat(names, ", ")
 end
 
-local function traceback(e)
-  if errors.is(e) then return e end
-  return errors.new("SCRIPT_ERROR", tostring(e), debug.traceback(tostring(e), 2))
-end
-
 -- run(name, args, shipped_only) -> exit status
 function M.run(name, args, shipped_only)
   local ok, status = xpcall(function()
@@ -269,8 +201,8 @@ function M.run(name, args, shipped_only)
     a[0] = where
     _G.arg = a
     return chunk(table.unpack(args))
-  end, traceback)
-  if not ok then return M.emit(M.failure(status)) end
+  end, errors.handler)
+  if not ok then return M.emit(answer.failure(status)) end
   if status == nil or status == true then return 0 end
   if status == false then return 1 end
   if math.type(status) == "integer" then return status end
@@ -305,11 +237,11 @@ function M.main(args)
   local rest = table.move(args, 2, #args, 1, {})
   if cmd == "run" then
     local script = table.remove(rest, 1)
-    if not script then return M.emit(M.failure(errors.new("INVALID_ARGUMENT",
+    if not script then return M.emit(answer.failure(errors.new("INVALID_ARGUMENT",
       "run needs a script: tasknum run SCRIPT [ARGS...]"))) end
     return M.run(script, rest)
   elseif cmd:sub(1, 1) == "-" then
-    return M.emit(M.failure(errors.new("INVALID_ARGUMENT", "unknown option " .. cmd
+    return M.emit(answer.failure(errors.new("INVALID_ARGUMENT", "unknown option " .. cmd
       .. "; see tasknum --help")))
   end
   return M.run(cmd .. ".lua", rest, M.BUILTIN[cmd])

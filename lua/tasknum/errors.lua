@@ -1,6 +1,8 @@
--- tasknum.errors: the error codes of the contract, and error values that
--- carry a code through Lua's error() so one place can turn them into the
--- JSON failure answer.
+-- tasknum.errors: the error codes of the contract, their exit statuses (the
+-- one place that defines them), and error values that carry a code. Inside
+-- the library expected failures are returned as `nil, err` with err such a
+-- value; they are raised only at the transaction boundary (a body, a policy)
+-- and for misuse. tasknum.answer turns them into failure answers.
 local core = require "tasknum.core"
 
 local M = {}
@@ -14,6 +16,7 @@ M.exit = {
   SCRIPT_ERROR = 70,
   SYSTEM_ERROR = 71,
   LOCK_TIMEOUT = 75,
+  AUTHORITY_UNAVAILABLE = 76, -- where the numbering lives cannot be reached
   INTERRUPTED = 130, -- 128 + the signal: 130 for SIGINT, 143 for SIGTERM
 }
 
@@ -50,8 +53,8 @@ end
 
 -- An interruption is the decision of whoever sent the signal: retrying on
 -- one's own would defy it, so it is not suggested.
-function M.retry_suggested(err)
-  if err.code == "LOCK_TIMEOUT" then return true end
+function M.retryable(err)
+  if err.code == "LOCK_TIMEOUT" or err.code == "AUTHORITY_UNAVAILABLE" then return true end
   if err.code == "SYSTEM_ERROR" then return transient[err.errno] == true end
   return false
 end
@@ -65,15 +68,6 @@ function M.interrupted(signum, when)
     { signal = name })
 end
 
--- exit_status(answer) -> the process exit status for an answer table:
--- 0 for success, 128 + the signal for INTERRUPTED, else the code's status.
-function M.exit_status(r)
-  if r.status == "success" then return 0 end
-  local sig = r.error_code == "INTERRUPTED" and type(r.error) == "table" and r.error.signal
-  if sig and M.SIGNALS[sig] then return 128 + M.SIGNALS[sig] end
-  return M.exit[r.error_code] or 70
-end
-
 -- from(value) -> an error value for anything raised. Lua raises memory
 -- errors without calling the message handler, as the bare string "not
 -- enough memory": that is SYSTEM_ERROR (ENOMEM), anything else that is not
@@ -84,6 +78,15 @@ function M.from(e)
     return M.new("SYSTEM_ERROR", "out of memory", "not enough memory", 12)
   end
   return M.new("SCRIPT_ERROR", tostring(e))
+end
+
+-- handler(e): the message handler for xpcall around anything that runs a
+-- team's or a user's code: error values pass, anything else becomes a
+-- SCRIPT_ERROR whose details hold the traceback.
+function M.handler(e)
+  if M.is(e) then return e end
+  if e == "not enough memory" then return M.from(e) end
+  return M.new("SCRIPT_ERROR", tostring(e), debug.traceback(tostring(e), 2))
 end
 
 -- system(message_from_core, errno [, what]) -> SYSTEM_ERROR value

@@ -1,11 +1,13 @@
 -- tasknum: unique task numbers from a project's state.json, for any number
 -- of concurrent callers. The C core (tasknum.core) locks and writes; this
--- module and the policies beside it decide.
+-- module and the policies beside it decide. This file is the public API;
+-- modules marked "(internal)" in their first line may change.
 --
 --   local tasknum = require "tasknum"
 --   local r = tasknum.allocate{count = 2, purpose = "x", state = "specs/state.json"}
 --   -- r is the answer table the CLI prints as JSON, errors included
 --   -- (r.status == "error", r.error.code); only misuse raises.
+local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local policy = require "tasknum.policy"
@@ -13,16 +15,19 @@ local txn = require "tasknum.txn"
 
 local M = { version = core.version, exit_codes = errors.exit }
 
+local STRINGS = { "state", "purpose", "command", "format", "authority" }
+local SECONDS = { "timeout", "stale" }
+
 local function check_opts(opts, fname)
   if type(opts) ~= "table" then
     error(fname .. ": expected a table of options, got " .. type(opts), 3)
   end
-  for _, k in ipairs({ "state", "purpose", "command" }) do
+  for _, k in ipairs(STRINGS) do
     if opts[k] ~= nil and type(opts[k]) ~= "string" then
       error(string.format("%s: %s must be a string, got %s", fname, k, type(opts[k])), 3)
     end
   end
-  for _, k in ipairs({ "timeout", "stale" }) do
+  for _, k in ipairs(SECONDS) do
     if opts[k] ~= nil and type(opts[k]) ~= "number" then
       error(string.format("%s: %s must be a number of seconds, got %s", fname, k, type(opts[k])), 3)
     end
@@ -32,18 +37,17 @@ local function check_opts(opts, fname)
   end
 end
 
--- Answers for misuse that is the caller's input, not a programming error
--- (a count of 0 from the command line, a negative timeout).
-local function invalid(message)
-  local r = { status = "error", lock_acquired = false, timestamp = txn.timestamp() }
-  local e = errors.new("INVALID_ARGUMENT", message)
-  r.error = { code = e.code, message = e.message }
-  r.error_code, r.error_message, r.retry_suggested = e.code, e.message, false
-  return r
+-- The answer for a timeout the caller got wrong, or nil when it is fine.
+local function bad_timeout(opts)
+  if opts.timeout and (opts.timeout < 0 or opts.timeout ~= opts.timeout) then
+    return answer.invalid("timeout must be a number of seconds >= 0")
+  end
 end
-M.invalid = invalid
 
--- allocate{count=1, purpose=, state=, timeout=30, stale=60} -> answer table
+-- allocate{count=1, purpose=, state=, timeout=30, stale=60, todo=,
+-- format=, authority=} -> answer [, text]: count numbers chosen by the
+-- team's conflict policy. With format (a format name) the answer comes
+-- rendered in it too, once: the text the CLI prints.
 function M.allocate(opts)
   opts = opts or {}
   check_opts(opts, "tasknum.allocate")
@@ -51,49 +55,42 @@ function M.allocate(opts)
   if type(count) ~= "number" then
     error("tasknum.allocate: count must be a number, got " .. type(count), 2)
   end
-  if opts.timeout and (opts.timeout < 0 or opts.timeout ~= opts.timeout) then
-    return invalid("timeout must be a number of seconds >= 0")
-  end
-  local run = setmetatable({ prepare = function(t)
-    local limit = t.policies.conflict.max_count or math.maxinteger
-    if math.type(count) ~= "integer" or count < 1 or count > limit then
-      t:fail("INVALID_ARGUMENT", string.format("count must be a whole number from 1 to %d, got %s",
-        limit, tostring(count)))
-    end
-    if opts.prepare then opts.prepare(t) end
-  end }, { __index = opts })
-  return (txn.run(run, function(t)
-    t:pick(count)
-  end))
+  local bad = bad_timeout(opts)
+  if bad then return bad end
+  local run = setmetatable({ count = count }, { __index = opts })
+  local r, text = txn.run(run, function(t) t:pick(count) end)
+  return r, text
 end
 
 -- add_task{name=, description=, fields=, if_absent=, + allocate's options
--- but count} -> answer [, text]: the next number and the new entry first in
--- active_projects, in one write (see tasknum.addtask). fields: a list of
--- {key, value} pairs (kept in order) or a table of key = value (sorted).
--- A name that is not a slug is an INVALID_ARGUMENT answer; with if_absent,
--- an entry already named so is answered with its number and existing =
--- true, and nothing is written.
+-- but count} -> answer [, text]: the next number and the new entry first
+-- in active_projects, in one write (see tasknum.addtask). fields: a list
+-- of {key, value} pairs (kept in order) or a table of key = value
+-- (sorted). A name that is not a slug is an INVALID_ARGUMENT answer; with
+-- if_absent, an entry already named so is answered with its number and
+-- existing = true, and nothing is written.
 function M.add_task(opts)
   check_opts(opts, "tasknum.add_task")
-  if opts.timeout and (opts.timeout < 0 or opts.timeout ~= opts.timeout) then
-    return invalid("timeout must be a number of seconds >= 0")
-  end
+  local bad = bad_timeout(opts)
+  if bad then return bad end
   return require("tasknum.addtask").run(opts)
 end
 
--- transaction(opts, body) -> answer table. body(txn) runs under the lock
--- with the state read and checked; it takes numbers with txn:pick(n) (the
--- team's conflict policy) or txn:take(n), edits with tasknum.edit or
+-- transaction(opts, body) -> answer [, text]. body(txn) runs under the
+-- lock with the state read and checked; it takes numbers with txn:pick(n)
+-- (the team's conflict policy) or txn:take(n), edits with tasknum.edit or
 -- txn:span()/txn:splice(), and may return a table of extra answer fields.
 -- An error anywhere writes nothing; a normal return commits durably. opts:
--- state, timeout, purpose, stale, todo (a TODO.md path, or false).
+-- as allocate's, without count.
 function M.transaction(opts, body)
   check_opts(opts, "tasknum.transaction")
   if type(body) ~= "function" then
     error("tasknum.transaction: body must be a function", 2)
   end
-  return (txn.run(opts, body))
+  local bad = bad_timeout(opts)
+  if bad then return bad end
+  local r, text = txn.run(opts, body)
+  return r, text
 end
 
 -- begin(opts) -> txn | nil, error answer: the same step as a handle, for
@@ -108,7 +105,43 @@ function M.begin(opts)
   return txn.begin(opts)
 end
 
--- format(result, name [, state_path]) -> text in that output format
+-- hold(opts, fn) -> answer: holds the state's lock (and the legacy folder)
+-- while fn(h) runs, without reading or writing the state; what `tasknum
+-- lock` does. h:share() -> the environment with which a child process
+-- shares the lock, h:fd() -> the lock's descriptor for it, h:refresh()
+-- renews the legacy folder for long holds. fn may return a table of fields
+-- for the answer and the audit line.
+function M.hold(opts, fn)
+  check_opts(opts, "tasknum.hold")
+  if type(fn) ~= "function" then error("tasknum.hold: fn must be a function", 2) end
+  local run = setmetatable({ hold_only = true }, { __index = opts })
+  return (txn.run(run, function(t)
+    local extra = fn(t.file)
+    t.audit_extra = type(extra) == "table" and extra or nil
+    return t.audit_extra
+  end))
+end
+
+-- status{state=, stale=} -> what `tasknum status --json` prints: the
+-- state, its counter and room, the lock and its holder, the legacy
+-- folder, leftover temp files, the audit log and its last allocations,
+-- the policies in use. Takes no lock; never raises for a bad state.
+function M.status(opts)
+  opts = opts or {}
+  check_opts(opts, "tasknum.status")
+  return require("tasknum.status").status(opts)
+end
+
+-- check{state=} -> the answer `tasknum check` prints: success with an
+-- empty problems list, or STATE_CORRUPT listing each problem.
+function M.check(opts)
+  opts = opts or {}
+  check_opts(opts, "tasknum.check")
+  return require("tasknum.status").check(opts)
+end
+
+-- format(result, name [, state_path]) -> text in that output format, or
+-- nil when there is no such format
 function M.format(result, name, state_path)
   local fmt = policy.format(name or "json", state_path)
   if not fmt then return nil end

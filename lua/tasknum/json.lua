@@ -1,18 +1,10 @@
 -- tasknum.json: encodes answers and audit lines. lua-cjson decodes; it is not
 -- used to encode because it turns integers into floats (9.0e+15) and lets
--- invalid UTF-8 through. Keys come out in a stable order: those named in
--- ORDER first, the rest sorted.
+-- invalid UTF-8 through. Keys come out in a stable order: those ranked by
+-- the caller first (tasknum.answer ranks the answer's keys), the rest sorted.
 local M = {}
 
-local ORDER = {
-  "status", "error", "code", "message", "details",
-  "allocated_numbers", "allocation_count", "previous_next_number",
-  "new_next_number", "wrapped", "error_code", "error_message",
-  "retry_suggested", "lock_acquired", "lock_wait_ms", "lock_duration_ms",
-  "timestamp", "state_path", "purpose",
-}
-local RANK = {}
-for i, k in ipairs(ORDER) do RANK[k] = i end
+local NO_RANK = {}
 
 local ESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
               ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
@@ -45,11 +37,11 @@ local function is_array(t)
   return n > 0 or next(t) == nil and getmetatable(t) == M.array_mt
 end
 
-local function sorted_keys(t)
+local function sorted_keys(t, rank)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = tostring(k) end
   table.sort(keys, function(a, b)
-    local ra, rb = RANK[a] or math.huge, RANK[b] or math.huge
+    local ra, rb = rank[a] or math.huge, rank[b] or math.huge
     if ra ~= rb then return ra < rb end
     return a < b
   end)
@@ -58,22 +50,22 @@ end
 
 local encode
 
-local function encode_table(t, depth)
+local function encode_table(t, depth, rank)
   if depth > 64 then error("json: nesting too deep", 0) end
   local parts = {}
   if is_array(t) then
-    for i = 1, #t do parts[i] = encode(t[i], depth + 1) end
+    for i = 1, #t do parts[i] = encode(t[i], depth + 1, rank) end
     return "[" .. table.concat(parts, ",") .. "]"
   end
-  for _, k in ipairs(sorted_keys(t)) do
+  for _, k in ipairs(sorted_keys(t, rank)) do
     local v = t[k]
     if v == nil then v = t[tonumber(k)] end
-    parts[#parts + 1] = string_literal(k) .. ":" .. encode(v, depth + 1)
+    parts[#parts + 1] = string_literal(k) .. ":" .. encode(v, depth + 1, rank)
   end
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
-function encode(v, depth)
+function encode(v, depth, rank)
   local kind = type(v)
   if v == nil or v == M.null then return "null"
   elseif kind == "string" then return string_literal(v)
@@ -84,7 +76,7 @@ function encode(v, depth)
     if tonumber(s) ~= v then s = string.format("%.17g", v) end
     return (s:gsub(",", "."))
   elseif kind == "boolean" then return tostring(v)
-  elseif kind == "table" then return encode_table(v, depth)
+  elseif kind == "table" then return encode_table(v, depth, rank)
   end
   return string_literal(tostring(v))
 end
@@ -94,14 +86,10 @@ M.array_mt = {}
 function M.array(t) return setmetatable(t or {}, M.array_mt) end
 M.null = setmetatable({}, { __tostring = function() return "null" end })
 
--- encode(value) -> one line of JSON
-function M.encode(v)
-  return encode(v, 0)
-end
-
--- Rounds a duration in milliseconds to microseconds for display.
-function M.ms(seconds)
-  return math.floor(seconds * 1e6 + 0.5) / 1e3
+-- encode(value [, rank]) -> one line of JSON; rank maps keys to their
+-- place (lower first), the other keys follow sorted
+function M.encode(v, rank)
+  return encode(v, 0, rank or NO_RANK)
 end
 
 return M

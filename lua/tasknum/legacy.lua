@@ -1,4 +1,4 @@
--- tasknum.legacy: the old lock protocol, both ways. Shell scripts that
+-- tasknum.legacy (internal): the old lock protocol, both ways. Shell scripts that
 -- predate tasknum lock the state with `mkdir .state.lock` beside it (for
 -- .opencode/specs/state.json: .opencode/specs/.state.lock) and write
 -- "PID:EPOCH" into its info file. While tasknum holds the state it keeps
@@ -10,6 +10,7 @@
 -- two of them in (the race of lock-by-mkdir libraries). The folder has no
 -- kernel wake-up, so waiting for it sleeps with a short backoff.
 local core = require "tasknum.core"
+local fs = require "tasknum.fs"
 
 local M = {}
 
@@ -20,13 +21,12 @@ M.DEFAULT_STALE = 60
 M.REUSE_SLACK = 2
 M.PID_MAX = 4194304   -- the kernel's largest pid_max
 local FIRST_SLEEP, MAX_SLEEP = 0.001, 0.05
-local EEXIST, ENOENT, EINVAL, ETIMEDOUT, EINTR = core.EEXIST, core.ENOENT, core.EINVAL,
-  core.ETIMEDOUT, core.EINTR
+local EEXIST, ENOENT, EINVAL, ETIMEDOUT, EINTR, ENOTEMPTY = core.EEXIST, core.ENOENT,
+  core.EINVAL, core.ETIMEDOUT, core.EINTR, core.ENOTEMPTY
 
 -- path(state) -> the legacy folder beside the (real) state file
 function M.path(state_path)
-  local dir, base = state_path:match("^(.*)/([^/]*)$")
-  return dir .. "/." .. base:gsub("%.json$", "") .. ".lock"
+  return fs.beside(state_path:gsub("%.json$", ""), ".%s.lock")
 end
 
 -- gone(pid, since) -> "dead" when no process has that pid on this host,
@@ -85,10 +85,11 @@ end
 
 local function remove_now(folder)
   os.remove(folder .. "/info")
-  for _, name in ipairs(core.listdir(folder) or {}) do -- an info.tmp-PID of refresh()
-    os.remove(folder .. "/" .. name)
-  end
   local ok, msg, errno = os.remove(folder)
+  if errno == ENOTEMPTY then -- an info.tmp-PID of refresh(), or a script's own files
+    for _, name in ipairs(core.listdir(folder) or {}) do os.remove(folder .. "/" .. name) end
+    ok, msg, errno = os.remove(folder)
+  end
   if ok or errno == ENOENT then return true end
   return nil, msg
 end
@@ -98,11 +99,14 @@ end
 -- sweep() knows: removing info and then the folder would leave, if killed
 -- between the two, a folder without info that every caller would have to
 -- wait out for the whole stale age.
-local function remove(folder)
+local function remove(folder, pid)
   if folder:match("%.tmp%-%d+$") then return remove_now(folder) end
-  local away = string.format("%s.tmp-%d", folder, core.pid())
-  remove_now(away)
+  local away = string.format("%s.tmp-%d", folder, pid)
   local ok, msg, errno = os.rename(folder, away)
+  if not ok and errno ~= ENOENT then -- an old folder of that name in the way
+    remove_now(away)
+    ok, msg, errno = os.rename(folder, away)
+  end
   if not ok then
     if errno == ENOENT then return true end
     return nil, msg
@@ -110,8 +114,8 @@ local function remove(folder)
   return remove_now(away)
 end
 
-local function mine()
-  return string.format("%d:%d\n", core.pid(), (core.time()))
+local function mine(pid, epoch)
+  return string.format("%d:%d\n", pid, epoch or (core.time()))
 end
 
 local function write_info(folder, text)
@@ -130,59 +134,67 @@ end
 -- one breaks at once; never one without info, which every caller would
 -- have to wait out for the whole stale age. Where the file system cannot
 -- rename without replacing (EINVAL), mkdir and then info, as scripts do.
-local function make(folder)
-  local info, tmp = mine(), string.format("%s.tmp-%d", folder, core.pid())
-  remove(tmp)
+local function make(folder, pid, epoch)
+  local info, tmp = mine(pid, epoch), string.format("%s.tmp-%d", folder, pid)
   local ok, msg, errno = core.mkdir(tmp)
+  if not ok and errno == EEXIST then -- left by a process that had our pid
+    remove(tmp, pid)
+    ok, msg, errno = core.mkdir(tmp)
+  end
   if ok then
     ok, msg = write_info(tmp, info)
-    if not ok then remove(tmp) return nil, "cannot write " .. tmp .. "/info: " .. tostring(msg) end
+    if not ok then remove(tmp, pid) return nil, "cannot write " .. tmp .. "/info: " .. tostring(msg) end
     ok, msg, errno = core.publish(tmp, folder)
     if ok then return info end
-    remove(tmp)
+    remove(tmp, pid)
     if errno ~= EINVAL then return nil, msg, errno end
   end
   ok, msg, errno = core.mkdir(folder)
   if not ok then return nil, msg, errno end
   local written, werr = write_info(folder, info)
   if written then return info end
-  remove(folder)
+  remove(folder, pid)
   return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
 end
 
 -- Removes the private folders of tasknums killed between making and
 -- publishing them. Only a holder of the kernel lock makes one, so while
 -- we hold it none of them is live.
-local function sweep(folder)
-  local dir, base = folder:match("^(.*)/([^/]*)$")
+local function sweep(folder, pid)
+  local dir, base = fs.split(folder)
   local pattern = "^" .. base:gsub("%p", "%%%0") .. "%.tmp%-%d+$"
   for _, name in ipairs(core.listdir(dir) or {}) do
-    if name:match(pattern) then remove(dir .. "/" .. name) end
+    if name:match(pattern) then remove(dir .. "/" .. name, pid) end
   end
 end
 
--- enter(folder, opts) -> held | nil, message, found, errno. opts: stale
--- (seconds), deadline (a core.clock() value; nil waits forever), breaks (a
--- list that gets what each break found), interrupted (a function: true to
--- give up). held is { path, info } for leave(); errno is core.ETIMEDOUT
--- when the deadline passed, core.EINTR when interrupted() said so, the
--- errno of a failed mkdir, or nil; found is the folder as last seen.
+-- enter(folder, opts) -> held | nil, message, found, errno. opts: pid
+-- (this process's), epoch (now, whole seconds, for info), stale (seconds), deadline (a core.clock() value; nil
+-- waits forever), breaks (a list that gets what each break found),
+-- interrupted (a function: true to give up). held is { path, info, pid,
+-- waited (seconds spent waiting for another holder) } for leave(); errno is core.ETIMEDOUT when the deadline passed, core.EINTR
+-- when interrupted() said so, the errno of a failed mkdir, or nil; found
+-- is the folder as last seen.
 function M.enter(folder, opts)
-  local delay = FIRST_SLEEP
-  sweep(folder)
+  local delay, pid, since = FIRST_SLEEP, opts.pid, nil
+  sweep(folder, pid)
   while true do
-    local info, msg, errno = make(folder)
-    if info then return { path = folder, info = info } end
+    local info, msg, errno = make(folder, pid, opts.epoch)
+    if info then
+      return { path = folder, info = info, pid = pid, waited = since and core.clock() - since or 0 }
+    end
     if errno ~= EEXIST then return nil, msg, nil, errno end
     local found = M.inspect(folder, opts.stale)
     if found and (found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged") then
-      local removed, rerr = remove(folder)
+      local removed, rerr = remove(folder, pid)
       if not removed then return nil, "cannot break " .. M.describe(found) .. ": " .. rerr, found end
       opts.breaks[#opts.breaks + 1] = found
     elseif found and found.verdict ~= "live" then
       return nil, M.describe(found) .. (found.error and (": " .. found.error) or ""), found
     elseif found then
-      local left = opts.deadline and opts.deadline - core.clock()
+      local now = core.clock()
+      since = since or now
+      local left = opts.deadline and opts.deadline - now
       if left and left <= 0 then return nil, "timed out waiting for the folder", found, ETIMEDOUT end
       if opts.interrupted and opts.interrupted() then
         return nil, "interrupted while waiting for the folder", found, EINTR
@@ -197,10 +209,10 @@ end
 -- a fresh EPOCH and folder mtime, so that scripts judging age by either
 -- do not take a live holder for a stale one.
 function M.refresh(held)
-  local info = mine()
+  local info = mine(held.pid)
   -- info is replaced by a rename, never truncated in place: killed
   -- half-way it still names this (then dead) process, not nobody.
-  local tmp = string.format("%s/info.tmp-%d", held.path, core.pid())
+  local tmp = string.format("%s/info.tmp-%d", held.path, held.pid)
   local f, msg = io.open(tmp, "wb")
   local ok = f and f:write(info)
   if f then ok = f:close() and ok end
@@ -219,7 +231,7 @@ function M.leave(held)
   if read(held.path .. "/info") ~= held.info then
     return nil, "the legacy lock folder " .. held.path .. " was taken over by another holder"
   end
-  return remove(held.path)
+  return remove(held.path, held.pid)
 end
 
 return M

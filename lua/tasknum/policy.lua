@@ -13,17 +13,12 @@
 -- git hooks. Each must return a table (or, for a format, a function).
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
 
 local M = {}
 
-local function isdir(path)
-  local f = io.open(path .. "/.", "rb")
-  if f then f:close() return true end
-  return false
-end
-
 local function add(list, seen, dir)
-  if dir and dir ~= "" and not seen[dir] and isdir(dir) then
+  if dir and dir ~= "" and not seen[dir] and fs.isdir(dir) then
     seen[dir] = true
     list[#list + 1] = dir
   end
@@ -39,10 +34,9 @@ end
 function M.nearest(dir)
   while dir and dir ~= "" do
     local candidate = (dir == "/" and "" or dir) .. "/.opencode/tasknum"
-    if isdir(candidate) then return candidate end
-    if dir == "/" then return nil end
-    dir = dir:match("^(.*)/[^/]*$")
-    if dir == "" then dir = "/" end
+    if fs.isdir(candidate) then return candidate end
+    if dir == "/" or dir == "." then return nil end
+    dir = fs.dirname(dir)
   end
 end
 
@@ -72,14 +66,15 @@ end
 -- a loop loads the same files again and again), for `tasknum status`.
 M.loaded = {}
 
+-- run_file(path) -> the value the file returns | nil, err (SCRIPT_ERROR)
 local function run_file(path)
   local chunk, msg = loadfile(path, "t")
   if not chunk then
-    errors.raise("SCRIPT_ERROR", "cannot load policy " .. path, msg)
+    return nil, errors.new("SCRIPT_ERROR", "cannot load policy " .. path, msg)
   end
   local ok, value = xpcall(chunk, debug.traceback)
   if not ok then
-    errors.raise("SCRIPT_ERROR", "policy " .. path .. " raised an error", tostring(value))
+    return nil, errors.new("SCRIPT_ERROR", "policy " .. path .. " raised an error", tostring(value))
   end
   if not M.loaded[path] then
     M.loaded[path] = true
@@ -89,50 +84,74 @@ local function run_file(path)
 end
 
 -- load(relname, module, dirs) -> the value of the first file relname found
--- in dirs, else require(module); nil when neither exists.
+-- in dirs, else require(module), and where it came from; false when
+-- neither exists; nil, err when loading failed.
 function M.load(relname, module, dirs)
   for _, dir in ipairs(dirs) do
     local path = dir .. "/" .. relname
-    local f = io.open(path, "rb")
-    if f then
-      f:close()
-      return run_file(path), path
+    if fs.readable(path) then
+      local value, err = run_file(path)
+      if value == nil and err then return nil, err end
+      return value, path
     end
   end
   local ok, value = pcall(require, module)
   if ok then return value, "(shipped) " .. module end
-  if tostring(value):find("module '" .. module .. "' not found", 1, true) then return nil end
-  errors.raise("SCRIPT_ERROR", "cannot load " .. module, tostring(value))
+  if tostring(value):find("module '" .. module .. "' not found", 1, true) then return false end
+  return nil, errors.new("SCRIPT_ERROR", "cannot load " .. module, tostring(value))
 end
 
--- policies(state_path) -> { conflict = ..., audit = ..., dirs = ...,
--- files = { conflict = where, audit = where } } (where: a path, or
--- "(shipped) MODULE")
-function M.policies(state_path)
-  local dirs = M.dirs(state_path)
-  local conflict, conflict_from = M.load("conflict.lua", "tasknum.policy.conflict", dirs)
-  local audit, audit_from = M.load("audit.lua", "tasknum.policy.audit", dirs)
-  if type(conflict) ~= "table" or type(conflict.pick) ~= "function" then
-    errors.raise("SCRIPT_ERROR", "conflict policy " .. tostring(conflict_from)
-      .. " must return a table with a pick(txn, count) function")
+local function shaped(value, from, what, field, shape)
+  if type(value) ~= "table" or type(value[field]) ~= "function" then
+    return nil, errors.new("SCRIPT_ERROR", what .. " " .. tostring(from) .. " must return " .. shape)
   end
-  if type(audit) ~= "table" or type(audit.record) ~= "function" then
-    errors.raise("SCRIPT_ERROR", "audit policy " .. tostring(audit_from)
-      .. " must return a table with a record(entry, txn) function")
-  end
-  return { conflict = conflict, audit = audit, dirs = dirs,
-           files = { conflict = conflict_from, audit = audit_from } }
+  return value
 end
 
--- format(name, state_path) -> a function(result) -> text and where it
--- came from, or nil
+-- format(name, state_path) -> a function(answer) -> text, and where it
+-- came from | nil, err (INVALID_ARGUMENT for a format that does not exist)
 function M.format(name, state_path)
-  if not name:match("^[%w_%-]+$") then return nil end
-  local fmt, where = M.load("format/" .. name .. ".lua", "tasknum.format." .. name, M.dirs(state_path))
-  if fmt ~= nil and type(fmt) ~= "function" then
-    errors.raise("SCRIPT_ERROR", "format " .. tostring(where) .. " must return a function(result) -> text")
+  local fmt, where
+  if name:match("^[%w_%-]+$") then
+    fmt, where = M.load("format/" .. name .. ".lua", "tasknum.format." .. name, M.dirs(state_path))
+    if fmt == nil then return nil, where end
+  end
+  if not fmt then
+    return nil, errors.new("INVALID_ARGUMENT", "unknown format " .. name
+      .. " (json, plain, todo, or a team's format/" .. name .. ".lua)")
+  end
+  if type(fmt) ~= "function" then
+    return nil, errors.new("SCRIPT_ERROR", "format " .. tostring(where)
+      .. " must return a function(result) -> text")
   end
   return fmt, where
+end
+
+-- policies(state_path [, format]) -> { conflict, audit, format (when a
+-- format name is given), dirs, files = { conflict = where, audit = where,
+-- format = where } } | nil, err. where: a path, or "(shipped) MODULE".
+function M.policies(state_path, format)
+  local dirs = M.dirs(state_path)
+  local p = { dirs = dirs, files = {} }
+  local err
+  p.conflict, err = M.load("conflict.lua", "tasknum.policy.conflict", dirs)
+  if p.conflict == nil then return nil, err end
+  p.files.conflict = err
+  p.audit, err = M.load("audit.lua", "tasknum.policy.audit", dirs)
+  if p.audit == nil then return nil, err end
+  p.files.audit = err
+  p.conflict, err = shaped(p.conflict, p.files.conflict, "conflict policy", "pick",
+    "a table with a pick(txn, count) function")
+  if not p.conflict then return nil, err end
+  p.audit, err = shaped(p.audit, p.files.audit, "audit policy", "record",
+    "a table with a record(entry, txn) function")
+  if not p.audit then return nil, err end
+  if format then
+    p.format, err = M.format(format, state_path)
+    if not p.format then return nil, err end
+    p.files.format = err
+  end
+  return p
 end
 
 return M

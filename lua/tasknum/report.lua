@@ -1,4 +1,4 @@
--- tasknum.report: what `tasknum status`, `check` and `stats` read, without
+-- tasknum.report (internal): what `tasknum status`, `check` and `stats` read, without
 -- taking the lock: the active projects in a state text, the room before the
 -- counter runs into one of them, and the audit log.
 local core = require "tasknum.core"

@@ -1,8 +1,9 @@
--- tasknum.state: finding, reading and understanding a state file. The text
+-- tasknum.state (internal): finding, reading and understanding a state file. The text
 -- is only ever scanned (by the C scanner) and edited by byte spans; it is
 -- never decoded and re-encoded, so everything but the edited bytes stays.
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
 
 local M = {}
 
@@ -16,14 +17,6 @@ local function exists(path)
   local f, _, errno = io.open(path, "rb")
   if f then f:close() return true end
   return errno ~= core.ENOENT and errno ~= core.ENOTDIR
-end
-
-function M.dirname(path)
-  return path:match("^(.*)/[^/]*$") or "."
-end
-
-function M.basename(path)
-  return path:match("([^/]*)$")
 end
 
 function M.absolute(path)
@@ -41,44 +34,43 @@ function M.discover(dir)
       if exists(candidate) then return candidate end
     end
     if dir == "/" or dir == "" then return nil end
-    dir = M.dirname(dir)
-    if dir == "" then dir = "/" end
+    dir = fs.dirname(dir)
   end
 end
 
--- find(explicit) -> absolute path of the state file; raises STATE_NOT_FOUND.
--- Order: explicit (--state), $TASKNUM_STATE, walking up from the cwd.
+-- find(explicit) -> absolute path of the state file, and its real path
+-- (symlinks resolved) | nil, err (STATE_NOT_FOUND, SYSTEM_ERROR). Order:
+-- explicit (--state), $TASKNUM_STATE, walking up from the cwd.
 function M.find(explicit)
   local given = explicit or os.getenv("TASKNUM_STATE")
   if given == "" then given = nil end
   local path = given and M.absolute(given) or M.discover(assert(core.cwd()))
   if not path then
-    errors.raise("STATE_NOT_FOUND", "no state file found",
+    return nil, errors.new("STATE_NOT_FOUND", "no state file found",
       "looked for .opencode/specs/state.json and specs/state.json from "
       .. assert(core.cwd()) .. " up to /; pass --state PATH, set "
       .. "TASKNUM_STATE, or create one with `tasknum init`")
   end
   -- A FIFO would block the open and a device such as /dev/zero never ends:
   -- refuse them before any lock file is made beside them.
-  local real = core.realpath(path)
-  local st = real and core.stat(real)
-  if st and st.type == "other" then
-    error(errors.system(path .. ": not a regular file (a FIFO, socket or device)", nil,
-      "cannot use the state file"), 0)
+  local real, kind = core.realpath(path)
+  if kind == "other" then
+    return nil, errors.system(path .. ": not a regular file (a FIFO, socket or device)", nil,
+      "cannot use the state file")
   end
   local f, msg, errno = io.open(path, "rb")
-  if f then f:close() return path end
+  if f then f:close() return path, real or path end
   if errno == core.ENOENT then
-    errors.raise("STATE_NOT_FOUND", "state file not found: " .. path,
+    return nil, errors.new("STATE_NOT_FOUND", "state file not found: " .. path,
       "create it with `tasknum init --state " .. path .. "`")
   end
-  error(errors.system(msg, errno, "cannot open the state file"), 0)
+  return nil, errors.system(msg, errno, "cannot open the state file")
 end
 
--- read(path) -> text; raises SYSTEM_ERROR
+-- read(path) -> text | nil, err (SYSTEM_ERROR)
 function M.read(path)
   local text, msg, errno = core.readfile(path)
-  if not text then error(errors.system(msg, errno, "cannot read the state file"), 0) end
+  if not text then return nil, errors.system(msg, errno, "cannot read the state file") end
   return text
 end
 
@@ -91,38 +83,49 @@ local function position(text, offset)
 end
 
 local function corrupt(message, details)
-  errors.raise("STATE_CORRUPT", message, details)
+  return nil, errors.new("STATE_CORRUPT", message, details)
 end
 
--- The span of key in a core.members() table; nil when absent.
+-- The span of key in a core.members() table: start, stop; false when
+-- absent; nil, err when it appears twice.
 local function span_of(members, key, where)
   local v = members[key]
-  if v == false then corrupt(where .. key .. " appears twice", "keep one of them") end
+  if v == false then return corrupt(where .. key .. " appears twice", "keep one of them") end
   if v then return v[1], v[2] end
+  return false
 end
 
--- Reads the integer member key of a core.members() table; nil when absent.
+-- The integer member key of a core.members() table: n, start, stop; false
+-- when absent; nil, err when it is not a plain integer.
 local function integer_member(text, members, key, where)
   local vs, ve = span_of(members, key, where)
-  if not vs then return nil end
-  local n, why = core.integer(text, vs, ve)
+  if not vs then return vs, ve end
+  local n = members[key][3] -- members() reads plain integers; core.integer says why not
+  if n then return n, vs, ve end
+  local why
+  n, why = core.integer(text, vs, ve)
   if not n then
-    corrupt(string.format("%s%s must be a plain integer, found %s (%s)",
+    return corrupt(string.format("%s%s must be a plain integer, found %s (%s)",
       where, key, text:sub(vs, math.min(ve, vs + 40)), why),
       "write it as digits only, e.g. " .. key .. ": 42")
   end
   return n, vs, ve
 end
 
+-- The range: min, max | nil, err
 local function range_of(text, top)
   local bs, be = span_of(top, "project_numbering", "")
+  if bs == nil then return nil, be end
   if not bs then return M.DEFAULT_MIN, M.DEFAULT_MAX end
-  if text:sub(bs, bs) ~= "{" then corrupt("project_numbering must be an object with min and max") end
+  if text:sub(bs, bs) ~= "{" then return corrupt("project_numbering must be an object with min and max") end
   local inner = core.members(text, bs, be, "min", "max")
-  local min = integer_member(text, inner, "min", "project_numbering.") or M.DEFAULT_MIN
-  local max = integer_member(text, inner, "max", "project_numbering.") or M.DEFAULT_MAX
+  local min, err = integer_member(text, inner, "min", "project_numbering.")
+  if min == nil then return nil, err end
+  local max, merr = integer_member(text, inner, "max", "project_numbering.")
+  if max == nil then return nil, merr end
+  min, max = min or M.DEFAULT_MIN, max or M.DEFAULT_MAX
   if min > max then
-    corrupt(string.format("bad range: project_numbering.min %d is greater than max %d", min, max),
+    return corrupt(string.format("bad range: project_numbering.min %d is greater than max %d", min, max),
       "fix project_numbering so that min <= max")
   end
   return min, max
@@ -133,25 +136,27 @@ end
 M.TOP = { "next_project_number", "project_numbering", "active_projects" }
 
 -- parse(text) -> info {root_start, root_stop, next, next_start, next_stop,
--- min, max, top}; top maps the names in M.TOP to their spans ({start,
--- stop}, false for a duplicate). Raises STATE_CORRUPT saying what is wrong
--- and how to fix it.
+-- min, max, top} | nil, err: STATE_CORRUPT saying what is wrong and how to
+-- fix it. top maps the names in M.TOP to their spans ({start, stop},
+-- false for a duplicate).
 function M.parse(text)
   local s, e, offset = core.validate(text)
   if not s then
-    if #text == 0 then corrupt("the state file is empty", "restore it from git or a backup") end
-    corrupt("the state file is not valid JSON: " .. e .. " at " .. position(text, offset),
+    if #text == 0 then return corrupt("the state file is empty", "restore it from git or a backup") end
+    return corrupt("the state file is not valid JSON: " .. e .. " at " .. position(text, offset),
       "restore it from git or state.json.backup")
   end
-  if text:sub(s, s) ~= "{" then corrupt("the state file is not a JSON object") end
+  if text:sub(s, s) ~= "{" then return corrupt("the state file is not a JSON object") end
   local top = core.members(text, s, e, table.unpack(M.TOP))
   local next, ns, ne = integer_member(text, top, "next_project_number", "")
+  if next == nil then return nil, ns end
   if not next then
-    corrupt("next_project_number is missing", "add \"next_project_number\": N to the top-level object")
+    return corrupt("next_project_number is missing", "add \"next_project_number\": N to the top-level object")
   end
   local min, max = range_of(text, top)
+  if not min then return nil, max end
   if next < min or next > max then
-    corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
+    return corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
       "set project_numbering {\"min\": A, \"max\": B} to a range that holds it, "
       .. "or reset next_project_number to a free number in the range")
   end

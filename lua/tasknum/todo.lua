@@ -1,4 +1,4 @@
--- tasknum.todo: keeps the `next_project_number:` line of a TODO.md front
+-- tasknum.todo (internal): keeps the `next_project_number:` line of a TODO.md front
 -- matter in step with the state's counter. Agent systems repeat the counter
 -- there and bump it with sed, without a lock; the two drift.
 --
@@ -9,6 +9,7 @@
 -- by the numbers of the interrupted step, none of which was handed out;
 -- check() reports it and `tasknum todo` (or the next allocation) repairs it.
 local core = require "tasknum.core"
+local fs = require "tasknum.fs"
 local errors = require "tasknum.errors"
 
 local M = {}
@@ -36,7 +37,7 @@ end
 -- path(state_path) -> the TODO.md that goes with a state: the one in the
 -- same folder (specs/TODO.md, .opencode/specs/TODO.md).
 function M.path(state_path)
-  return (state_path:match("^(.*)/[^/]*$") or ".") .. "/TODO.md"
+  return fs.beside(state_path, "TODO.md")
 end
 
 -- read(path) -> text, or nil when the file does not exist; raises on any

@@ -1,11 +1,13 @@
--- tasknum.txn: one locked step on a state file. run(opts, body) finds the
--- state, takes the lock, reads and checks the state, calls body(txn) to
--- decide on numbers and edits, writes the result durably, logs the attempt
--- and releases the lock, whatever happens; it returns the answer table.
+-- tasknum.txn (internal): one locked step on a state file. run(opts, body)
+-- finds the state and its policies, takes the locks of its authorities,
+-- reads and checks the state, calls body(txn) to decide on numbers and
+-- edits, makes and renders the answer, writes durably, logs the attempt
+-- and releases the locks, whatever happens. The data flows one way:
+-- options in, the answer (and its rendered text) out.
+local answer = require "tasknum.answer"
+local authority = require "tasknum.authority"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
-local json = require "tasknum.json"
-local legacy = require "tasknum.legacy"
 local policy = require "tasknum.policy"
 local state = require "tasknum.state"
 local todo = require "tasknum.todo"
@@ -16,192 +18,102 @@ M.DEFAULT_TIMEOUT = 30
 local Txn = {}
 Txn.__index = Txn
 
-function M.timestamp()
-  local sec, nsec = core.time()
-  return os.date("!%Y-%m-%dT%H:%M:%S", sec) .. string.format(".%03dZ", nsec // 1000000)
-end
 
--- The lock file beside the real state file: never renamed or removed.
-function M.lock_path(real)
-  local dir, base = real:match("^(.*)/([^/]*)$")
-  return dir .. "/." .. base .. ".lock"
+-- must(v, err, ...) -> v, ...: a library call's `nil, err` becomes the
+-- step's error (raised; the step's boundary catches it)
+local function must(v, err, ...)
+  if v == nil then error(err, 0) end
+  return v, err, ...
 end
 
 -- --- finding and locking ------------------------------------------------
 
-local function epoch_now()
-  local sec, nsec = core.time()
-  return sec + nsec // 1000000 / 1000
+-- Finds the state, its policies and its authorities; checks what needs no
+-- lock (the count against the conflict policy's limit).
+function Txn:locate(opts)
+  self.path, self.real = must(state.find(opts.state))
+  self.policies = opts.policies or must(policy.policies(self.path, self.format))
+  local limit = self.policies.conflict.max_count or math.maxinteger
+  local count = self.count
+  if count ~= nil and (math.type(count) ~= "integer" or count < 1 or count > limit) then
+    self:fail("INVALID_ARGUMENT", string.format("count must be a whole number from 1 to %d, got %s",
+      limit, tostring(count)))
+  end
+  if self.verbose then
+    local files = self.policies.files
+    io.stderr:write("tasknum: state ", self.path, "\n",
+      "tasknum: conflict policy ", tostring(files.conflict), "\n",
+      "tasknum: audit policy ", tostring(files.audit), "\n",
+      "tasknum: format ", tostring(files.format), "\n")
+  end
+  if opts.prepare then opts.prepare(self) end -- a Lua caller's checks before the lock
+  self.file = authority.file(self.path, self.real, { stale = self.stale })
+  self.auth = must(authority.open(self.authority, self.file))
 end
 
+-- The record waiters read while this step holds the locks. Its wall
+-- clock reading is the step's one: later times are moved on from it by
+-- the monotonic clock (t0, read at the same moment).
 function Txn:holder_record()
-  return json.encode({ pid = core.pid(), host = core.hostname(),
-    purpose = self.purpose, command = self.command,
-    since = M.timestamp(), since_epoch = epoch_now() }) .. "\n"
+  local sec, nsec = core.time()
+  self.sec0, self.nsec0 = sec, nsec
+  return { pid = self.pid, host = self.host, purpose = self.purpose, command = self.command,
+    since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000 }
 end
 
-local RETRY = "; retry in a few seconds or wait longer with --timeout; `tasknum status` shows the holder"
-
-local function seconds(s) return s and string.format("%.1f s", s) or "an unknown time" end
-
--- holder(lock_path) -> who holds the kernel lock, from the record its
--- holder wrote (the table has lock = "kernel", path and age_s), and one
--- line for people. The record outlives its writer: a holder that is not
--- tasknum (or not this host's) may be behind a record that names another.
-function M.holder(lock_path)
-  local text = core.holder(lock_path)
-  local ok, h = pcall(require("cjson").decode, text or "")
-  if not ok or type(h) ~= "table" then h = {} end
-  h.lock, h.path, h.pid = "kernel", lock_path, math.tointeger(h.pid)
-  h.age_s = type(h.since_epoch) == "number" and json.ms(epoch_now() - h.since_epoch) / 1000 or nil
-  if not h.pid then
-    return h, "the kernel lock on " .. lock_path .. " is held by a process that wrote no record"
-  end
-  if h.host == core.hostname() and legacy.gone(h.pid, h.since_epoch) then
-    h.stale_record = true
-    return h, string.format("the kernel lock on %s is held by a process that wrote no record "
-      .. "(the last one names pid %d, which is gone)", lock_path, h.pid)
-  end
-  local what = h.command and ("command: " .. tostring(h.command))
-      or h.purpose and ("purpose: " .. tostring(h.purpose)) or "no purpose given"
-  return h, string.format("the kernel lock on %s is held by pid %d on %s (%s) for %s", lock_path,
-    h.pid, tostring(h.host), what, seconds(h.age_s))
-end
-
--- The lock a `tasknum lock` above this process holds on this state, as
--- it exported it: descriptor and byte, or nil.
-local function inherited(lock_path)
-  if os.getenv("TASKNUM_LOCK_PATH") ~= lock_path then return nil end
-  local fd = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_FD") or ""))
-  local byte = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_BYTE") or ""))
-  if fd and byte and fd >= 0 and byte >= 0 and byte < 62 then return fd, byte end
-end
-
--- Under `tasknum lock`: uses the lock it holds (no waiting for ourselves),
--- taking turns with other commands it runs. The legacy folder is its
--- business. Returns false when the variables do not describe a lock held
--- for this process (left over in the environment): then it is taken anew.
-function Txn:adopt()
-  local fd, byte = inherited(self.lock_path)
-  if not fd then return false end
-  local t0 = core.clock()
-  local lock, _, code = core.adopt(fd, byte, self.lock_path, self.timeout)
-  self.wait = core.clock() - t0
-  if lock then
-    self.lock, self.lock_byte, self.nested = lock, byte + 1, true
-    return true
-  elseif code == core.ETIMEDOUT then
-    local holder, who = M.holder(self.lock_path)
-    errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
-      "another tasknum command run under the same `tasknum lock` kept its turn; " .. who .. RETRY,
-      nil, { holder = holder })
-  elseif code == core.EINTR then
-    error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
-  end
-  return false
-end
-
--- Waits for (or breaks) the legacy lock folder and creates it, within the
--- time left of the same timeout. Runs under the kernel lock.
-function Txn:enter_legacy(t0)
-  local folder = legacy.path(self.real)
-  self.stale_breaks = {}
-  local l0 = core.clock()
-  local held, why, found, errno = legacy.enter(folder, { stale = self.stale, breaks = self.stale_breaks,
-    deadline = t0 + self.timeout, interrupted = core.interrupted })
-  self.legacy_wait = core.clock() - l0
-  self.wait = core.clock() - t0
-  if held then
-    self.legacy = held
-  elseif errno == core.ETIMEDOUT then
-    local holder = { lock = "legacy", path = folder, pid = found.pid, info = found.info,
-      age_s = json.ms(found.age_s) / 1000, verdict = found.verdict }
-    errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
-      string.format("the legacy lock folder %s is held by %s (info %q) for %s; it is broken "
-        .. "when that process ends or after --stale %g s", folder,
-        found.pid and ("live pid " .. found.pid) or "a script that wrote no info",
-        found.info or "", seconds(found.age_s), self.stale or legacy.DEFAULT_STALE)
-        .. RETRY, nil, { holder = holder })
-  elseif errno == core.EINTR then
-    error(errors.interrupted(core.interrupted(), "while waiting for the legacy lock folder"), 0)
-  else
-    error(errors.system(why, errno, "cannot take the legacy lock folder"), 0)
-  end
-end
-
--- acquire(): the state lock, whatever it takes: the lock of a `tasknum
--- lock` above us, else the kernel lock and then the legacy folder.
+-- The state file's lock first, then the numbering's, within one deadline.
 function Txn:acquire()
   local t0 = core.clock()
-  if not self:adopt() then
-    self:kernel_lock(t0)
-    self.locked_at = core.clock()
-    self:enter_legacy(t0)
-  end
-  self.locked_at = core.clock()
-  self.wait, self.acquired = self.locked_at - t0, true
+  local deadline, holder = t0 + self.timeout, self:holder_record()
+  self.t0 = t0
+  local ok, err = self.file:acquire(deadline, holder, self.timeout)
+  if ok and self.auth ~= self.file then ok, err = self.auth:acquire(deadline, holder, self.timeout) end
+  local now = core.clock()
+  self.wait = now - t0
+  must(ok, err)
+  self.locked_at, self.acquired = now, true
 end
 
-function Txn:kernel_lock(t0)
-  local lock, msg, code = core.lock(self.lock_path, self.timeout, self:holder_record())
-  self.wait = core.clock() - t0
-  if lock then
-    self.lock = lock
-    return
-  end
-  if code == core.ETIMEDOUT then
-    local holder, who = M.holder(self.lock_path)
-    errors.raise("LOCK_TIMEOUT", string.format("state lock still held after %g s", self.timeout),
-      who .. RETRY, nil, { holder = holder })
-  elseif code == core.EINTR then
-    error(errors.interrupted(core.interrupted(), "while waiting for the state lock"), 0)
-  end
-  error(errors.system(msg, code, "cannot open the lock file"), 0)
-end
-
+-- Reads and checks the state under the lock. A corrupt state is left as it
+-- is, with a copy kept beside it.
 function Txn:load()
-  core.sweep(self.path) -- temp files of killed writers; only safe under the lock
-  self.text = state.read(self.path)
-  local ok, info = pcall(state.parse, self.text)
-  if not ok then
-    if errors.is(info) and info.code == "STATE_CORRUPT" then
-      local where, why = state.backup(self.real, self.text)
-      info.details = (info.details or "") .. "; the file was left untouched"
+  local text = must(self.file:load())
+  local info, err = state.parse(text)
+  if not info then
+    if err.code == "STATE_CORRUPT" then
+      local where, why = state.backup(self.real, text)
+      err.details = (err.details or "") .. "; the file was left untouched"
         .. (where and ", a copy is in " .. where or " (no backup: " .. tostring(why) .. ")")
     end
-    error(info, 0)
+    error(err, 0)
   end
-  self.info, self.previous, self.counter = info, info.next, info.next
-  self.checked = self.text -- the text parse() accepted, for write()'s fast path
+  self.text, self.info, self.previous, self.counter = text, info, info.next, info.next
+  self.checked = text -- the text parse() accepted, for write()'s fast path
+  -- the state file keeps no mark apart from its counter
+  self.mark = self.auth ~= self.file and must(self.auth:read())
 end
 
 -- --- what a body may do ----------------------------------------------------
 
--- take(count) -> the next count numbers from the counter, which moves on.
-function Txn:take(count)
+-- Moves the counter on by count, listing the numbers passed in list.
+function Txn:advance(count, list, verb)
   local numbers, new_next, wrapped = core.take(self.counter, count, self.info.min, self.info.max)
   if not numbers then
-    self:fail("INVALID_ARGUMENT", string.format("cannot hand out %d numbers from the range %d..%d",
-      count, self.info.min, self.info.max))
+    self:fail("INVALID_ARGUMENT", string.format("cannot %s %d numbers from the range %d..%d",
+      verb, count, self.info.min, self.info.max))
   end
-  for _, n in ipairs(numbers) do self.numbers[#self.numbers + 1] = n end
+  table.move(numbers, 1, #numbers, #list + 1, list)
   self.counter, self.wrapped = new_next, self.wrapped or wrapped
   return numbers
 end
 
+-- take(count) -> the next count numbers from the counter, which moves on.
+function Txn:take(count) return self:advance(count, self.numbers, "hand out") end
+
 -- skip(count) -> the next count numbers, passed over: the counter moves
 -- past them but they are not handed out (the answer lists them in
 -- skipped_numbers). For policies that skip numbers that are taken.
-function Txn:skip(count)
-  local numbers, new_next, wrapped = core.take(self.counter, count, self.info.min, self.info.max)
-  if not numbers then
-    self:fail("INVALID_ARGUMENT", string.format("cannot skip %d numbers of the range %d..%d",
-      count, self.info.min, self.info.max))
-  end
-  for _, n in ipairs(numbers) do self.skipped[#self.skipped + 1] = n end
-  self.counter, self.wrapped = new_next, self.wrapped or wrapped
-  return numbers
-end
+function Txn:skip(count) return self:advance(count, self.skipped, "skip") end
 
 -- pick(count) -> count numbers chosen by the team's conflict policy.
 function Txn:pick(count)
@@ -269,10 +181,9 @@ end
 function Txn:splice(s, e, text)
   self.text = self.text:sub(1, s - 1) .. text .. self.text:sub(e + 1)
   self.view = nil
-  local ok, info = pcall(state.parse, self.text)
-  if not ok then
-    self:fail("SCRIPT_ERROR", "an edit would leave the state invalid",
-      errors.is(info) and info.message or tostring(info))
+  local info, err = state.parse(self.text)
+  if not info then
+    self:fail("SCRIPT_ERROR", "an edit would leave the state invalid", err.message)
   end
   if info.next ~= self.previous then
     self:fail("SCRIPT_ERROR", "edits must not change next_project_number; use txn:take()")
@@ -307,52 +218,47 @@ function Txn:write_staged()
   return written
 end
 
--- write(): the step's durable write. The TODO.md that mirrors the counter
--- is staged first (unless opts.todo is false), then staged files are
--- written, then the state, whose rename commits the step.
-function Txn:write()
-  if self.counter ~= self.previous and self.todo ~= false then
-    self.todo_path = todo.stage(self, self.todo)
+-- The new text when the step did more than move the counter, checked in
+-- full: whatever a body did, nothing invalid reaches the disk (guarantee
+-- 5). nil when only the counter moved and the text is still the one
+-- parse() accepted: then the new text is that one with one integer literal
+-- replaced by another in the range, valid by construction, and the state
+-- is written as three pieces around the counter without building it.
+function Txn:new_text(literal)
+  local i = self.info
+  if not self.dirty and rawequal(self.text, self.checked) and math.type(self.counter) == "integer"
+      and self.counter >= i.min and self.counter <= i.max then
+    return nil
   end
+  local text = self.text:sub(1, i.next_start - 1) .. literal .. self.text:sub(i.next_stop + 1)
+  local check, err = state.parse(text)
+  if not check or check.next ~= self.counter then
+    self:fail("SCRIPT_ERROR", "refusing to write: the new state failed its own check",
+      check and "the counter would read " .. tostring(check.next) .. ", not " .. tostring(self.counter)
+      or err.message)
+  end
+  return text
+end
+
+-- write(): the step's durable write: the numbering's mark first (a crash
+-- after it leaves a gap, never a number handed out twice), then staged
+-- files (TODO.md), then the state, whose rename commits the step.
+function Txn:write()
   if self.counter == self.previous and not self.dirty then
     self:write_staged()
     return
   end
-  local i, literal = self.info, string.format("%d", self.counter)
-  local text, done, msg, errno
-  -- The fast path only when the text is still the one parse() accepted
-  -- and the counter is in the range: anything else (a body that went
-  -- around txn:splice, a counter set by hand) is parsed again in full.
-  local fast = not self.dirty and rawequal(self.text, self.checked)
-      and math.type(self.counter) == "integer" and self.counter >= i.min and self.counter <= i.max
-  if not fast then
-    text = self.text:sub(1, i.next_start - 1) .. literal .. self.text:sub(i.next_stop + 1)
-    -- Guarantee 5: whatever the body did, nothing invalid reaches the disk.
-    local ok, check = pcall(state.parse, text)
-    if not ok or check.next ~= self.counter then
-      self:fail("SCRIPT_ERROR", "refusing to write: the new state failed its own check",
-        ok and "the counter would read " .. tostring(check.next) .. ", not " .. tostring(self.counter)
-        or (errors.is(check) and check.message or tostring(check)))
-    end
-  end
-  -- On the fast path only the counter changes: the new text is the text
-  -- checked at load with one integer literal replaced by another in the
-  -- range, valid by construction, and core.replace writes it as three
-  -- pieces around the span without building it.
+  local literal = string.format("%d", self.counter)
+  local text = self:new_text(literal)
   local sig = core.interrupted()
   if sig then error(errors.interrupted(sig, "before writing the state"), 0) end
+  if self.auth ~= self.file then must(self.auth:commit(self.mark, self.counter)) end
   local written = self:write_staged()
-  if text then
-    done, msg, errno = core.replace(self.path, text)
-  else
-    done, msg, errno = core.replace(self.path, self.text, i.next_start, i.next_stop, literal)
-  end
+  local i = self.info
+  local done, err = self.file:write(text or self.text, not text and i.next_start or nil,
+    not text and i.next_stop or nil, not text and literal or nil)
   if not done then
     local stuck = self:unstage(written)
-    if errno == core.EINTR and core.interrupted() then
-      error(errors.interrupted(core.interrupted(), "while writing the state"), 0)
-    end
-    local err = errors.system(msg, errno, "cannot write the state file")
     if #stuck > 0 then
       err.details = err.details .. "; could not put back " .. table.concat(stuck, ", ")
         .. ": `tasknum todo` sets TODO.md to the state's counter"
@@ -365,16 +271,13 @@ function Txn:write()
 end
 
 function Txn:close()
-  if self.legacy then
-    local ok, why = legacy.leave(self.legacy)
-    if not ok then self.legacy_error = why end
-    self.legacy = nil
-  end
-  if self.lock then
-    self.hold = core.clock() - self.locked_at
-    self.lock:release()
+  if self.auth and self.auth ~= self.file then self.auth:release() end
+  if self.file then
+    self.file:release()
+    self.legacy_error = self.file.legacy_error
   end
 end
+
 -- A transaction left unfinished rolls back when its <close> variable goes
 -- out of scope; one merely forgotten releases its lock when collected.
 function Txn:__close(err)
@@ -387,56 +290,33 @@ end
 
 -- --- the answer and the audit line ------------------------------------------
 
-local function ms(seconds) return json.ms(seconds or 0) end
-
-function Txn:result(err)
-  local r = { timestamp = M.timestamp(), state_path = self.path, purpose = self.purpose,
-              lock_acquired = self.acquired == true, lock_wait_ms = ms(self.wait) }
-  if not err then
-    r.status = "success"
-    r.allocated_numbers = json.array(self.numbers)
-    r.allocation_count = #self.numbers
-    r.previous_next_number, r.new_next_number = self.previous, self.counter
-    r.wrapped = self.wrapped
-    r.lock_duration_ms = ms(self.hold)
-    if #self.skipped > 0 then r.skipped_numbers = json.array(self.skipped) end
-    r.todo_path = self.todo_path
-    return r
-  end
-  local e = { code = err.code, message = err.message, details = err.details }
-  for k, v in pairs(err.data or {}) do e[k] = v end
-  r.status, r.error = "error", e
-  r.error_code, r.error_message = err.code, err.message
-  r.retry_suggested = errors.retry_suggested(err)
-  if self.lock then r.lock_duration_ms = ms(self.hold) end
-  return r
+-- The format the answer is rendered with: the one loaded with the
+-- policies, else (a failure before they were loaded) the one of that name
+-- that can be found.
+function Txn:formatter()
+  if self.policies and self.policies.format then return self.policies.format end
+  if self.format then return (policy.format(self.format, self.path)) end
 end
 
--- What each stale legacy folder broken in this step looked like.
-function Txn:breaks()
-  local list = {}
-  for i, f in ipairs(self.stale_breaks) do
-    list[i] = { reason = f.verdict, path = f.path, pid = f.pid, epoch = f.epoch,
-      info = f.info or json.null, age_s = json.ms(f.age_s) / 1000 }
+-- decide(extra): the success answer, and its text in the chosen format,
+-- made under the lock before the write, so that a format that raises
+-- writes nothing.
+function Txn:decide(extra)
+  self.decided_at = core.clock()
+  self.decided = self.decided_at - self.locked_at
+  self.sec, self.nsec = answer.later(self.sec0, self.nsec0, self.decided_at - self.t0)
+  self.result = answer.step(self, nil, extra)
+  if self.format then
+    local text, err = answer.render(self.result, self.policies.format, self.format)
+    if not text then error(err, 0) end
+    self.text_out = text
   end
-  return list
 end
 
 function Txn:audit(err)
   local audit = self.policies and self.policies.audit
   if not audit or not self.path then return end
-  local entry = { timestamp = M.timestamp(), pid = core.pid(), host = core.hostname(),
-    user = self.user or json.null,
-    purpose = self.purpose or json.null,
-    command = self.command, numbers = json.array(self.committed and self.numbers or {}),
-    previous_next_number = self.previous, new_next_number = self.committed and self.counter or nil,
-    wait_ms = ms(self.wait), hold_ms = self.locked_at and ms(core.clock() - self.locked_at) or 0,
-    wrapped = self.committed and self.wrapped or false,
-    conflict = err ~= nil and err.code == "NUMBER_CONFLICT",
-    stale_break = self.stale_breaks and #self.stale_breaks > 0 and self:breaks() or false,
-    legacy_wait_ms = self.legacy_wait and ms(self.legacy_wait) or nil, nested = self.nested,
-    status = err and "error" or "success", error_code = err and err.code or json.null }
-  for k, v in pairs(self.audit_extra or {}) do entry[k] = v end
+  local entry = answer.entry(self, err)
   local ok, done, why = pcall(audit.record, entry, self)
   if not ok or done == nil then
     -- the step's outcome stands; the answer says the log was not written
@@ -446,23 +326,28 @@ end
 
 -- --- the whole step ---------------------------------------------------------
 
-local function handler(e)
-  if errors.is(e) then return e end
-  return errors.new("SCRIPT_ERROR", tostring(e), debug.traceback(tostring(e), 2))
+-- This host's name, once per process.
+local host
+local function hostname()
+  host = host or core.hostname()
+  return host
 end
 
 local function new(opts)
   -- who runs this, looked up before the lock: without $USER, getpwuid()
   -- reads nsswitch.conf and /etc/passwd and may ask nscd over a socket
   return setmetatable({ user = os.getenv("USER") or os.getenv("LOGNAME") or core.user(),
-    purpose = opts.purpose, command = opts.command, stale = opts.stale,
+    pid = core.pid(), host = hostname(), purpose = opts.purpose, command = opts.command, stale = opts.stale,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
-    todo = opts.todo, numbers = {}, skipped = {}, staged = {}, wrapped = false }, Txn)
+    todo = opts.todo, count = opts.count, format = opts.format, verbose = opts.verbose,
+    authority = opts.authority, numbers = {}, skipped = {}, staged = {}, wrapped = false }, Txn)
 end
 
 -- begin(opts) -> txn, holding the lock with the state read and checked, or
--- nil and the error answer. opts: state, timeout, purpose, command, stale
--- (legacy folder age, seconds), todo (TODO.md path, or false for none),
+-- nil, the error answer and its text. opts: state, timeout, purpose,
+-- command, stale (legacy folder age, seconds), todo (TODO.md path, or false
+-- for none), count (checked against the conflict policy before the lock),
+-- format (a format name: the answer is also rendered), verbose, authority,
 -- policies (else looked up), prepare(txn) (runs before the lock is taken),
 -- check(txn) (runs under the lock right before the write; raising rolls
 -- back), hold_only (take the lock but neither read nor write the state:
@@ -470,41 +355,47 @@ end
 function M.begin(opts)
   local txn = new(opts)
   local ok, err = xpcall(function()
-    txn.path = state.find(opts.state)
-    txn.real = core.realpath(txn.path) or txn.path
-    txn.lock_path = M.lock_path(txn.real)
-    txn.policies = opts.policies or policy.policies(txn.path)
-    if opts.prepare then opts.prepare(txn) end -- checks that need no lock
+    txn:locate(opts)
     txn:acquire()
-    if not opts.hold_only then txn:load() end
-  end, handler)
+    if not txn.hold_only then txn:load() end
+  end, errors.handler)
   if not ok then return nil, txn:finish(err) end
   return txn
 end
 
--- finish(err [, extra]) -> the answer. Without err: runs opts.check and
--- writes; then logs the attempt and releases the lock. extra: fields added
--- to a success answer. A transaction finishes once.
+-- finish(err [, extra]) -> the answer and its text (when a format was
+-- asked for). Without err: runs opts.check, decides the answer and
+-- writes; then logs the attempt and releases the locks. extra: fields
+-- added to a success answer. A transaction finishes once.
 function Txn:finish(err, extra)
   if self.answer then error("tasknum: this transaction is finished already", 3) end
   self.answer = true
-  if err ~= nil and not errors.is(err) then err = errors.from(err) end
-  if not err and not self.hold_only then
+  if err ~= nil then err = errors.from(err) end
+  if not err then
     local ok, e = xpcall(function()
       if self.check then self.check(self) end
-      self:write()
-    end, handler)
+      if not self.hold_only and self.counter ~= self.previous and self.todo ~= false then
+        self.todo_path = todo.stage(self, self.todo)
+      end
+      self:decide(extra)
+      if not self.hold_only then self:write() end
+    end, errors.handler)
     if not ok then err = e end
   end
+  self.audited_at = self.locked_at and core.clock()
+  self.hold = self.locked_at and self.audited_at - self.locked_at
   self:audit(err)
   self:close()
-  local r = self:result(err)
-  if self.audit_error then r.audit_error = self.audit_error end
-  if not err and type(extra) == "table" then
-    for k, v in pairs(extra) do r[k] = v end
+  local r, text = self.result, self.text_out
+  if err then
+    r, text = answer.step(self, err), nil
+    if self.format then text = answer.render(r, self:formatter()) end
+  elseif self.audit_error then
+    r.audit_error = self.audit_error
+    if self.format then text = answer.render(r, self.policies.format) end
   end
   self.answer = r
-  return r
+  return r, text
 end
 
 -- commit([extra]) -> the answer: writes the step durably (or, if that
@@ -525,15 +416,16 @@ function Txn:rollback(err)
   return self:finish(err)
 end
 
--- run(opts, body) -> answer table: begin(opts), body(txn) under the lock,
--- then commit (body may return a table of extra answer fields) or, if body
--- raised, roll back.
+-- run(opts, body) -> answer, text, txn: begin(opts), body(txn) under the
+-- lock, then commit (body may return a table of extra answer fields) or,
+-- if body raised, roll back.
 function M.run(opts, body)
-  local txn, failed = M.begin(opts)
-  if not txn then return failed end
-  local ok, extra = xpcall(body, handler, txn)
-  if not ok then return txn:finish(extra), txn end
-  return txn:finish(nil, extra), txn
+  local txn, failed, text = M.begin(opts)
+  if not txn then return failed, text end
+  local ok, extra = xpcall(body, errors.handler, txn)
+  local r, out
+  if ok then r, out = txn:finish(nil, extra) else r, out = txn:finish(extra) end
+  return r, out, txn
 end
 
 return M

@@ -1,6 +1,6 @@
 -- tasknum.format.json: the default answer, one line of JSON.
-local json = require "tasknum.json"
+local answer = require "tasknum.answer"
 
 return function(result)
-  return json.encode(result) .. "\n"
+  return answer.encode(result) .. "\n"
 end

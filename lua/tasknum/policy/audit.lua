@@ -7,22 +7,22 @@
 --
 -- A replacement (audit.lua in a policy folder) returns a table with
 -- record(entry, txn); entry is the table to log (see tasknum.txn).
-local json = require "tasknum.json"
+local answer = require "tasknum.answer"
+local fs = require "tasknum.fs"
 
 local M = {}
 
 function M.path(state_path)
-  local dir, base = state_path:match("^(.*)/([^/]*)$")
-  return dir .. "/." .. base .. ".audit.jsonl"
+  return fs.beside(state_path, ".%s.audit.jsonl")
 end
 
 function M.record(entry, txn)
-  local path = M.path(txn.real or txn.path)
-  local f, msg = io.open(path, "ab")
+  local log = M.path(txn.real or txn.path)
+  local f, msg = io.open(log, "ab")
   if not f then return nil, msg end
-  local ok, werr = f:write(json.encode(entry), "\n")
+  local ok, werr = f:write(answer.encode(entry), "\n")
   local closed, cerr = f:close()
-  if not ok or not closed then return nil, path .. ": " .. tostring(werr or cerr) end
+  if not ok or not closed then return nil, log .. ": " .. tostring(werr or cerr) end
   return true
 end
 

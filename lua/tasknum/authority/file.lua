@@ -1,0 +1,232 @@
+-- tasknum.authority.file (internal): the state file's own authority, used by
+-- every transaction. Its lock is an exclusive kernel lock on the lock file
+-- beside the real state (.state.json.lock, never renamed or removed) plus
+-- the legacy `.state.lock/` folder that pre-tasknum scripts take with mkdir;
+-- its mark is the state's own counter; its commit is the durable replace of
+-- the state (temp file, fsync, rename, folder fsync). See
+-- tasknum.authority for the interface every authority shares.
+local answer = require "tasknum.answer"
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+local json = require "tasknum.json"
+local legacy = require "tasknum.legacy"
+local fs = require "tasknum.fs"
+
+local M = {}
+
+local File = {}
+File.__index = File
+
+local RETRY = "; retry in a few seconds or wait longer with --timeout; `tasknum status` shows the holder"
+
+-- lock_path(real) -> the lock file beside the real state file
+function M.lock_path(real)
+  return fs.beside(real, ".%s.lock")
+end
+
+-- new(path, real [, opts]) -> the file authority of a state; opts.stale:
+-- the age after which a legacy folder is broken (seconds).
+function M.new(path, real, opts)
+  return setmetatable({ kind = "file", where = real, path = path, real = real,
+    lock_path = M.lock_path(real), stale = opts and opts.stale }, File)
+end
+
+local function seconds(s) return s and string.format("%.1f s", s) or "an unknown time" end
+
+local function epoch_now()
+  local sec, nsec = core.time()
+  return sec + nsec // 1000000 / 1000
+end
+
+-- holder(lock_path) -> who holds the kernel lock, from the record its
+-- holder wrote (lock = "kernel", path, pid, age_s, ...), and one line for
+-- people. The record outlives its writer: a holder that is not tasknum (or
+-- not this host's) may be behind a record that names another.
+function M.holder(lock_path)
+  local text = core.holder(lock_path)
+  local ok, h = pcall(require("cjson").decode, text or "")
+  if not ok or type(h) ~= "table" then h = {} end
+  h.lock, h.path, h.pid = "kernel", lock_path, math.tointeger(h.pid)
+  h.age_s = type(h.since_epoch) == "number" and answer.ms(epoch_now() - h.since_epoch) / 1000 or nil
+  if not h.pid then
+    return h, "the kernel lock on " .. lock_path .. " is held by a process that wrote no record"
+  end
+  if h.host == core.hostname() and legacy.gone(h.pid, h.since_epoch) then
+    h.stale_record = true
+    return h, string.format("the kernel lock on %s is held by a process that wrote no record "
+      .. "(the last one names pid %d, which is gone)", lock_path, h.pid)
+  end
+  local what = h.command and ("command: " .. tostring(h.command))
+      or h.purpose and ("purpose: " .. tostring(h.purpose)) or "no purpose given"
+  return h, string.format("the kernel lock on %s is held by pid %d on %s (%s) for %s", lock_path,
+    h.pid, tostring(h.host), what, seconds(h.age_s))
+end
+
+function File:holder()
+  if not core.probe(self.lock_path) then return nil end
+  return M.holder(self.lock_path)
+end
+
+-- The error for a kernel lock that was not taken (errno from tasknum.core).
+local function lock_error(self, msg, errno, timeout, why)
+  if errno == core.ETIMEDOUT then
+    local holder, who = M.holder(self.lock_path)
+    return errors.new("LOCK_TIMEOUT", string.format("state lock still held after %g s", timeout),
+      (why or "") .. who .. RETRY, nil, { holder = holder })
+  elseif errno == core.EINTR then
+    return errors.interrupted(core.interrupted(), "while waiting for the state lock")
+  end
+  return errors.system(msg, errno, "cannot open the lock file")
+end
+
+-- The lock a `tasknum lock` above this process holds on this state, as it
+-- exported it (see share()): descriptor and byte, or nil.
+local function inherited(lock_path)
+  if os.getenv("TASKNUM_LOCK_PATH") ~= lock_path then return nil end
+  local fd = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_FD") or ""))
+  local byte = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_BYTE") or ""))
+  if fd and byte and fd >= 0 and byte >= 0 and byte < core.LOCK_MAX_DEPTH - 1 then return fd, byte end
+end
+
+local function left(deadline)
+  if not deadline then return -1 end
+  return math.max(0, deadline - core.clock())
+end
+
+-- Under `tasknum lock`: uses the lock it holds (no waiting for ourselves),
+-- taking turns with the other commands it runs; the legacy folder is its
+-- business. -> true, false (nothing inherited: take the lock anew), or
+-- nil, err.
+function File:adopt(deadline, timeout)
+  local fd, byte = inherited(self.lock_path)
+  if not fd then return false end
+  local lock, msg, errno = core.adopt(fd, byte, self.lock_path, left(deadline))
+  if lock then
+    self.lock, self.lock_byte, self.nested = lock, byte + 1, true
+    return true
+  elseif errno == core.ETIMEDOUT or errno == core.EINTR then
+    return nil, lock_error(self, msg, errno, timeout,
+      "another tasknum command run under the same `tasknum lock` kept its turn; ")
+  end
+  return false -- variables left over in the environment: not our holder's
+end
+
+-- Waits for (or breaks) the legacy lock folder and makes it ours, within
+-- the same deadline. Runs under the kernel lock.
+function File:enter_legacy(deadline, timeout)
+  local folder = legacy.path(self.real)
+  self.stale_breaks = {}
+  local held, msg, found, errno = legacy.enter(folder, { pid = self.pid, epoch = self.epoch,
+    stale = self.stale, breaks = self.stale_breaks, deadline = deadline, interrupted = core.interrupted })
+  if held then
+    self.legacy, self.legacy_wait = held, held.waited
+    return true
+  elseif errno == core.ETIMEDOUT then
+    local holder = { lock = "legacy", path = folder, pid = found.pid, info = found.info,
+      age_s = answer.ms(found.age_s) / 1000, verdict = found.verdict }
+    return nil, errors.new("LOCK_TIMEOUT", string.format("state lock still held after %g s", timeout),
+      string.format("the legacy lock folder %s is held by %s (info %q) for %s; it is broken "
+        .. "when that process ends or after --stale %g s", folder,
+        found.pid and ("live pid " .. found.pid) or "a script that wrote no info",
+        found.info or "", seconds(found.age_s), self.stale or legacy.DEFAULT_STALE)
+        .. RETRY, nil, { holder = holder })
+  elseif errno == core.EINTR then
+    return nil, errors.interrupted(core.interrupted(), "while waiting for the legacy lock folder")
+  end
+  return nil, errors.system(msg, errno, "cannot take the legacy lock folder")
+end
+
+-- acquire(deadline, holder [, timeout]) -> true | nil, err: the lock of a
+-- `tasknum lock` above us, else the kernel lock and then the legacy
+-- folder. holder is the record waiters read; timeout (seconds) only words
+-- a LOCK_TIMEOUT.
+function File:acquire(deadline, holder, timeout)
+  self.pid, self.epoch = holder.pid, holder.since_epoch and math.floor(holder.since_epoch)
+  local adopted, err = self:adopt(deadline, timeout)
+  if adopted ~= false then return adopted, err end
+  -- the caller has just set the deadline: timeout is what is left of it
+  local lock, msg, errno = core.lock(self.lock_path, timeout or left(deadline), json.encode(holder) .. "\n")
+  if not lock then return nil, lock_error(self, msg, errno, timeout) end
+  self.lock = lock
+  local ok, lerr = self:enter_legacy(deadline, timeout)
+  if not ok then self:release() end
+  return ok, lerr
+end
+
+-- The state file keeps no mark apart from its counter.
+function File.read() return false end
+function File.commit() return true end
+
+-- load() -> the state's text | nil, err. Removes first the temp files of
+-- writers killed mid-write: only safe under the lock.
+function File:load()
+  core.sweep(self.path)
+  local text, msg, errno = core.readfile(self.path)
+  if not text then return nil, errors.system(msg, errno, "cannot read the state file") end
+  return text
+end
+
+-- write(text [, s, e, bytes]) -> true | nil, err: the durable replace of
+-- the state, with text, or with text[s..e] replaced by bytes (written in
+-- three pieces, the new text never built).
+function File:write(text, s, e, bytes)
+  local done, msg, errno = core.replace(self.path, text, s, e, bytes)
+  if done then return true end
+  if errno == core.EINTR and core.interrupted() then
+    return nil, errors.interrupted(core.interrupted(), "while writing the state")
+  end
+  return nil, errors.system(msg, errno, "cannot write the state file")
+end
+
+-- release(): leaves the legacy folder and the kernel lock; idempotent.
+-- A folder someone else broke and took meanwhile is theirs (legacy_error).
+function File:release()
+  if self.legacy then
+    local ok, why = legacy.leave(self.legacy)
+    if not ok then self.legacy_error = why end
+    self.legacy = nil
+  end
+  if self.lock then
+    self.lock:release()
+    self.lock = nil
+  end
+end
+File.__close = File.release
+
+-- share() -> the environment with which a child shares the held lock
+-- (`tasknum lock`): the lock is narrowed to this level's byte and the
+-- child adopts it (see adopt()).
+function File:share()
+  local byte = self.lock_byte or 0
+  assert(self.lock:narrow(byte))
+  return { TASKNUM_LOCK_FD = tostring(self.lock:fd()), TASKNUM_LOCK_BYTE = tostring(byte),
+    TASKNUM_LOCK_PATH = self.lock_path, TASKNUM_STATE = self.path }
+end
+
+function File:fd() return self.lock:fd() end
+
+-- refresh(): a fresh EPOCH and mtime on the legacy folder, for long holds;
+-- best effort (the folder may be read-only).
+function File:refresh()
+  if self.legacy then return legacy.refresh(self.legacy) end
+end
+
+-- status([stale]) -> what the lock, the legacy folder and the leftover
+-- temp files look like, without taking anything.
+function File:status(stale)
+  local held, msg = core.probe(self.lock_path)
+  local lock = { path = self.lock_path, held = held == true, error = held == nil and msg or nil }
+  if held then lock.holder, lock.description = M.holder(self.lock_path) end
+  local folder = legacy.path(self.real)
+  local found = legacy.inspect(folder, stale)
+  local l = { path = folder, present = found ~= nil, stale_after_s = stale or legacy.DEFAULT_STALE }
+  if found then
+    l.pid, l.verdict, l.age_s, l.info = found.pid, found.verdict, answer.ms(found.age_s) / 1000, found.info
+    l.stale = found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged"
+    l.mine = lock.holder and lock.holder.pid == found.pid or false
+  end
+  return { kind = self.kind, where = self.where, lock = lock, legacy = l,
+    temp_files = core.temps(self.path) or 0 }
+end
+
+return M
