@@ -477,11 +477,8 @@ end
 
 local function side_of(label, text)
   local side = { label = label, text = text, nl = text:find("\r\n", 1, true) and "\r\n" or "\n" }
-  local ok, info = pcall(state.parse, text)
-  if not ok then
-    if not errors.is(info) then error(info, 0) end
-    bad(side, "not a state file tasknum can merge: " .. info.message)
-  end
+  local info, err = state.parse(text)
+  if not info then bad(side, "not a state file tasknum can merge: " .. err.message) end
   side.info = info
   return side
 end
@@ -518,10 +515,8 @@ function M.merge(base, ours, theirs)
              versions = { ours = version("ours"), base = version("base"), theirs = version("theirs") } }
   end
   local text = version("ours")
-  local ok, err = pcall(state.parse, text)
-  if not ok then
-    errors.raise("STATE_CORRUPT", "the merged state would not be valid: " .. tostring(err.message or err))
-  end
+  local valid, err = state.parse(text)
+  if not valid then errors.raise("STATE_CORRUPT", "the merged state would not be valid: " .. err.message) end
   return { text = text, conflicts = {} }
 end
 

@@ -5,8 +5,10 @@
 -- merge.tasknum.name in the repository's own config (shared by all its
 -- worktrees; never committed, so each clone runs this once). It starts
 -- `git`: it runs once, by hand, never on an allocation.
+local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
 local state = require "tasknum.state"
 
 local M = {}
@@ -36,13 +38,14 @@ end
 
 -- The working tree's top folder and the state's path inside it.
 local function place(path)
-  local dir = core.realpath(state.dirname(path)) or state.dirname(path)
+  local folder, base = fs.split(path)
+  local dir = core.realpath(folder) or folder
   local top, code, err = git(dir, "rev-parse", "--show-toplevel")
   if code ~= 0 or top == "" then
     errors.raise("INVALID_ARGUMENT", "the state file is not inside a git working tree: " .. path, err)
   end
   top = core.realpath(top) or top
-  local real = dir .. "/" .. state.basename(path)
+  local real = dir .. "/" .. base
   if real:sub(1, #top + 1) ~= top .. "/" then
     errors.raise("INVALID_ARGUMENT", "the state file " .. real .. " is not inside the working tree " .. top)
   end
@@ -134,18 +137,18 @@ end
 
 -- install(opts) -> the success answer. opts.state as for every command.
 function M.install(opts)
-  local path = state.find(opts.state)
+  local path, err = state.find(opts.state)
+  if not path then error(err, 0) end
   local top, rel = place(path)
   local attr = ensure_attribute(top, rel)
   local command, why = M.driver()
-  return {
-    status = "success", state_path = path, repository = top, gitattributes = attr,
+  return answer.success{
+    state_path = path, repository = top, gitattributes = attr,
     driver = { command = command, why = why },
     git_config = { ["merge.tasknum.name"] = set_config(top, "merge.tasknum.name", M.NAME),
                    ["merge.tasknum.driver"] = set_config(top, "merge.tasknum.driver", command) },
     next = attr.action == "added" and "commit " .. attr.path:sub(#top + 2) .. " so that every clone "
       .. "merges the state this way; each clone runs `tasknum merge --install` once" or nil,
-    timestamp = require("tasknum.txn").timestamp(),
   }
 end
 
