@@ -3,9 +3,8 @@
 -- makes (tasknum.allocate, tasknum.add_task; status and check as their
 -- commands answer), whose answer table is the result's structuredContent.
 -- Each call is a whole transaction: nothing is held between calls.
-local cjson = require "cjson"
+local answer = require "tasknum.answer"
 local args = require "tasknum.mcp.args"
-local cli = require "tasknum.cli"
 local core = require "tasknum.core"
 local edit = require "tasknum.edit"
 local errors = require "tasknum.errors"
@@ -18,45 +17,9 @@ local array = json.array
 
 -- --- schemas -----------------------------------------------------------------
 
-local function codes()
-  local list = {}
-  for code in pairs(errors.exit) do list[#list + 1] = code end
-  table.sort(list)
-  return array(list)
-end
-
-local function t(kind, description, extra)
-  local s = { type = kind, description = description }
-  for k, v in pairs(extra or {}) do s[k] = v end
-  return s
-end
+local t = answer.describe
 
 local INTEGERS = { type = "array", items = { type = "integer" } }
-
--- What every answer may carry, success or failure (the CLI's answer keys).
-local function answer_props(more)
-  local p = {
-    status = t("string", '"success", or "error" (then isError is true)', { enum = array { "success", "error" } }),
-    timestamp = t("string", "when the answer was made, UTC with milliseconds"),
-    state_path = t("string", "the absolute path of the state file used"),
-    purpose = t("string", "the purpose given"),
-    lock_acquired = t("boolean", "whether the state lock was taken"),
-    lock_wait_ms = t("number", "time spent waiting for the lock"),
-    lock_duration_ms = t("number", "time the lock was held"),
-    error = t("object", "on failure: code, message, details, and structured fields such as "
-      .. "conflicts (NUMBER_CONFLICT), holder (LOCK_TIMEOUT) or problems (check)", {
-        properties = { code = { type = "string", enum = codes() }, message = { type = "string" },
-                       details = { type = "string" } },
-        required = array { "code", "message" } }),
-    error_code = t("string", "on failure: what went wrong, one of the codes of the tasknum CLI",
-      { enum = codes() }),
-    error_message = t("string", "on failure: one line saying what went wrong"),
-    retry_suggested = t("boolean", "on failure: true when calling again (after a few seconds) may succeed; "
-      .. "false when something must be fixed first"),
-  }
-  for k, v in pairs(more or {}) do p[k] = v end
-  return p
-end
 
 local ALLOCATION = {
   allocated_numbers = t("array", "the numbers handed out, in order; each is yours alone", { items = { type = "integer" } }),
@@ -69,19 +32,6 @@ local ALLOCATION = {
   todo_path = t("string", "the TODO.md whose front matter follows the counter"),
   audit_error = t("string", "why the audit line could not be written (the call still succeeded)"),
 }
-
--- An answer schema: the success fields `success` requires, the failure
--- fields every error answer has. Teams' policies may add fields.
-local function answer_schema(props, success)
-  return {
-    type = "object",
-    properties = answer_props(props),
-    required = array { "status" },
-    ["if"] = { properties = { status = { const = "success" } } },
-    ["then"] = { required = array(success) },
-    ["else"] = { required = array { "error", "error_code", "error_message", "retry_suggested" } },
-  }
-end
 
 local function merge(...)
   local out = {}
@@ -111,15 +61,6 @@ local function list(numbers)
   local out = {}
   for i, n in ipairs(numbers or {}) do out[i] = string.format("%d", n) end
   return table.concat(out, ", ")
-end
-
-local function failure_text(r)
-  local text = string.format("%s: %s", tostring(r.error_code), tostring(r.error_message))
-  if type(r.error) == "table" and type(r.error.details) == "string" then
-    text = text .. "\n" .. r.error.details
-  end
-  return text .. (r.retry_suggested and "\nretry_suggested: true (wait a few seconds and call again)"
-    or "\nretry_suggested: false (calling again will not help until this is fixed; nothing was written)")
 end
 
 local function counter_text(r)
@@ -167,62 +108,18 @@ end
 
 -- --- calls ----------------------------------------------------------------------
 
--- The options of the steps that allocate: the state, the purpose, and,
--- when the call names a format for its text, that format (found before the
--- lock, tried under it, as the CLI does). Returns opts and the output.
+-- The options of the steps that allocate: the state, the purpose, and
+-- the format the call names for its text (a policy like the others: found
+-- before the lock, rendered under it, as on the CLI).
 local function allocating(a, ctx)
-  local opts = { state = ctx.state, purpose = a.purpose }
-  if not a.format then return opts end
-  if not cli.output then -- TODO(issue 9): the facade renders the format; keep this branch only
-    opts.format = a.format
-    return opts
-  end
-  local out = cli.output(a.format, false)
-  opts.prepare, opts.check = out.prepare, out.check
-  return opts, out
+  return { state = ctx.state, purpose = a.purpose, format = a.format }
 end
 
--- The text of a result: the failure, else the named format's rendering
--- (text, as the facade gave it, or out's), else the summary.
-local function text_of(r, summary, out, text)
-  if r.status ~= "success" then return failure_text(r) end
-  if type(text) == "string" then return text end
-  if out then
-    local ok, rendered = pcall(out.fmt, r)
-    if ok then return rendered end
-  end
-  return summary(r)
-end
-
--- TODO(issue 9): tasknum.status(opts) and tasknum.check(opts), and the one
--- answer builder tasknum.answer, come with the facade the lead is building.
--- They are used as soon as they are there; until then the shipped scripts
--- run here as `tasknum status --json` / `tasknum check` would, with their
--- stdout captured (the answer is exactly what they print), and failures are
--- built as the CLI builds them. Drop the fallbacks once issue 9 is on main.
-local has_answer, answer = pcall(require, "tasknum.answer")
-local function invalid(message)
-  return has_answer and answer.invalid(message) or tasknum.invalid(message)
-end
-local function failure(err)
-  return has_answer and answer.failure(err) or cli.failure(err)
-end
-
-local function scripted(name, state)
-  local chunks = {}
-  local sink = { write = function(self, ...)
-    for i = 1, select("#", ...) do chunks[#chunks + 1] = tostring((select(i, ...))) end
-    return self
-  end, flush = function(self) return self end }
-  local argv = state and { "--state", state } or {}
-  if name == "status.lua" then argv[#argv + 1] = "--json" end
-  local out, err = io.stdout, io.stderr
-  io.stdout, io.stderr = sink, { write = function(self) return self end, flush = function(self) return self end }
-  local ok, e = pcall(cli.run, name, argv, true)
-  io.stdout, io.stderr = out, err
-  if not ok then error(e, 0) end
-  local raw = table.concat(chunks):gsub("\n$", "")
-  return cjson.decode(raw), raw
+-- The text of a result: the failure, else the named format's rendering,
+-- else the summary.
+local function text_of(r, summary, rendered)
+  if r.status ~= "success" then return answer.explain(r) end
+  return rendered or summary(r)
 end
 
 M.LIST = {
@@ -235,7 +132,7 @@ M.LIST = {
       .. "one. Use this whenever a new task or project number is needed; never read or edit "
       .. "next_project_number yourself. To also record the task in active_projects, use "
       .. "add_task instead. The result's allocated_numbers are yours. On an error nothing was "
-      .. "allocated: error_code says what happened and retry_suggested whether calling again "
+      .. "allocated: error_code says what happened and the answer says whether calling again "
       .. "can help (LOCK_TIMEOUT: another agent holds the state; wait a few seconds and retry).",
     input = object {
       count = t("integer", "How many numbers to hand out, 1 by default; at most 10 under the "
@@ -244,13 +141,13 @@ M.LIST = {
       state = STATE,
       format = FORMAT,
     },
-    output = answer_schema(ALLOCATION, { "allocated_numbers", "allocation_count", "previous_next_number",
+    output = answer.schema(ALLOCATION, { "allocated_numbers", "allocation_count", "previous_next_number",
       "new_next_number", "wrapped", "state_path" }),
     call = function(a, ctx)
-      local opts, out = allocating(a, ctx)
+      local opts = allocating(a, ctx)
       opts.count = a.count
-      local r, text = tasknum.allocate(opts)
-      return r, text_of(r, allocate_text, out, text)
+      local r, rendered = tasknum.allocate(opts)
+      return r, text_of(r, allocate_text, rendered)
     end,
   },
   {
@@ -278,20 +175,20 @@ M.LIST = {
       state = STATE,
       format = FORMAT,
     }, { "name" }),
-    output = answer_schema(merge(ALLOCATION, {
+    output = answer.schema(merge(ALLOCATION, {
       project_number = t("integer", "the task's number (new, or the existing task's with existing: true)"),
       project_name = t("string", "the task's name"),
       existing = t("boolean", "with if_absent: true when the task was already there and nothing was written"),
     }), { "project_number", "project_name", "allocated_numbers", "new_next_number", "state_path" }),
     call = function(a, ctx)
-      local opts, out = allocating(a, ctx)
+      local opts = allocating(a, ctx)
       opts.name, opts.description, opts.if_absent = a.name, a.description, a.if_absent
       if a.fields then
         opts.fields = {}
         for i, f in ipairs(a.fields) do opts.fields[i] = { f[1], edit.raw(f[2]) } end
       end
-      local r, text = tasknum.add_task(opts)
-      return r, text_of(r, add_task_text, out, text)
+      local r, rendered = tasknum.add_task(opts)
+      return r, text_of(r, add_task_text, rendered)
     end,
   },
   {
@@ -303,7 +200,7 @@ M.LIST = {
       .. "the lock (and for how long), leftover temp files, the legacy lock folder, and the "
       .. "last allocations from the audit log. The same facts as `tasknum status --json`.",
     input = object { state = STATE },
-    output = answer_schema({
+    output = answer.schema({
       next_project_number = t("integer", "the next number the counter gives"),
       range = t("object", "the numbering range", { properties = { min = { type = "integer" },
         max = { type = "integer" } } }),
@@ -320,12 +217,8 @@ M.LIST = {
     }, { "state_path" }),
     read_only = true,
     call = function(_, ctx)
-      if tasknum.status then
-        local r = tasknum.status { state = ctx.state }
-        return r, text_of(r, status_text)
-      end
-      local r, raw = scripted("status.lua", ctx.state)
-      return r, text_of(r, status_text), raw
+      local r = tasknum.status{ state = ctx.state }
+      return r, text_of(r, status_text)
     end,
   },
   {
@@ -337,17 +230,13 @@ M.LIST = {
       .. "error (STATE_CORRUPT) whose error.problems lists each one; do not fix the file with "
       .. "jq or by hand-editing the counter, report it.",
     input = object { state = STATE },
-    output = answer_schema({
+    output = answer.schema({
       problems = t("array", "on success: empty"),
     }, { "state_path", "problems" }),
     read_only = true,
     call = function(_, ctx)
-      if tasknum.check then
-        local r = tasknum.check { state = ctx.state }
-        return r, text_of(r, check_text)
-      end
-      local r, raw = scripted("check.lua", ctx.state)
-      return r, text_of(r, check_text), raw
+      local r = tasknum.check{ state = ctx.state }
+      return r, text_of(r, check_text)
     end,
   },
 }
@@ -388,13 +277,13 @@ function M.call(tool, text, s, e, locate)
   local a, why = args.read(tool.input, text, s, e)
   local r
   if not a then
-    r = invalid(why)
-    return r, failure_text(r)
+    r = answer.invalid(why)
+    return r, answer.explain(r)
   end
   local ok, where = pcall(function() return a.state or locate() end)
   if not ok then
-    r = failure(where)
-    return r, failure_text(r)
+    r = answer.failure(where)
+    return r, answer.explain(r)
   end
   return tool.call(a, { state = where })
 end
