@@ -7,7 +7,6 @@ local answer = require "tasknum.answer"
 local args = require "tasknum.mcp.args"
 local core = require "tasknum.core"
 local edit = require "tasknum.edit"
-local errors = require "tasknum.errors"
 local json = require "tasknum.json"
 local tasknum = require "tasknum"
 
@@ -18,8 +17,6 @@ local array = json.array
 -- --- schemas -----------------------------------------------------------------
 
 local t = answer.describe
-
-local INTEGERS = { type = "array", items = { type = "integer" } }
 
 local ALLOCATION = {
   allocated_numbers = t("array", "the numbers handed out, in order; each is yours alone", { items = { type = "integer" } }),
