@@ -11,6 +11,7 @@
  * ppoll, the pattern of lock.c: a SIGTERM for tasknum ends the sleep at once
  * and is not lost if it lands just before it. */
 #include "child.h"
+#include "envlist.h"
 
 #include "clock.h"
 
@@ -24,42 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
-/* Whether entry ("NAME=value") sets the same NAME as one of set. */
-static int overridden(const char *entry, char *const set[])
-{
-    size_t len = strcspn(entry, "=");
-    for (size_t i = 0; set != NULL && set[i] != NULL; i++)
-        if (strncmp(entry, set[i], len) == 0 && set[i][len] == '=')
-            return 1;
-    return 0;
-}
-
-/* environ with set added; the strings are shared, only the array is new. */
-static char **make_env(char *const set[])
-{
-    size_t n = 0, k = 0, nset = 0;
-    while (environ != NULL && environ[n] != NULL)
-        n++;
-    while (set != NULL && set[nset] != NULL)
-        nset++;
-    char **env = calloc(n + nset + 1, sizeof *env);
-    if (env == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!overridden(environ[i], set))
-            env[k++] = environ[i];
-    for (size_t i = 0; i < nset; i++)
-        env[k++] = set[i];
-    return env;
-}
-
 int child_start(char *const argv[], char *const set[], int keep_fd,
                 struct child *child)
 {
     posix_spawn_file_actions_t actions;
-    char **env = make_env(set);
+    char **env = envlist_make(set);
     int err = env == NULL ? ENOMEM : posix_spawn_file_actions_init(&actions);
     if (err != 0) {
         free(env);

@@ -129,20 +129,6 @@ static struct child *check_child(lua_State *L)
     return (struct child *)luaL_checkudata(L, 1, CHILD_MT);
 }
 
-/* Builds a NULL-terminated array of the strings at t[1..n] in a userdata
- * left on the stack; the strings stay referenced by t. */
-static char **string_array(lua_State *L, int t, lua_Integer n)
-{
-    char **a = (char **)lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *a, 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, t, i);
-        a[i - 1] = (char *)luaL_checkstring(L, -1);   /* kept alive by t */
-        lua_pop(L, 1);
-    }
-    a[n] = NULL;
-    return a;
-}
-
 /* spawn({command, args...}, {NAME = value} | nil, keep_fd | nil) -> child
  * | nil, message, errno (ENOENT: not found, EACCES: not executable, ...) */
 static int l_spawn(lua_State *L)
@@ -152,7 +138,7 @@ static int l_spawn(lua_State *L)
     lua_Integer argc = (lua_Integer)lua_rawlen(L, 1), keep = luaL_optinteger(L, 3, -1);
     luaL_argcheck(L, argc >= 1 && argc < (1 << 20), 1, "needs a command");
     luaL_argcheck(L, keep >= -1 && keep <= INT32_MAX, 3, "not a descriptor");
-    char **argv = string_array(L, 1, argc);
+    char **argv = lutil_strings(L, 1, argc);
     lua_newtable(L);                              /* "NAME=value" strings */
     int sets = lua_gettop(L);
     lua_Integer n = 0;
@@ -165,7 +151,7 @@ static int l_spawn(lua_State *L)
             lua_rawseti(L, sets, ++n);
         }
     }
-    char **set = string_array(L, sets, n);
+    char **set = lutil_strings(L, sets, n);
     struct child *c = (struct child *)lua_newuserdatauv(L, sizeof *c, 0);
     c->pid = -1;
     c->pidfd = -1;

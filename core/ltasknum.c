@@ -1,7 +1,8 @@
 /* ltasknum.c: the module tasknum.core, merged from one library per file,
  * as Lua's linit.c merges its own: lalloc.c (take), lfile.c (files and
  * folders), ljson.c (the JSON scanner), llock.c (lock handles), lproc.c
- * (processes, clocks, children). lutil.h says what they share.
+ * (processes, clocks, children), lrun.c (commands run to their end), lpg.c
+ * (PostgreSQL, the table core.pg). lutil.h says what they share.
  *
  * One failure shape: every OS failure returns nil, message, errno, the
  * errno an integer (ETIMEDOUT for a wait that ran out of time, EINTR for
@@ -41,6 +42,8 @@ int luaopen_tasknum_core(lua_State *L)
     ljson_register(L);
     llock_register(L);
     lproc_register(L);
+    lrun_register(L);
+    lpg_register(L);
     for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++) {
         lua_pushinteger(L, errnos[i].value);
         lua_setfield(L, -2, errnos[i].name);

@@ -28,6 +28,18 @@ const volatile sig_atomic_t *lutil_cancel(lua_State *L)
     return flag;
 }
 
+char **lutil_strings(lua_State *L, int t, lua_Integer n)
+{
+    char **a = (char **)lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *a, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, t, i);
+        a[i - 1] = (char *)luaL_checkstring(L, -1);   /* kept alive by t */
+        lua_pop(L, 1);
+    }
+    a[n] = NULL;
+    return a;
+}
+
 void lutil_class(lua_State *L, const char *name, const luaL_Reg *meta,
                  const luaL_Reg *methods)
 {

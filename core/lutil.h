@@ -30,6 +30,10 @@ const volatile sig_atomic_t *lutil_cancel(lua_State *L);
 void lutil_class(lua_State *L, const char *name, const luaL_Reg *meta,
                  const luaL_Reg *methods);
 
+/* A NULL-terminated array of the strings at t[1..n], in a userdata left on
+ * the stack; the strings stay referenced by t (argv, environments). */
+char **lutil_strings(lua_State *L, int t, lua_Integer n);
+
 /* Each library adds its functions to the module table on top of the stack
  * (and creates its handle classes). */
 void lalloc_register(lua_State *L);   /* take */
@@ -37,5 +41,7 @@ void lfile_register(lua_State *L);    /* files and folders */
 void ljson_register(lua_State *L);    /* the JSON scanner */
 void llock_register(lua_State *L);    /* lock handles */
 void lproc_register(lua_State *L);    /* processes, clocks, children */
+void lrun_register(lua_State *L);     /* run: a command run to its end */
+void lpg_register(lua_State *L);      /* pg: PostgreSQL through libpq */
 
 #endif
