@@ -47,6 +47,14 @@ static int wait_socket(PGconn *conn, int rd, int wr, double deadline,
     }
 }
 
+/* libpq prints the server's notices on stderr by default; tasknum's
+ * stderr is not the place ("relation already exists, skipping"). */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static double deadline_of(double timeout)
 {
     return timeout < 0 ? -1 : clock_seconds() + timeout;
@@ -89,6 +97,7 @@ int pg_connect(const char *const keys[], const char *const values[],
         errno = ENOMEM;
         return -1;
     }
+    PQsetNoticeProcessor(*conn, ignore_notice, NULL);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

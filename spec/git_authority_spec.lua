@@ -8,59 +8,9 @@ local G = require "support.gitd"
 local core = require "tasknum.core"
 local git = require "tasknum.authority.git"
 
-local DRIVER = H.root .. "/spec/support/authority_alloc.lua"
+local A = require "support.alloc"
 local REF = "refs/tasknum/specs%2Fstate.json"
-
-local function driver_cmd(spec, state, n, timeout, hold)
-  return H.q(H.bin) .. " run " .. H.q(DRIVER) .. " " .. H.q(spec) .. " " .. H.q(state) .. " "
-    .. n .. " " .. (timeout or 60) .. (hold and (" " .. H.q(hold)) or "")
-end
-
--- parse(text) -> serials handed out (list), errors (list of lines)
-local function parse(text)
-  local oks, errs, retries = {}, {}, 0
-  for line in (text or ""):gmatch("[^\n]+") do
-    local s, r = line:match("^ok (%d+) (%d+)$")
-    if s then
-      oks[#oks + 1] = tonumber(s)
-      retries = retries + tonumber(r)
-    else
-      errs[#errs + 1] = line
-    end
-  end
-  return oks, errs, retries
-end
-
--- alloc(spec, state, n [, timeout]) -> serials, error lines
-local function alloc(spec, state, n, timeout)
-  return parse(H.sh(driver_cmd(spec, state, n, timeout)))
-end
-
--- parallel(jobs, dir) -> all serials, all error lines, retries: runs every
--- job {spec, state, n} at once and waits for all.
-local function parallel(jobs, dir)
-  local cmd = ""
-  for i, j in ipairs(jobs) do
-    cmd = cmd .. driver_cmd(j[1], j[2], j[3], j[4]) .. " > " .. H.q(dir .. "/out" .. i) .. " 2>&1 & "
-  end
-  os.execute(cmd .. "wait")
-  local all, errs, retries = {}, {}, 0
-  for i = 1, #jobs do
-    local oks, e, r = parse(H.read(dir .. "/out" .. i))
-    for _, s in ipairs(oks) do all[#all + 1] = s end
-    for _, l in ipairs(e) do errs[#errs + 1] = l end
-    retries = retries + r
-  end
-  return all, errs, retries
-end
-
-local function assert_unique(serials)
-  local seen = {}
-  for _, s in ipairs(serials) do
-    assert.is_nil(seen[s], "serial handed out twice: " .. s)
-    seen[s] = true
-  end
-end
+local driver_cmd, parse, alloc, parallel, assert_unique = A.cmd, A.parse, A.alloc, A.parallel, A.assert_unique
 
 -- The remote's history: every commit one more than its parent (the driver
 -- takes one at a time), newest first, down to 1.
@@ -373,8 +323,7 @@ done]])
     local _, s1 = G.clone("file://" .. bare, dir .. "/a")
     local _, s2 = G.clone("file://" .. bare, dir .. "/b")
     local marker = dir .. "/holding"
-    local pid = tonumber(H.sh("(" .. driver_cmd("git:origin", s1, 1, 60, marker)
-      .. " >/dev/null 2>&1 & echo $!)"):match("%d+"))
+    local pid = A.holder("git:origin", s1, marker)
     finally(function() core.kill(pid, 9) end)
     assert.is_true(H.wait_until(function() return H.read(marker) end, 10))
     local oks, errs = alloc("git:origin", s1, 1, 0.3)

@@ -35,6 +35,7 @@
 -- the ref (+ fetch, cat-file); +1..3 to read back an unknown outcome.
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local remote = require "tasknum.authority.remote"
 
 local M = {}
 
@@ -61,19 +62,7 @@ M.MIN_NET = 2.0
 
 -- Passwords in URLs ("https://user:secret@host/...") never leave: where,
 -- messages and details carry "user:***@".
-local function redact(s, secret)
-  s = tostring(s or "")
-  if secret and secret ~= "" then
-    local i = 1
-    while true do
-      local a, b = s:find(secret, i, true)
-      if not a then break end
-      s = s:sub(1, a - 1) .. "***" .. s:sub(b + 1)
-      i = a + 3
-    end
-  end
-  return (s:gsub("(%a[%w+.-]*://[^/@:%s]*):[^/@%s]*@", "%1:***@"))
-end
+local redact = remote.redact
 M.redact = redact
 
 -- key(path) -> one ref component for the state's path in the working tree:
@@ -148,16 +137,16 @@ end
 -- authority (f.path, f.real).
 function M.open(rest, f, spec)
   spec = spec or ("git:" .. tostring(rest))
-  local remote, ref = tostring(rest or ""):match("^([^#]*)#?(.*)$")
-  local secret = remote:match("^%a[%w+.-]*://[^/@:]*:([^/@]*)@")
-  if remote == "" then
+  local name, ref = tostring(rest or ""):match("^([^#]*)#?(.*)$")
+  local secret = remote.secret(name)
+  if name == "" then
     return nil, errors.new("INVALID_ARGUMENT", "git: needs a remote, as in git:origin",
       "the authority " .. redact(spec, secret) .. " names no remote")
   end
   local real = f.real or core.realpath(f.path) or f.path
   local top, gitdir, common = M.repo(real)
   if not top then
-    return nil, errors.new("INVALID_ARGUMENT", "git:" .. redact(remote, secret)
+    return nil, errors.new("INVALID_ARGUMENT", "git:" .. redact(name, secret)
       .. " needs the state inside a clone", gitdir)
   end
   local path = real:sub(#top + 2)
@@ -172,11 +161,11 @@ function M.open(rest, f, spec)
       "after # comes heads (refs/heads/tasknum/<key>) or a full ref name under refs/")
   end
   local dir = common .. "/tasknum/remote"
-  local a = setmetatable({ kind = "git", remote = remote, ref = ref, key = key, top = top,
+  local a = setmetatable({ kind = "git", remote = name, ref = ref, key = key, top = top,
     gitdir = gitdir, common = common, secret = secret, dir = dir,
     lock_path = dir .. "/" .. key .. ".lock", cache_path = dir .. "/" .. key .. ".cache",
     local_ref = "refs/tasknum-local/" .. key, spec = redact(spec, secret) }, Git)
-  a.where = redact(remote, secret) .. " " .. ref
+  a.where = redact(name, secret) .. " " .. ref
   a.calls = 0
   return a
 end
