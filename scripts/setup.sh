@@ -7,14 +7,17 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-BUILD="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev lua-cjson"
+# libpq-dev: the postgresql:// authority is linked with libpq.
+BUILD="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev lua-cjson libpq-dev"
 # busted runs the suite; jq, sqlite3, util-linux (flock) are the benchmark's
 # and the legacy protocol's other sides; strace, valgrind, procps (pgrep)
 # and clang with its runtimes are the specs' and CI's tools; luarocks,
 # luajit and lua5.1 are the install specs' (rockspec, the bridge); git
-# runs the merge driver's specs (real repositories, `git merge`).
+# runs the merge driver's specs (real repositories, `git merge`) and the
+# git:REMOTE authority's (bare repositories, `git daemon`); postgresql is
+# the server the postgresql:// specs start with initdb and pg_ctl.
 TEST="lua-busted jq strace valgrind sqlite3 util-linux procps clang libclang-rt-14-dev
-      luarocks luajit lua5.1 git"
+      luarocks luajit lua5.1 git postgresql"
 
 case "${1:-test}" in
   build) PKGS=$BUILD ;;
