@@ -64,7 +64,7 @@ describe("git authority", function()
     assert.are.equal(64, #all)
     assert_unique(all)
     assert_ledger(bare, REF, 64)
-    print(string.format("\n    8 clones x 8: %d retries (%.2f per allocation)", retries, retries / 64))
+    print(string.format("\n# 8 clones x 8 allocations: %d retries (%.2f per allocation)", retries, retries / 64))
   end)
 
   it("two writers with the same mark build different commits; one wins, the other re-reads", function()
