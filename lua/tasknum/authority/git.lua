@@ -298,12 +298,12 @@ function Git:acquire(deadline, holder, timeout)
   if lock then
     self.lock = lock
     return true
-  elseif errno == core.ETIMEDOUT or errno == "timeout" then
+  elseif errno == core.ETIMEDOUT then
     local h, line = self:holder()
     return nil, errors.new("LOCK_TIMEOUT", string.format("the git authority's local lock is still held after %g s",
       timeout or 0), (line or ("the local lock " .. self.lock_path .. " is held"))
       .. "; retry in a few seconds or wait longer with --timeout", nil, { holder = h })
-  elseif errno == core.EINTR or errno == "interrupted" then
+  elseif errno == core.EINTR then
     return nil, errors.interrupted(core.interrupted(), "while waiting for the git authority's local lock")
   end
   return nil, errors.system(msg, errno, "cannot take the git authority's local lock")
