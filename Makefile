@@ -41,15 +41,17 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 DEFS     = -D_GNU_SOURCE -DTASKNUM_VERSION='"$(VERSION)"'
 LUA_INC := $(shell pkg-config --cflags $(LUA_PC))
 LUA_LIB := $(shell pkg-config --libs $(LUA_PC))
-# libpq (Debian libpq-dev) for the postgresql:// authority
+# libpq's headers (Debian libpq-dev) for the postgresql:// authority; the
+# library itself is opened at run time, when that authority is used
+# (core/pqlib.h says why)
 PG_INC  := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-PG_LIB  := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) $(SANFLAGS) $(LUA_INC) $(PG_INC)
 
 # OS code: no Lua headers. The binding files (core/l*.c, one library each,
 # merged by ltasknum.c) are the only Lua glue.
 OS_SRC   = core/alloc.c core/child.c core/clock.c core/durable.c core/envlist.c \
-           core/fdio.c core/json.c core/lock.c core/pg.c core/proc.c core/run.c
+           core/fdio.c core/json.c core/lock.c core/pg.c core/pqlib.c core/proc.c \
+           core/run.c
 OS_HDR   = $(OS_SRC:.c=.h)
 BIND_SRC = core/lalloc.c core/lfile.c core/ljson.c core/llock.c core/lpg.c \
            core/lproc.c core/lrun.c core/ltasknum.c core/lutil.c
@@ -69,12 +71,12 @@ $(BUILD)/embedded.c: core/embed.lua $(LUA_SRC) $(SCRIPTS)
 $(BIN): core/main.c core/embedded.h $(BIND_SRC) $(BIND_HDR) $(OS_SRC) $(OS_HDR) $(BUILD)/embedded.c
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) -Icore -o $@ core/main.c $(BIND_SRC) $(OS_SRC) \
-	    $(BUILD)/embedded.c -Wl,-E $(LUA_LIB) $(PG_LIB) -lm -ldl -pthread
+	    $(BUILD)/embedded.c -Wl,-E $(LUA_LIB) -lm -ldl -pthread
 
 # Loadable by stock lua5.4: no -llua, the interpreter provides the symbols.
 $(SO): $(BIND_SRC) $(BIND_HDR) $(OS_SRC) $(OS_HDR)
 	@mkdir -p $(BUILD)/lib/tasknum
-	$(CC) $(ALL_CFLAGS) -fPIC -shared -Icore -o $@ $(BIND_SRC) $(OS_SRC) $(PG_LIB) -pthread
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -Icore -o $@ $(BIND_SRC) $(OS_SRC) -pthread
 
 # busted runs under lua5.4 whatever `lua` points to. Sanitized, it runs
 # inside the sanitized binary instead (its tasknum.core is built in), so no

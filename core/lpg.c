@@ -11,6 +11,7 @@
 
 #include "lutil.h"
 #include "pg.h"
+#include "pqlib.h"
 
 #define CONN_MT "tasknum.pg.conn"
 #define RESULTS_MT "tasknum.pg.results"
@@ -71,11 +72,22 @@ static int conn_close(lua_State *L)
     return 0;
 }
 
+/* The failure triple when libpq cannot be loaded (ENOENT), or 0. */
+static int no_libpq(lua_State *L)
+{
+    char why[256];
+    if (pqlib_load(why, sizeof why) != NULL)
+        return 0;
+    return lutil_failmsg(L, ENOENT, why);
+}
+
 /* connect({keyword = value, ...}, timeout) -> conn | nil, message, errno.
  * A dbname holding a URI is expanded. Nothing is asked on a terminal. */
 static int l_connect(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    if (no_libpq(L))
+        return 3;
     double timeout = opt_timeout(L, 2);
     lua_settop(L, 2);
     int n = 0;
@@ -269,6 +281,8 @@ static int l_parse(lua_State *L)
 {
     const char *s = luaL_checkstring(L, 1);
     char *msg = NULL;
+    if (no_libpq(L))
+        return 3;
     PQconninfoOption *opts = PQconninfoParse(s, &msg);
     if (opts == NULL) {
         push_message(L, msg, "not a connection string");

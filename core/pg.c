@@ -6,6 +6,7 @@
 #include "pg.h"
 
 #include "clock.h"
+#include "pqlib.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -92,6 +93,11 @@ int pg_connect(const char *const keys[], const char *const values[],
                PGconn **conn)
 {
     double deadline = deadline_of(timeout);
+    *conn = NULL;
+    if (pqlib_load(NULL, 0) == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
     *conn = PQconnectStartParams(keys, values, 1);
     if (*conn == NULL) {
         errno = ENOMEM;

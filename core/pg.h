@@ -16,7 +16,8 @@
  * Returns 0 with *conn connected (non-blocking mode), or -1 with errno:
  * ECONNREFUSED when libpq gave up (the server is down, refused, or did not
  * accept the credentials: PQerrorMessage(*conn) says which), ETIMEDOUT,
- * EINTR, ENOMEM. *conn may be set on failure too: PQfinish it. */
+ * EINTR, ENOMEM, ENOENT (libpq could not be loaded: pqlib_load() says
+ * why). *conn may be set on failure too: PQfinish it. */
 int pg_connect(const char *const keys[], const char *const values[],
                double timeout, const volatile sig_atomic_t *cancel,
                PGconn **conn);

@@ -257,3 +257,21 @@ describe("postgresql authority", function()
     assert.are.equal("said *** twice ***", pg.redact("said hunter2 twice hunter2", "hunter2"))
   end)
 end)
+
+-- libpq is opened only when a postgresql:// authority is used (core/pqlib.h):
+-- linked in, it and the libraries it pulls in tripled the instructions of
+-- every allocation, whatever the authority.
+describe("libpq", function()
+  after_each(H.cleanup)
+
+  it("is not linked into the binary, nor mapped by a tasknum that never talks to a database", function()
+    local ldd = H.sh("ldd " .. H.q(H.bin))
+    assert.is_nil(ldd:find("libpq", 1, true), ldd)
+    local _, path = H.project(H.state_text(0))
+    -- COMMAND's parent is the `tasknum lock` holding the state: its mappings
+    local maps, code = H.run({ "lock", "--state", path, "--", "sh", "-c", "cat /proc/$PPID/maps" })
+    assert.are.equal(0, code, maps)
+    assert.matches("tasknum", maps, 1, true)
+    assert.is_nil(maps:find("libpq", 1, true), "libpq is mapped")
+  end)
+end)
