@@ -8,9 +8,9 @@ local answer = require "tasknum.answer"
 local authority = require "tasknum.authority"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
 local policy = require "tasknum.policy"
 local state = require "tasknum.state"
-local todo = require "tasknum.todo"
 
 local M = {}
 M.DEFAULT_TIMEOUT = 30
@@ -298,6 +298,15 @@ function Txn:formatter()
   if self.format then return (policy.format(self.format, self.path)) end
 end
 
+-- The TODO.md that mirrors the counter: staged when there is one (the
+-- module that edits it is loaded only then: most projects have none).
+function Txn:follow_todo()
+  if self.todo == false then return end
+  if self.todo or fs.readable(fs.beside(self.path, "TODO.md")) then
+    self.todo_path = require("tasknum.todo").stage(self, self.todo)
+  end
+end
+
 -- decide(extra): the success answer, and its text in the chosen format,
 -- made under the lock before the write, so that a format that raises
 -- writes nothing.
@@ -374,9 +383,7 @@ function Txn:finish(err, extra)
   if not err then
     local ok, e = xpcall(function()
       if self.check then self.check(self) end
-      if not self.hold_only and self.counter ~= self.previous and self.todo ~= false then
-        self.todo_path = todo.stage(self, self.todo)
-      end
+      if not self.hold_only and self.counter ~= self.previous then self:follow_todo() end
       self:decide(extra)
       if not self.hold_only then self:write() end
     end, errors.handler)
