@@ -247,6 +247,24 @@ int durable_create(const char *path, const char *data, size_t len,
     return write_file(path, &iov, 1, 1, NULL, where, cap);
 }
 
+int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
+                      char *where, size_t cap)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd == -1)
+        return fail(where, cap, path);
+    if (fdio_pwrite_all(fd, data, len, at) == -1 || fdatasync(fd) == -1) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return fail(where, cap, path);
+    }
+    /* On Linux close() releases fd even when it fails; the data is synced */
+    if (close(fd) == -1 && errno != EINTR)
+        return fail(where, cap, path);
+    return 0;
+}
+
 /* Whether name is "." + base + DURABLE_TEMP_TAG + six mkostemp characters. */
 static int is_temp_of(const char *name, const char *base)
 {

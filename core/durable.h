@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 /* Prefix of every temp file durable_replace creates beside TARGET:
@@ -43,6 +44,16 @@ int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
  * would replace) and then removed. -1 with errno EEXIST if path exists. */
 int durable_create(const char *path, const char *data, size_t len,
                    char *where, size_t cap);
+
+/* Overwrites len bytes of an existing file at offset at, in place, and
+ * returns only after fdatasync has: one flush, no rename, no folder sync
+ * (the file's size does not change when the bytes fit in it). For records
+ * that keep two copies at page-aligned offsets and are read with a check,
+ * so that a write torn by a crash costs only the copy being written. The
+ * file is not created: -1 with ENOENT when it is missing. On failure
+ * returns -1 with errno kept and path in where (cap bytes, may be NULL). */
+int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
+                      char *where, size_t cap);
 
 /* Removes the temp files a killed writer left beside path's real target.
  * Only safe while holding the state lock. Returns how many were removed, or

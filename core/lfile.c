@@ -101,6 +101,62 @@ static int l_create(lua_State *L)
     return 1;
 }
 
+static const char *type_name(mode_t mode);
+
+/* upward(dir, name) -> the folder, and the type of what is there ("file",
+ * "directory", "link", "other"): the nearest of dir and the folders above
+ * it that holds name (lstat) | false when none does, up to /. dir must be
+ * absolute. One call for the walk up that finds a working tree's .git. */
+static int l_upward(lua_State *L)
+{
+    size_t len;
+    const char *dir = luaL_checklstring(L, 1, &len);
+    const char *name = luaL_checkstring(L, 2);
+    luaL_argcheck(L, dir[0] == '/', 1, "an absolute path");
+    luaL_Buffer b;
+    char *path = luaL_buffinitsize(L, &b, len + strlen(name) + 2);
+    memcpy(path, dir, len + 1);
+    while (len > 1 && path[len - 1] == '/')
+        path[--len] = '\0';
+    for (;;) {
+        struct stat st;
+        size_t n = len == 1 ? 0 : len;  /* "/" joins as "" + "/name" */
+        path[n] = '/';
+        strcpy(path + n + 1, name);
+        if (lstat(path, &st) == 0) {
+            lua_pushlstring(L, path, len);
+            lua_pushstring(L, type_name(st.st_mode));
+            return 2;
+        }
+        if (len == 1)
+            break;
+        while (len > 1 && path[len - 1] != '/')
+            len--;
+        if (len > 1)
+            len--;          /* drop the slash: "/a/b" -> "/a" */
+        path[len] = '\0';
+    }
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+/* overwrite(path, offset, text) -> true | nil, message, errno: text
+ * written over the bytes of the existing file path from offset (0-based),
+ * in place, synced with fdatasync (see durable_overwrite) */
+static int l_overwrite(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer at = luaL_checkinteger(L, 2);
+    size_t len;
+    const char *text = luaL_checklstring(L, 3, &len);
+    luaL_argcheck(L, at >= 0, 2, "offset must be >= 0");
+    char where[4096] = "";
+    if (durable_overwrite(path, (off_t)at, text, len, where, sizeof where) != 0)
+        return lutil_fail(L, errno, where[0] ? where : path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* readfile(path) -> text | nil, message, errno (EISDIR for a folder):
  * one read into a buffer of the file's size (io.read("a") grows its buffer
  * by doubling and copies). */
@@ -270,6 +326,8 @@ static const luaL_Reg file_funcs[] = {
     {"publish", l_publish},
     {"readfile", l_readfile},
     {"realpath", l_realpath},
+    {"overwrite", l_overwrite},
+    {"upward", l_upward},
     {"replace", l_replace},
     {"stat", l_stat},
     {"sweep", l_sweep},

@@ -13,106 +13,28 @@
 local H = require "spec_helper"
 local cjson = require "cjson"
 local core = require "tasknum.core"
+local storm = require "support.storm"
 
 local sh = H.ok
 
 local MAX = 99999999
 local SECONDS = tonumber(os.getenv("TASKNUM_CRASH_SECONDS") or "") or 6
 
--- An allocator loop: only builtins besides tasknum, so every child of the
--- loop's shell is a tasknum process. Each run appends "exit<TAB>stdout".
-local WORKER = [[
-BIN=$1 STATE=$2 STOP=$3 LOG=$4 CUR=$4.cur
-while [ ! -e "$STOP" ]; do
-  "$BIN" allocate --state "$STATE" --count $(( (RANDOM % 3) + 1 )) --timeout 60 > "$CUR" 2>/dev/null
-  code=$?
-  line=
-  IFS= read -r line < "$CUR"
-  printf '%s\t%s\n' "$code" "$line" >> "$LOG"
-done
-]]
-
--- Kills a random tasknum child of the worker shells every 2-12 ms; counts
--- the kills in $3.
-local KILLER = [[
-unset LD_PRELOAD   # make test SANITIZE=1 preloads ASan, and pgrep hangs under it
-STOP=$1 PIDS=$2 COUNT=$3 n=0
-while [ ! -e "$STOP" ]; do
-  set -- $(pgrep -P "$PIDS")
-  if [ $# -gt 0 ]; then
-    shift $(( RANDOM % $# ))
-    comm=
-    IFS= read -r comm < /proc/$1/comm 2>/dev/null
-    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); fi
-  fi
-  sleep 0.00$(( (RANDOM % 10) + 2 ))
-done
-echo "$n" > "$COUNT"
-]]
-
 describe("crash test", function()
   after_each(H.cleanup)
 
   it(string.format("8 allocators, random SIGKILLs every few ms for %g s: nothing lost", SECONDS), function()
     local dir, path = H.project(H.state_text(0, { max = MAX }))
-    H.write(dir .. "/worker.sh", WORKER)
-    H.write(dir .. "/killer.sh", KILLER)
-    local stop = dir .. "/stop"
-    finally(function() H.write(stop, "") end)
-    local pids = {}
-    for w = 1, 8 do
-      local out = H.sh(string.format("bash %s %s %s %s %s >/dev/null 2>&1 & echo $!",
-        H.q(dir .. "/worker.sh"), H.q(H.bin), H.q(path), H.q(stop), H.q(dir .. "/w" .. w .. ".log")))
-      pids[w] = assert(tonumber(out:match("%d+")))
-    end
-    sh(string.format("bash %s %s %s %s >/dev/null 2>&1 &", H.q(dir .. "/killer.sh"), H.q(stop),
-      table.concat(pids, ","), H.q(dir .. "/kills")))
-    sh("sleep " .. SECONDS)
-    H.write(stop, "")
-    -- the loops end after their current run; the killer writes its count
-    local deadline = core.clock() + 120
-    while core.clock() < deadline do
-      if not H.read(dir .. "/kills") then sh("sleep 0.05") else
-        local alive = false
-        for _, p in ipairs(pids) do alive = alive or sh("kill -0 " .. p .. " 2>/dev/null") end
-        if not alive then break end
-        sh("sleep 0.05")
-      end
-    end
-    local kills = tonumber(H.read(dir .. "/kills"))
-    assert.is_truthy(kills, "the killer did not finish")
+    local states = {}
+    for w = 1, 8 do states[w] = path end
+    local logs, kills = storm.run(dir, states, SECONDS, finally)
 
     -- the state: valid, and the original text with only the counter moved
     local text = H.read(path)
     local final = tonumber(text:match('"next_project_number": (%d+),'))
     assert.is_truthy(final, "no counter in the state: " .. text:sub(1, 200))
     assert.are.equal(H.state_text(final, { max = MAX }), text)
-
-    local seen, runs, ok_runs, killed, printed_by_killed = {}, 0, 0, 0, 0
-    for w = 1, 8 do
-      for code, line in (H.read(dir .. "/w" .. w .. ".log") or ""):gmatch("(%d+)\t([^\n]*)") do
-        runs = runs + 1
-        code = tonumber(code)
-        if code == 137 then killed = killed + 1 end
-        local okj, r = pcall(cjson.decode, line)
-        if code == 0 then
-          assert(okj and r.status == "success", "exit 0 without a success answer: " .. line)
-          ok_runs = ok_runs + 1
-        else
-          assert(code == 137, "a run failed without being killed: " .. code .. " " .. line)
-        end
-        if okj and type(r) == "table" and r.status == "success" then
-          if code ~= 0 then printed_by_killed = printed_by_killed + 1 end
-          for _, n in ipairs(r.allocated_numbers) do
-            assert.is_nil(seen[n], "number printed twice: " .. n)
-            assert.is_true(n < final, n .. " was printed but the counter is only " .. final)
-            seen[n] = true
-          end
-        end
-      end
-    end
-    assert.is_true(ok_runs >= 20, "too few successful runs to mean anything: " .. ok_runs)
-    assert.is_true(killed >= 20, "too few runs were killed to mean anything: " .. killed)
+    local n = storm.check(logs, final)
 
     -- a fresh allocation at once: no lock stuck, temp files swept
     local r = H.run_json({ "allocate", "--state", path, "--timeout", "0" })
@@ -121,7 +43,7 @@ describe("crash test", function()
     assert.is_true(r.lock_wait_ms < 1000, "waited " .. r.lock_wait_ms .. " ms")
     assert.is_nil(H.ls(dir .. "/.opencode/specs"):find(".tmp-", 1, true), "temp files left")
     print(string.format("\n# crash test: %d runs, %d exited 0, %d killed (%d of them after printing), "
-      .. "%d kills sent, counter %d", runs, ok_runs, killed, printed_by_killed, kills, final))
+      .. "%d kills sent, counter %d", n.runs, n.ok_runs, n.killed, n.printed_by_killed, kills, final))
   end)
 end)
 

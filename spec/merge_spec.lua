@@ -3,23 +3,8 @@
 -- runs in temp repositories, with and without the driver installed.
 local H = require "spec_helper"
 
--- git that reads no user or system config (a global merge.conflictStyle
--- or autocrlf would change what the specs see), with a fixed identity.
-local GITENV = "export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null "
-  .. "GIT_AUTHOR_NAME=spec GIT_AUTHOR_EMAIL=spec@example.invalid "
-  .. "GIT_COMMITTER_NAME=spec GIT_COMMITTER_EMAIL=spec@example.invalid; "
-local ENV = { GIT_CONFIG_NOSYSTEM = "1", GIT_CONFIG_GLOBAL = "/dev/null" }
-
--- Runs a shell line in dir with that git: output (stdout and stderr), code.
-local function sh(dir, line)
-  return H.sh("cd " .. H.q(dir) .. " && " .. GITENV .. line)
-end
-
-local function must(dir, line)
-  local out, code = sh(dir, line)
-  assert(code == 0, line .. " failed (" .. tostring(code) .. "): " .. out)
-  return out
-end
+local repo_support = require "support.repo"
+local ENV, sh, must = repo_support.ENV, repo_support.sh, repo_support.must
 
 -- An entry as add-task writes it (two-space indentation, in an array
 -- indented by four spaces).
@@ -300,10 +285,7 @@ local STATE = "specs/state.json"
 
 -- A repository whose first commit on main holds the state text.
 local function repo(text)
-  local dir = H.tmpdir()
-  H.write(dir .. "/" .. STATE, text)
-  must(dir, "git init -q -b main && git add -A && git commit -qm base")
-  return dir
+  return repo_support.repo({ [STATE] = text })
 end
 
 local function tasknum(dir, args)
@@ -312,31 +294,52 @@ local function tasknum(dir, args)
   return r
 end
 
+-- add_tasks(dir, name...) -> the numbers they got
 local function add_tasks(dir, ...)
-  for _, name in ipairs({ ... }) do tasknum(dir, { "add-task", "--name", name, "--no-todo" }) end
-end
-
--- What a shared authority (worktrees, dir:) gives the second branch: its
--- counter continues after the first branch's numbers.
-local function advance(dir, to)
-  local path = dir .. "/" .. STATE
-  local text = H.read(path)
-  if counter(text) < to then
-    H.write(path, (text:gsub('("next_project_number": )%d+', "%1" .. to, 1)))
+  local got = {}
+  for _, name in ipairs({ ... }) do
+    got[#got + 1] = tasknum(dir, { "add-task", "--name", name, "--no-todo" }).project_number
   end
+  return got
 end
 
--- Branch a adds alpha and beta, branch b gamma and delta (after a's numbers
--- when shared is true); then main is at a, ready to merge b.
-local function two_branches(dir, shared)
+-- Where branch b is made, from main, while branch a is in the first
+-- worktree: "worktree", a second worktree of the clone (`git worktree
+-- add`: the default worktrees numbering is shared, b's numbers come after
+-- a's); "clone", a second clone, which keeps a numbering of its own (as
+-- on another machine: b's numbers are a's again); nil, the same worktree,
+-- switching branches (the numbering is shared too). Then b is fetched
+-- into the first clone, which is on a, ready to merge b.
+local function branch_b(dir, where)
+  if where == nil then
+    must(dir, "git checkout -q -b b main")
+    return dir
+  end
+  local other = H.tmpdir() .. "/b"
+  if where == "worktree" then
+    must(dir, "git worktree add -q -b b " .. H.q(other) .. " main")
+  else
+    must(dir, "git clone -q . " .. H.q(other) .. " && cd " .. H.q(other) .. " && git checkout -q -b b origin/main")
+  end
+  return other
+end
+
+local function merge_ready(dir, where, other)
+  if where == "clone" then must(dir, "git fetch -q " .. H.q(other) .. " b:b") end
+  if where == nil then must(dir, "git checkout -q a") end
+end
+
+-- Branch a adds alpha and beta, branch b (see branch_b) gamma and delta.
+-- -> the numbers each got
+local function two_branches(dir, where)
   must(dir, "git checkout -q -b a main")
-  add_tasks(dir, "alpha", "beta")
+  local a = add_tasks(dir, "alpha", "beta")
   must(dir, "git commit -qam 'a: two tasks'")
-  must(dir, "git checkout -q -b b main")
-  if shared then advance(dir, 84) end
-  add_tasks(dir, "gamma", "delta")
-  must(dir, "git commit -qam 'b: two tasks'")
-  must(dir, "git checkout -q a")
+  local other = branch_b(dir, where)
+  local b = add_tasks(other, "gamma", "delta")
+  must(other, "git commit -qam 'b: two tasks'")
+  merge_ready(dir, where, other)
+  return a, b
 end
 
 local function install(dir)
@@ -350,7 +353,8 @@ describe("git merge of the state", function()
 
   it("conflicts without the driver: two branches that each added tasks", function()
     local dir = repo(state(82, nil, COMMON))
-    two_branches(dir, true)
+    local a, b = two_branches(dir)
+    assert.are.same({ { 82, 83 }, { 84, 85 } }, { a, b }) -- one numbering for the clone
     local out, code = sh(dir, "git merge b -m merge")
     assert.are_not.equal(0, code)
     assert.matches("CONFLICT (content): Merge conflict in " .. STATE, out, 1, true)
@@ -360,7 +364,9 @@ describe("git merge of the state", function()
   it("merges them cleanly with the driver: larger counter, every entry, check passes", function()
     local dir = repo(state(82, nil, COMMON))
     install(dir)
-    two_branches(dir, true)
+    -- b in a second worktree: the worktrees numbering gives it 84 and 85
+    local a, b = two_branches(dir, "worktree")
+    assert.are.same({ { 82, 83 }, { 84, 85 } }, { a, b })
     local ours = H.read(dir .. "/" .. STATE)
     local theirs = must(dir, "git show b:" .. STATE)
     local out, code = sh(dir, "git merge -q b -m merge")
@@ -381,7 +387,9 @@ describe("git merge of the state", function()
   it("fails the merge when both branches gave one number to different tasks", function()
     local dir = repo(state(82, nil, COMMON))
     install(dir)
-    two_branches(dir, false)
+    -- b in a second clone, which shares no numbering with the first
+    local a, b = two_branches(dir, "clone")
+    assert.are.same({ { 82, 83 }, { 82, 83 } }, { a, b })
     local out, code = sh(dir, "git merge b -m merge")
     assert.are_not.equal(0, code)
     assert.matches("project number 82 was given to two different tasks: alpha (ours) and gamma (theirs)",
@@ -406,11 +414,11 @@ describe("git merge of the state", function()
     must(dir, "git checkout -q -b a main")
     tasknum(dir, { "allocate", "--count", "3", "--no-todo" })
     must(dir, "git commit -qam 'a: 995..997'")
-    must(dir, "git checkout -q -b b main")
-    tasknum(dir, { "allocate", "--count", "8", "--no-todo" })
-    must(dir, "git commit -qam 'b: 995..2'")
-    assert.are.equal(3, counter(H.read(dir .. "/" .. STATE)))
-    must(dir, "git checkout -q a")
+    local other = branch_b(dir, "clone") -- a numbering of its own: 995 again
+    tasknum(other, { "allocate", "--count", "8", "--no-todo" })
+    must(other, "git commit -qam 'b: 995..2'")
+    assert.are.equal(3, counter(H.read(other .. "/" .. STATE)))
+    merge_ready(dir, "clone", other)
     local out, code = sh(dir, "git merge -q b -m merge")
     assert.are.equal(0, code, out)
     assert.are.equal(3, counter(H.read(dir .. "/" .. STATE)))
@@ -437,7 +445,7 @@ describe("git merge of the state", function()
   it("keeps a CRLF state CRLF", function()
     local dir = repo(state(82, nil, { entry(60, "sixty", "x", "\r\n") }, "\r\n"))
     install(dir)
-    two_branches(dir, true)
+    two_branches(dir, "worktree")
     local out, code = sh(dir, "git merge -q b -m merge")
     assert.are.equal(0, code, out)
     local text = H.read(dir .. "/" .. STATE)

@@ -12,9 +12,9 @@ local M = {}
 M.ORDER = {
   "status", "error", "code", "message", "details",
   "allocated_numbers", "allocation_count", "previous_next_number",
-  "new_next_number", "wrapped", "error_code", "error_message",
+  "new_next_number", "wrapped", "counter_adjusted", "authority", "error_code", "error_message",
   "retry_suggested", "lock_acquired", "lock_wait_ms", "lock_duration_ms",
-  "timestamp", "state_path", "purpose",
+  "timestamp", "state_path", "purpose", "from", "to", "reason",
 }
 local RANK = {}
 for i, k in ipairs(M.ORDER) do RANK[k] = i end
@@ -69,9 +69,10 @@ end
 -- Built from what the step knows (a tasknum.txn): path, purpose, acquired,
 -- wait, decided and hold (seconds), sec and nsec (the wall clock when the
 -- answer was decided, at monotonic decided_at), numbers, skipped, previous,
--- counter, wrapped, committed, todo_path; for the audit entry also pid,
--- host, user, command, audited_at, audit_extra and the file authority's
--- stale_breaks, legacy_wait and nested.
+-- counter, wrapped, committed, todo_path, auth (the numbering's authority:
+-- kind, where) and adjusted (counter_adjusted: from, to, reason); for the
+-- audit entry also pid, host, user, command, audited_at, audit_extra and
+-- the file authority's stale_breaks, legacy_wait and nested.
 
 local ARRAY = json.array_mt -- lists that are written [] when empty
 local function array(t) return setmetatable(t, ARRAY) end
@@ -79,11 +80,16 @@ local function array(t) return setmetatable(t, ARRAY) end
 local function ms(seconds) return math.floor(seconds * 1e6 + 0.5) / 1e3 end
 M.ms = ms
 
+-- The numbering's authority as answers and audit lines give it.
+local function authority(f)
+  return f.auth and { kind = f.auth.kind, where = f.auth.where } or nil
+end
+
 -- step(facts [, err [, extra]]) -> the step's answer: a success with the
 -- numbers (extra: fields the body added), or the failure err
 function M.step(f, err, extra)
   local common = { state_path = f.path, purpose = f.purpose, lock_acquired = f.acquired == true,
-    lock_wait_ms = ms(f.wait or 0) }
+    lock_wait_ms = ms(f.wait or 0), authority = authority(f) }
   if err then
     common.lock_duration_ms = f.acquired and ms(f.hold or 0) or nil
     return M.failure(err, common)
@@ -92,6 +98,7 @@ function M.step(f, err, extra)
   local r = merge(M.success(common), { lock_duration_ms = ms(f.decided or 0),
     allocated_numbers = array(f.numbers), allocation_count = #f.numbers,
     previous_next_number = f.previous, new_next_number = f.counter, wrapped = f.wrapped,
+    counter_adjusted = f.adjusted,
     skipped_numbers = #f.skipped > 0 and array(f.skipped) or nil, todo_path = f.todo_path })
   return type(extra) == "table" and merge(r, extra) or r
 end
@@ -133,7 +140,8 @@ function M.entry(f, err)
     conflict = err ~= nil and err.code == "NUMBER_CONFLICT",
     stale_break = file.stale_breaks and #file.stale_breaks > 0 and breaks(file.stale_breaks) or false,
     legacy_wait_ms = file.legacy_wait and ms(file.legacy_wait) or nil, nested = file.nested,
-    status = err and "error" or "success", error_code = err and err.code or json.null }
+    status = err and "error" or "success", error_code = err and err.code or json.null,
+    authority = authority(f), counter_adjusted = f.committed and f.adjusted or nil }
   return merge(e, f.audit_extra)
 end
 

@@ -16,7 +16,7 @@ local USAGE = [[
 usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" works)
        tasknum allocate [--count N] [--purpose TEXT] [--state PATH]
                         [--timeout S] [--stale S] [--format json|plain|todo|NAME]
-                        [--todo PATH | --no-todo] [--verbose]
+                        [--todo PATH | --no-todo] [--authority SPEC] [--verbose]
        tasknum add-task --name SLUG [--description TEXT] [--field K=TEXT|K:=JSON ...]
                         [--if-absent] [allocate's options but --count]
        tasknum todo [--check] [--todo PATH] [--state PATH]
@@ -91,6 +91,7 @@ function M.allocating(extra)
     ["--todo"] = { "todo", "string" },
     ["--no-todo"] = { "no_todo", "flag" },
     ["--verbose"] = { "verbose", "flag" },
+    ["--authority"] = { "authority", "string" },
   }
   for k, v in pairs(extra) do spec[k] = v end
   return spec

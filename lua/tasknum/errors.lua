@@ -52,8 +52,11 @@ function M.is(v)
 end
 
 -- An interruption is the decision of whoever sent the signal: retrying on
--- one's own would defy it, so it is not suggested.
+-- one's own would defy it, so it is not suggested. An error value whose
+-- retry field is false (a broken repository, a folder without access)
+-- needs a fix first, whatever its code.
 function M.retryable(err)
+  if err.retry == false then return false end
   if err.code == "LOCK_TIMEOUT" or err.code == "AUTHORITY_UNAVAILABLE" then return true end
   if err.code == "SYSTEM_ERROR" then return transient[err.errno] == true end
   return false

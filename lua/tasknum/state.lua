@@ -112,13 +112,27 @@ local function integer_member(text, members, key, where)
   return n, vs, ve
 end
 
--- The range: min, max | nil, err
+-- The committed authority of project_numbering (a JSON string), nil when
+-- there is none | nil, err
+local function authority_of(text, inner)
+  local as, ae = span_of(inner, "authority", "project_numbering.")
+  if as == nil then return nil, ae end
+  if not as then return nil end
+  local ok, v = pcall(require("cjson").decode, text:sub(as, ae))
+  if not ok or type(v) ~= "string" then
+    return corrupt("project_numbering.authority must be a string, found " .. text:sub(as, math.min(ae, as + 40)),
+      'write it as "authority": "worktrees" (or "dir:PATH", "file", ...), or remove it')
+  end
+  return v
+end
+
+-- The range and the committed authority: min, max, authority | nil, err
 local function range_of(text, top)
   local bs, be = span_of(top, "project_numbering", "")
   if bs == nil then return nil, be end
   if not bs then return M.DEFAULT_MIN, M.DEFAULT_MAX end
   if text:sub(bs, bs) ~= "{" then return corrupt("project_numbering must be an object with min and max") end
-  local inner = core.members(text, bs, be, "min", "max")
+  local inner = core.members(text, bs, be, "min", "max", "authority")
   local min, err = integer_member(text, inner, "min", "project_numbering.")
   if min == nil then return nil, err end
   local max, merr = integer_member(text, inner, "max", "project_numbering.")
@@ -128,7 +142,9 @@ local function range_of(text, top)
     return corrupt(string.format("bad range: project_numbering.min %d is greater than max %d", min, max),
       "fix project_numbering so that min <= max")
   end
-  return min, max
+  local authority, aerr = authority_of(text, inner)
+  if authority == nil and aerr then return nil, aerr end
+  return min, max, authority
 end
 
 -- Top-level members found in the one pass over the object that parse()
@@ -136,9 +152,10 @@ end
 M.TOP = { "next_project_number", "project_numbering", "active_projects" }
 
 -- parse(text) -> info {root_start, root_stop, next, next_start, next_stop,
--- min, max, top} | nil, err: STATE_CORRUPT saying what is wrong and how to
--- fix it. top maps the names in M.TOP to their spans ({start, stop},
--- false for a duplicate).
+-- min, max, authority, top} | nil, err: STATE_CORRUPT saying what is wrong
+-- and how to fix it. authority: project_numbering.authority, the committed
+-- choice of where the numbering lives (a string), or nil. top maps the
+-- names in M.TOP to their spans ({start, stop}, false for a duplicate).
 function M.parse(text)
   local s, e, offset = core.validate(text)
   if not s then
@@ -153,7 +170,7 @@ function M.parse(text)
   if not next then
     return corrupt("next_project_number is missing", "add \"next_project_number\": N to the top-level object")
   end
-  local min, max = range_of(text, top)
+  local min, max, authority = range_of(text, top)
   if not min then return nil, max end
   if next < min or next > max then
     return corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
@@ -161,7 +178,7 @@ function M.parse(text)
       .. "or reset next_project_number to a free number in the range")
   end
   return { root_start = s, root_stop = e, next = next, next_start = ns,
-           next_stop = ne, min = min, max = max, top = top }
+           next_stop = ne, min = min, max = max, authority = authority, top = top }
 end
 
 -- backup(path, text) -> the backup path written or already matching, or nil

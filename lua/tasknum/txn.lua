@@ -10,6 +10,7 @@ local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local fs = require "tasknum.fs"
 local policy = require "tasknum.policy"
+local serial = require "tasknum.serial"
 local state = require "tasknum.state"
 
 local M = {}
@@ -48,7 +49,6 @@ function Txn:locate(opts)
   end
   if opts.prepare then opts.prepare(self) end -- a Lua caller's checks before the lock
   self.file = authority.file(self.path, self.real, { stale = self.stale })
-  self.auth = must(authority.open(self.authority, self.file))
 end
 
 -- The record waiters read while this step holds the locks. Its wall
@@ -61,13 +61,13 @@ function Txn:holder_record()
     since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000 }
 end
 
--- The state file's lock first, then the numbering's, within one deadline.
+-- The state file's lock. The numbering's comes after it, once the state
+-- is read (numbering()), within the same deadline.
 function Txn:acquire()
   local t0 = core.clock()
   local deadline, holder = t0 + self.timeout, self:holder_record()
-  self.t0 = t0
+  self.t0, self.deadline, self.holder_rec = t0, deadline, holder
   local ok, err = self.file:acquire(deadline, holder, self.timeout)
-  if ok and self.auth ~= self.file then ok, err = self.auth:acquire(deadline, holder, self.timeout) end
   local now = core.clock()
   self.wait = now - t0
   must(ok, err)
@@ -89,8 +89,74 @@ function Txn:load()
   end
   self.text, self.info, self.previous, self.counter = text, info, info.next, info.next
   self.checked = text -- the text parse() accepted, for write()'s fast path
-  -- the state file keeps no mark apart from its counter
-  self.mark = self.auth ~= self.file and must(self.auth:read())
+  self:numbering()
+  self:reconcile()
+end
+
+-- --- the numbering: which authority, and the state against its mark -----------
+
+-- Opens the numbering's authority (--authority, $TASKNUM_AUTHORITY, the
+-- state's committed project_numbering.authority, else the default) and
+-- takes its lock, after the file's, within the step's deadline.
+function Txn:numbering()
+  local spec, source = authority.choose(self.authority, self.info.authority)
+  self.auth = must(authority.open(spec, self.file, source))
+  if self.verbose then
+    io.stderr:write("tasknum: authority ", self.auth.kind, " (", source, ") ", tostring(self.auth.where), "\n")
+  end
+  if self.auth == self.file then return end
+  local t = core.clock()
+  local ok, err = self.auth:acquire(self.deadline, self.holder_rec, self.timeout)
+  self.wait = self.wait + (core.clock() - t)
+  must(ok, err)
+end
+
+-- Why the counter moved before the step took any number.
+local function adjusted_reason(r, kind, mark, info)
+  if r.behind then
+    return string.format("the state's counter was %d behind the %s numbering's mark (a checkout, reset, "
+      .. "merge or older clone took it back); %d was the last number handed out", r.behind, kind,
+      serial.display(mark - 1, info.min, info.max))
+  end
+  return string.format("first use of the %s numbering: active project %d is past the counter", kind, r.past)
+end
+
+-- Compares the state's counter with the numbering's mark as serials (see
+-- tasknum.serial): a state behind the mark continues after it (the answer
+-- says counter_adjusted, and the state's counter moves forward in the
+-- step's write); one ahead moves the mark forward at the write; a
+-- numbering with no mark yet starts from the state, past its active
+-- projects. The state file's own authority keeps no mark: nothing to do.
+function Txn:reconcile()
+  if self.auth == self.file then return end
+  local mark, range = self.auth:read()
+  if mark == nil then error(range, 0) end
+  local i = self.info
+  local r = serial.reconcile(i.next, mark, i.min, i.max, { range = range, numbers = function()
+    local list = {}
+    for _, a in ipairs(require("tasknum.report").active(self.text, i)) do list[#list + 1] = a.number end
+    return list
+  end })
+  self.mark, self.serial = mark, r.serial
+  if r.counter ~= i.next then
+    self.counter = r.counter
+    self.adjusted = { from = i.next, to = r.counter, reason = adjusted_reason(r, self.auth.kind, mark, i) }
+  end
+end
+
+-- Moves the numbering's mark to the serial the step reached, durably,
+-- and lets the numbering go: the state file's lock covers the rest of the
+-- step, and other worktrees need not wait for this one's state write.
+function Txn:commit_mark()
+  if self.auth == self.file then return end
+  local i = self.info
+  local new = self.serial + self.moved
+  if serial.display(new, i.min, i.max) ~= self.counter then
+    self:fail("SCRIPT_ERROR", "refusing to write: the counter " .. tostring(self.counter)
+      .. " is not where the numbering's serial " .. new .. " shows")
+  end
+  must(self.auth:commit(self.mark, new, { min = i.min, max = i.max }))
+  self.auth:release()
 end
 
 -- --- what a body may do ----------------------------------------------------
@@ -103,7 +169,7 @@ function Txn:advance(count, list, verb)
       verb, count, self.info.min, self.info.max))
   end
   table.move(numbers, 1, #numbers, #list + 1, list)
-  self.counter, self.wrapped = new_next, self.wrapped or wrapped
+  self.counter, self.wrapped, self.moved = new_next, self.wrapped or wrapped, self.moved + count
   return numbers
 end
 
@@ -245,6 +311,7 @@ end
 -- files (TODO.md), then the state, whose rename commits the step.
 function Txn:write()
   if self.counter == self.previous and not self.dirty then
+    self:commit_mark() -- a state ahead of the mark, or a new mark
     self:write_staged()
     return
   end
@@ -252,7 +319,7 @@ function Txn:write()
   local text = self:new_text(literal)
   local sig = core.interrupted()
   if sig then error(errors.interrupted(sig, "before writing the state"), 0) end
-  if self.auth ~= self.file then must(self.auth:commit(self.mark, self.counter)) end
+  self:commit_mark()
   local written = self:write_staged()
   local i = self.info
   local done, err = self.file:write(text or self.text, not text and i.next_start or nil,
@@ -349,7 +416,7 @@ local function new(opts)
     pid = core.pid(), host = hostname(), purpose = opts.purpose, command = opts.command, stale = opts.stale,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
     todo = opts.todo, count = opts.count, format = opts.format, verbose = opts.verbose,
-    authority = opts.authority, numbers = {}, skipped = {}, staged = {}, wrapped = false }, Txn)
+    authority = opts.authority, numbers = {}, skipped = {}, staged = {}, wrapped = false, moved = 0 }, Txn)
 end
 
 -- begin(opts) -> txn, holding the lock with the state read and checked, or

@@ -62,9 +62,21 @@ function M.holder(lock_path)
     h.pid, tostring(h.host), what, seconds(h.age_s))
 end
 
-function File:holder()
-  if not core.probe(self.lock_path) then return nil end
-  return M.holder(self.lock_path)
+-- held_by(lock_path) -> M.holder(lock_path) when the lock is held, else nil
+function M.held_by(lock_path)
+  if not core.probe(lock_path) then return nil end
+  return M.holder(lock_path)
+end
+
+function File:holder() return M.held_by(self.lock_path) end
+
+-- lock_status(lock_path) -> { path, held, error, holder, description }:
+-- the kernel lock on lock_path as `tasknum status` shows it, taking nothing
+function M.lock_status(lock_path)
+  local held, msg = core.probe(lock_path)
+  local lock = { path = lock_path, held = held == true, error = held == nil and msg or nil }
+  if held then lock.holder, lock.description = M.holder(lock_path) end
+  return lock
 end
 
 -- The error for a kernel lock that was not taken (errno from tasknum.core).
@@ -214,9 +226,7 @@ end
 -- status([stale]) -> what the lock, the legacy folder and the leftover
 -- temp files look like, without taking anything.
 function File:status(stale)
-  local held, msg = core.probe(self.lock_path)
-  local lock = { path = self.lock_path, held = held == true, error = held == nil and msg or nil }
-  if held then lock.holder, lock.description = M.holder(self.lock_path) end
+  local lock = M.lock_status(self.lock_path)
   local folder = legacy.path(self.real)
   local found = legacy.inspect(folder, stale)
   local l = { path = folder, present = found ~= nil, stale_after_s = stale or legacy.DEFAULT_STALE }

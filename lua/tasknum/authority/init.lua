@@ -12,41 +12,86 @@
 --       already past tries once); holder: the record waiters read (pid,
 --       host, purpose, command, since, since_epoch); timeout: the seconds
 --       asked for, to word a LOCK_TIMEOUT
---   a:read() -> mark | false | nil, err
+--   a:read() -> mark [, range] | false | nil, err
 --       the serial the numbering has reached (an integer that never wraps
---       and never goes down), or false when it keeps none (yet): the state's
---       counter is then the mark
---   a:commit(old, new) -> true | nil, err
+--       and never goes down; see tasknum.serial), or false when it keeps
+--       none (yet): the step then seeds it from the state. range: the
+--       {min, max} the mark was kept for, when the authority keeps it (a
+--       mark kept for another range is rebased, not compared)
+--   a:commit(old, new, range) -> true | nil, err
 --       moves the mark from old (what read() gave) to new, durably, before
---       the state file is written; err.retry when another caller moved it
---       first (the step is read and decided again)
+--       the state file is written; range is the state's {min, max}; err.retry
+--       when another caller moved it first (the step is read and decided
+--       again). The step releases the numbering's lock right after it: the
+--       state file's lock keeps the rest of the step
 --   a:release()                     idempotent; ends what acquire started
 --   a:holder() -> holder table, one line for people | nil when free
 --   a:status() -> { kind, where, ... } for `tasknum status`, taking nothing
 -- Failures are error values (tasknum.errors): LOCK_TIMEOUT, INTERRUPTED,
--- SYSTEM_ERROR, AUTHORITY_UNAVAILABLE. To add an authority: a file here,
--- and its spec form in KINDS below.
+-- SYSTEM_ERROR, AUTHORITY_UNAVAILABLE (e.retry = false when calling again
+-- cannot help), STATE_CORRUPT (a mark that cannot be read). To add an
+-- authority: a file here, and its spec form in KINDS below.
+--
+-- Which authority: choose() (--authority, $TASKNUM_AUTHORITY, the state's
+-- committed project_numbering.authority), else the default: `worktrees`
+-- for a state inside a git working tree, `file` outside one. A step opens
+-- the numbering's authority after it has read the state under the file's
+-- lock, so the committed choice is the one in the text it works on.
 local errors = require "tasknum.errors"
 local file = require "tasknum.authority.file"
+local fs = require "tasknum.fs"
+local gitdir = require "tasknum.gitdir"
 
 local M = {}
 
 M.file = file.new
 
--- spec form -> module name, for the kinds that live outside the state
-local KINDS = {}
+-- spec form -> module name, for the kinds that live outside the state.
+-- A module has open(rest, f, spec, base) -> authority | nil, err: rest is
+-- what follows "KIND:", base the folder relative paths start from.
+local KINDS = {
+  worktrees = "tasknum.authority.worktrees",
+  dir = "tasknum.authority.dir",
+}
 
--- open(spec, f) -> the numbering authority for spec (nil or "file": the
--- state file's own f), or nil, err
-function M.open(spec, f)
-  if spec == nil or spec == "" or spec == "file" then return f end
+-- choose(given [, committed]) -> spec, source: the authority asked for,
+-- first found of --authority (given: "option"), $TASKNUM_AUTHORITY
+-- ("environment"), project_numbering.authority in the state ("state"); nil
+-- and "default" when none is.
+function M.choose(given, committed)
+  if given ~= nil and given ~= "" then return given, "option" end
+  local env = os.getenv("TASKNUM_AUTHORITY")
+  if env and env ~= "" then return env, "environment" end
+  if committed ~= nil and committed ~= "" then return committed, "state" end
+  return nil, "default"
+end
+
+-- open(spec, f [, source]) -> the numbering authority for spec, or nil,
+-- err. f is the state file's own authority: it is the answer for "file",
+-- and for the default (spec nil) outside a git working tree; inside one
+-- the default is worktrees. source (see choose) is kept as a.source; a
+-- spec from the state takes relative paths from the state's folder, the
+-- others from the current folder.
+function M.open(spec, f, source)
+  if spec == nil or spec == "" then
+    spec = gitdir.top(f.real) and "worktrees" or "file"
+  end
+  if spec == "file" then
+    f.source = source
+    return f
+  end
   local kind, rest = spec:match("^([%w]+):?(.*)$")
   local module = kind and KINDS[kind]
   if not module then
-    return nil, errors.new("INVALID_ARGUMENT", "unknown authority " .. spec,
+    return nil, errors.new("INVALID_ARGUMENT", "unknown authority " .. spec
+      .. (source == "state" and " (project_numbering.authority in the state)"
+        or source == "environment" and " ($TASKNUM_AUTHORITY)" or ""),
       "an authority is file, worktrees, dir:PATH, git:REMOTE or postgresql://...")
   end
-  return require(module).open(rest, f, spec)
+  local base = source == "state" and fs.dirname(f.real) or nil
+  local a, err = require(module).open(rest, f, spec, base)
+  if a then a.source = source end
+  return a, err
 end
 
 return M

@@ -1,0 +1,219 @@
+-- tasknum.authority.marks (internal): a numbering kept in a folder of
+-- marks, the shared part of the local authorities `worktrees` (the folder
+-- is the repository's common git dir + /tasknum) and `dir:PATH` (the folder
+-- is PATH). Per numbering (KEY: the state's path inside its working tree,
+-- %-encoded) the folder holds:
+--
+--   KEY.lock   an exclusive kernel (OFD) lock, taken after the state file's
+--              own lock; its holder writes its record in it, as the state's
+--              lock file has
+--   KEY.mark   the mark: the serial the numbering has reached (see
+--              tasknum.serial), and the range it is kept for
+--
+-- The mark file holds two copies of the mark, at bytes 0 and 4096 (each in
+-- a page of its own), each one line of JSON with a check:
+--
+--   {"serial":1234,"next":234,"min":0,"max":999,"check":"5c0e1a2b"}
+--
+-- A new mark overwrites the copy holding the older serial, in place, and
+-- is synced (fdatasync) before the state file is written: one flush, where
+-- a temp file and a rename cost two. A crash in the middle of that write
+-- can spoil only the copy being written, whose step never reached the
+-- state; the other copy is the mark. The file is created whole (temp file,
+-- fsync, link). A file with no valid copy is corrupt: it is never
+-- overwritten; the step fails with STATE_CORRUPT and a copy is kept beside
+-- it. See tasknum.authority for the interface.
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+local file = require "tasknum.authority.file"
+local json = require "tasknum.json"
+local serial = require "tasknum.serial"
+
+local M = {}
+
+local Marks = {}
+Marks.__index = Marks
+
+M.SLOT = 4096
+
+-- key(path) -> one file name for the state's path inside its tree: every
+-- byte outside [A-Za-z0-9_.-] as %XX ("specs/state.json" ->
+-- "specs%2Fstate.json")
+function M.key(path)
+  return (path:gsub("[^%w_.-]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- new{kind, folder, key, make (create the folder when missing), ...} ->
+-- the authority; other fields are kept (tree, spec, source).
+function M.new(o)
+  local base = o.folder .. "/" .. o.key
+  o.lock_path, o.mark_path, o.where = base .. ".lock", base .. ".mark", base .. ".mark"
+  return setmetatable(o, Marks)
+end
+
+-- --- errors -------------------------------------------------------------------
+
+local PERMANENT = { [core.EACCES] = true, [core.EPERM] = true, [core.ENOENT] = true,
+                    [core.ENOTDIR] = true, [core.ELOOP] = true, [core.EROFS] = true,
+                    [core.ENOSPC] = true }
+
+-- The error for a file of the numbering that cannot be used.
+function Marks:unavailable(what, msg, errno)
+  local e = errors.new("AUTHORITY_UNAVAILABLE", "the " .. self.kind .. " numbering cannot be used: "
+    .. what, tostring(msg) .. " (tried " .. self.folder .. ")"
+    .. (self.hint and "; " .. self.hint or ""), errno)
+  if PERMANENT[errno] then e.retry = false end
+  return e
+end
+
+local RETRY = "; retry in a few seconds or wait longer with --timeout; `tasknum status` shows the holder"
+
+local function left(deadline)
+  if not deadline then return -1 end
+  return math.max(0, deadline - core.clock())
+end
+
+-- --- the lock -------------------------------------------------------------------
+
+function Marks:acquire(deadline, holder, timeout)
+  local record = json.encode(holder) .. "\n"
+  local lock, msg, errno = core.lock(self.lock_path, left(deadline), record)
+  if not lock and errno == core.ENOENT and self.make then
+    local ok, mmsg, merrno = core.mkdir(self.folder)
+    if not ok and merrno ~= core.EEXIST then
+      return nil, self:unavailable("cannot create the folder " .. self.folder, mmsg, merrno)
+    end
+    lock, msg, errno = core.lock(self.lock_path, left(deadline), record)
+  end
+  if lock then
+    self.lock = lock
+    return true
+  elseif errno == core.ETIMEDOUT then
+    local h, who = file.holder(self.lock_path)
+    return nil, errors.new("LOCK_TIMEOUT", string.format("numbering lock still held after %g s",
+      timeout or 0), "the " .. self.kind .. " numbering is shared with other worktrees or clones; "
+      .. who .. RETRY, nil, { holder = h })
+  elseif errno == core.EINTR then
+    return nil, errors.interrupted(core.interrupted(), "while waiting for the numbering lock")
+  end
+  return nil, self:unavailable("cannot open its lock " .. self.lock_path, msg, errno)
+end
+
+function Marks:release()
+  if self.lock then
+    self.lock:release()
+    self.lock = nil
+  end
+end
+Marks.__close = Marks.release
+
+function Marks:holder() return file.held_by(self.lock_path) end
+
+-- --- the mark -------------------------------------------------------------------
+
+-- FNV-1a, 32 bits, as 8 hex digits: catches a torn or edited copy
+local function check(text)
+  local h = 2166136261
+  for i = 1, #text do h = ((h ~ text:byte(i)) * 16777619) & 0xffffffff end
+  return string.format("%08x", h)
+end
+
+-- One copy of the mark: a line of JSON padded with blanks to a slot.
+function M.slot(s, min, max)
+  local body = string.format('{"serial":%d,"next":%d,"min":%d,"max":%d', s, serial.display(s, min, max),
+    min, max)
+  local line = body .. ',"check":"' .. check(body) .. '"}'
+  return line .. string.rep(" ", M.SLOT - #line - 1) .. "\n"
+end
+
+local function int(s) return s and math.tointeger(tonumber(s)) end
+
+-- parse_slot(text) -> { serial, min, max } | nil when the copy is not whole
+function M.parse_slot(text)
+  local body, s, n, min, max, sum = text:match(
+    '^({"serial":(%d+),"next":(%-?%d+),"min":(%-?%d+),"max":(%-?%d+)),"check":"(%x+)"}')
+  s, n, min, max = int(s), int(n), int(min), int(max)
+  if not (s and n and min and max) or sum ~= check(body) or min > max
+      or serial.display(s, min, max) ~= n then
+    return nil
+  end
+  return { serial = s, min = min, max = max }
+end
+
+-- parse(text) -> mark {serial, min, max}, the slot to write next (0 or 1)
+-- | nil when no copy is whole
+function M.parse(text)
+  local a = #text == 2 * M.SLOT and M.parse_slot(text:sub(1, M.SLOT))
+  local b = #text == 2 * M.SLOT and M.parse_slot(text:sub(M.SLOT + 1))
+  if a and (not b or a.serial >= b.serial) then return a, 1 end
+  if b then return b, 0 end
+  return nil
+end
+
+-- The error for a mark file with no whole copy: left as it is, a copy kept.
+function Marks:corrupt(text)
+  local where, why = require("tasknum.state").backup(self.mark_path, text)
+  return errors.new("STATE_CORRUPT", "the " .. self.kind .. " numbering's mark " .. self.mark_path
+    .. " is corrupt", "it was left untouched" .. (where and ", a copy is in " .. where
+      or " (no backup: " .. tostring(why) .. ")") .. "; tasknum never writes over it. Move it "
+      .. "away: the next allocation starts a new mark from the state it runs on (run it where "
+      .. "the counter is furthest on), then `tasknum sync` in the other worktrees or clones")
+end
+
+-- read() -> serial, range {min, max} | false (no mark yet) | nil, err
+function Marks:read()
+  local text, msg, errno = core.readfile(self.mark_path)
+  if not text then
+    if errno == core.ENOENT then
+      self.spare = nil
+      return false
+    end
+    return nil, self:unavailable("cannot read its mark " .. self.mark_path, msg, errno)
+  end
+  local mark, spare = M.parse(text)
+  if not mark then return nil, self:corrupt(text) end
+  self.spare, self.kept = spare, mark
+  return mark.serial, { min = mark.min, max = mark.max }
+end
+
+-- commit(old, new, range) -> true | nil, err: the mark moved from old
+-- (read()'s serial, or false) to new for the range {min, max}, durably.
+function Marks:commit(old, new, range)
+  local k = self.kept
+  if old and new < old then error("tasknum: a mark never goes down (" .. old .. " -> " .. new .. ")", 2) end
+  if old and new == old and k and k.min == range.min and k.max == range.max then return true end
+  local slot = M.slot(new, range.min, range.max)
+  local ok, msg, errno
+  if not old then
+    core.sweep(self.mark_path) -- temp files of a create that was killed
+    ok, msg, errno = core.create(self.mark_path, slot .. slot)
+  else
+    ok, msg, errno = core.overwrite(self.mark_path, self.spare * M.SLOT, slot)
+  end
+  if not ok then
+    if errno == core.EINTR and core.interrupted() then
+      return nil, errors.interrupted(core.interrupted(), "while writing the numbering's mark")
+    end
+    return nil, self:unavailable("cannot write its mark " .. self.mark_path, msg, errno)
+  end
+  self.kept, self.spare = { serial = new, min = range.min, max = range.max }, self.spare and 1 - self.spare or 1
+  return true
+end
+
+-- status() -> { kind, where, lock, mark } without taking anything; mark
+-- is { serial, min, max } or false (none yet), error when it cannot be read
+function Marks:status()
+  local s = { kind = self.kind, where = self.where, lock = file.lock_status(self.lock_path) }
+  local text, rmsg, errno = core.readfile(self.mark_path)
+  if text then
+    s.mark = M.parse(text)
+    if not s.mark then s.error = "the mark file " .. self.mark_path .. " is corrupt" end
+  elseif errno == core.ENOENT then
+    s.mark = false
+  else
+    s.error = tostring(rmsg)
+  end
+  return s
+end
+
+return M

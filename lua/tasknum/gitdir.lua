@@ -1,0 +1,111 @@
+-- tasknum.gitdir (internal): the git working tree that holds a state file,
+-- and the repository's common git dir, found by reading files alone: never
+-- by starting `git` (an allocation must not pay for a process start).
+--
+--   top(real)          -> top, dotgit, type | false: the working tree's top
+--                         folder (the nearest folder above the real state
+--                         that holds a `.git`), its `.git` and what it is
+--                         ("file", "directory", "link"): one call into C
+--   find(real)         -> tree | false | nil, err: top and the dirs below
+--   inside(real, top)  -> the path of real inside the tree
+--
+-- A tree is { top, dotgit, gitdir, common, path }: path is the state's
+-- path inside the tree ("specs/state.json"), the same in every worktree and
+-- every clone. The main worktree's `.git` is a folder: its git dir and the
+-- common dir. A linked worktree's `.git` is a file "gitdir: DIR" naming its
+-- own git dir, whose file `commondir` names the common dir (relative to the
+-- git dir); a submodule's gitdir has no commondir: it is its own common
+-- dir. Environment variables such as GIT_DIR are not read: the state's
+-- place decides.
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
+
+local M = {}
+
+-- The error for a repository tasknum cannot use; retry = false: calling
+-- again does not help until it is repaired.
+local function broken(message, details, errno)
+  local e = errors.new("AUTHORITY_UNAVAILABLE", message, details
+    .. "; or number this state on its own with --authority file", errno)
+  e.retry = false
+  return e
+end
+
+function M.top(real)
+  local dir, kind = core.upward(fs.dirname(real), ".git")
+  if not dir then return false end
+  return dir, (dir == "/" and "" or dir) .. "/.git", kind
+end
+
+-- inside(real, top) -> the path of real inside the tree at top
+function M.inside(real, top)
+  return real:sub(top == "/" and 2 or #top + 2)
+end
+
+-- The first line of a small file, without its line end | nil, msg, errno
+local function first_line(path)
+  local text, msg, errno = core.readfile(path)
+  if not text then return nil, msg, errno end
+  return (text:match("^([^\r\n]*)"))
+end
+
+local function absolute(path, base)
+  if path:sub(1, 1) == "/" then return path end
+  return base .. "/" .. path
+end
+
+-- A folder that must be there and readable: its real path | nil, err
+local function folder(path, what, hint)
+  local real, kind = core.realpath(path)
+  if not real then
+    return nil, broken(what .. " " .. path .. " does not exist", hint)
+  elseif kind ~= "directory" then
+    return nil, broken(what .. " " .. path .. " is not a folder", hint)
+  elseif not fs.isdir(real) then
+    return nil, broken("cannot read " .. what .. " " .. real .. " (permission denied)",
+      "tasknum keeps the numbering's lock and mark in it: give this user read and write access",
+      core.EACCES)
+  end
+  return real
+end
+
+local REPAIR = "repair the worktree (run `git worktree repair` in the main worktree)"
+
+-- The git dir a `.git` file names, and the common dir | nil, err
+local function linked(top, dotgit)
+  local line, msg, errno = first_line(dotgit)
+  if not line then
+    return nil, broken("cannot read " .. dotgit, tostring(msg), errno)
+  end
+  local named = line:match("^gitdir:%s*(.-)%s*$")
+  if not named or named == "" then
+    return nil, broken(dotgit .. " is not a git file: it has no `gitdir:` line", REPAIR)
+  end
+  local gitdir, err = folder(absolute(named, top), dotgit .. " points to", REPAIR)
+  if not gitdir then return nil, err end
+  local common = first_line(gitdir .. "/commondir")
+  if not common or common == "" then return gitdir, gitdir end
+  local real, cerr = folder(absolute(common, gitdir), "the common git dir named in "
+    .. gitdir .. "/commondir,", REPAIR)
+  if not real then return nil, cerr end
+  return gitdir, real
+end
+
+function M.find(real)
+  local top, dotgit, kind = M.top(real)
+  if not top then return false end
+  local gitdir, common
+  if kind == "file" then
+    gitdir, common = linked(top, dotgit)
+    if not gitdir then return nil, common end
+  else -- a folder, or a symlink to one
+    local err
+    gitdir, err = folder(dotgit, "the git dir", "a .git that is not a folder or a `gitdir:` file")
+    if not gitdir then return nil, err end
+    common = gitdir
+  end
+  return { top = top, dotgit = dotgit, gitdir = gitdir, common = common, path = M.inside(real, top) }
+end
+
+return M

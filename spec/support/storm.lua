@@ -1,0 +1,112 @@
+-- support/storm.lua: the SIGKILL storm of the crash specs. Allocator
+-- loops, one per state path given (several may share a state), while a
+-- killer SIGKILLs a random one of their tasknum processes every few
+-- milliseconds; then every answer they logged, checked.
+local H = require "spec_helper"
+local cjson = require "cjson"
+local core = require "tasknum.core"
+local assert = require "luassert" -- a required module sees the plain assert
+
+local M = {}
+
+-- An allocator loop: only builtins besides tasknum, so every child of the
+-- loop's shell is a tasknum process. Each run appends "exit<TAB>stdout".
+M.WORKER = [[
+BIN=$1 STATE=$2 STOP=$3 LOG=$4 CUR=$4.cur
+while [ ! -e "$STOP" ]; do
+  "$BIN" allocate --state "$STATE" --count $(( (RANDOM % 3) + 1 )) --timeout 60 > "$CUR" 2>/dev/null
+  code=$?
+  line=
+  IFS= read -r line < "$CUR"
+  printf '%s\t%s\n' "$code" "$line" >> "$LOG"
+done
+]]
+
+-- Kills a random tasknum child of the worker shells every 2-12 ms; counts
+-- the kills in $3.
+M.KILLER = [[
+unset LD_PRELOAD   # make test SANITIZE=1 preloads ASan, and pgrep hangs under it
+STOP=$1 PIDS=$2 COUNT=$3 n=0
+while [ ! -e "$STOP" ]; do
+  set -- $(pgrep -P "$PIDS")
+  if [ $# -gt 0 ]; then
+    shift $(( RANDOM % $# ))
+    comm=
+    IFS= read -r comm < /proc/$1/comm 2>/dev/null
+    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); fi
+  fi
+  sleep 0.00$(( (RANDOM % 10) + 2 ))
+done
+echo "$n" > "$COUNT"
+]]
+
+-- run(dir, states, seconds, finally) -> the logs (one per worker), the kills
+-- sent (finally: the spec's, to stop the loops whatever happens).
+-- One allocator loop per entry of states (a state path); the scripts and
+-- logs go in dir.
+function M.run(dir, states, seconds, finally)
+  H.write(dir .. "/worker.sh", M.WORKER)
+  H.write(dir .. "/killer.sh", M.KILLER)
+  local stop = dir .. "/stop"
+  finally(function() H.write(stop, "") end)
+  local pids, logs = {}, {}
+  for w, state in ipairs(states) do
+    logs[w] = dir .. "/w" .. w .. ".log"
+    local out = H.sh(string.format("bash %s %s %s %s %s >/dev/null 2>&1 & echo $!",
+      H.q(dir .. "/worker.sh"), H.q(H.bin), H.q(state), H.q(stop), H.q(logs[w])))
+    pids[w] = assert(tonumber(out:match("%d+")))
+  end
+  H.ok(string.format("bash %s %s %s %s >/dev/null 2>&1 &", H.q(dir .. "/killer.sh"), H.q(stop),
+    table.concat(pids, ","), H.q(dir .. "/kills")))
+  H.ok("sleep " .. seconds)
+  H.write(stop, "")
+  -- the loops end after their current run; the killer writes its count
+  local deadline = core.clock() + 120
+  while core.clock() < deadline do
+    if H.read(dir .. "/kills") then
+      local alive = false
+      for _, p in ipairs(pids) do alive = alive or H.ok("kill -0 " .. p .. " 2>/dev/null") end
+      if not alive then break end
+    end
+    H.ok("sleep 0.05")
+  end
+  local kills = tonumber(H.read(dir .. "/kills"))
+  assert.is_truthy(kills, "the killer did not finish")
+  return logs, kills
+end
+
+-- check(logs, final) -> counts {runs, ok_runs, killed, printed_by_killed,
+-- numbers}. Every run exited 0 with a success answer or was killed (137);
+-- every number printed in a success answer (by a run that exited 0, or
+-- one killed after printing) is unique and below final; enough runs did
+-- each to mean something.
+function M.check(logs, final)
+  local seen, n = {}, { runs = 0, ok_runs = 0, killed = 0, printed_by_killed = 0, numbers = 0 }
+  for _, log in ipairs(logs) do
+    for code, line in (H.read(log) or ""):gmatch("(%d+)\t([^\n]*)") do
+      n.runs = n.runs + 1
+      code = tonumber(code)
+      if code == 137 then n.killed = n.killed + 1 end
+      local okj, r = pcall(cjson.decode, line)
+      if code == 0 then
+        assert(okj and r.status == "success", "exit 0 without a success answer: " .. line)
+        n.ok_runs = n.ok_runs + 1
+      else
+        assert(code == 137, "a run failed without being killed: " .. code .. " " .. line)
+      end
+      if okj and type(r) == "table" and r.status == "success" then
+        if code ~= 0 then n.printed_by_killed = n.printed_by_killed + 1 end
+        for _, x in ipairs(r.allocated_numbers) do
+          assert.is_nil(seen[x], "number printed twice: " .. x)
+          assert.is_true(x < final, x .. " was printed but the counter is only " .. final)
+          seen[x], n.numbers = true, n.numbers + 1
+        end
+      end
+    end
+  end
+  assert.is_true(n.ok_runs >= 20, "too few successful runs to mean anything: " .. n.ok_runs)
+  assert.is_true(n.killed >= 20, "too few runs were killed to mean anything: " .. n.killed)
+  return n
+end
+
+return M
