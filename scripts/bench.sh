@@ -76,6 +76,10 @@ RUNNER=$BIN/runner
 # next contender would pay for the previous one.
 export BENCH_HOLD=1      # c-floor tells its lock hold time on stderr
 ANALYZE=(lua5.4 "$BENCH/analyze.lua")
+# The bench's projects sit inside this repository's working tree, where the
+# default authority would be `worktrees` (its marks in this clone's .git):
+# tasknum is measured with the file authority unless a contender says.
+export TASKNUM_AUTHORITY=file
 
 LIST=()
 for c in $CONTENDERS; do

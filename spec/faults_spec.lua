@@ -16,15 +16,7 @@ local sh, capture = H.ok, H.capture
 
 local function is_root() return capture("id -u") == "0" end
 
-local NOBODY = "setpriv --reuid=nobody --regid=nogroup --clear-groups"
-
--- The prefix that runs the binary as nobody, or nil and why not.
-local function as_nobody()
-  if not is_root() then return nil, "needs root to run the binary as another user" end
-  if not sh(NOBODY .. " true 2>/dev/null") then return nil, "setpriv cannot switch to nobody here" end
-  if not sh(NOBODY .. " test -x " .. H.q(H.bin)) then return nil, "nobody cannot run " .. H.bin end
-  return NOBODY
-end
+local NOBODY, as_nobody = H.NOBODY, H.as_nobody
 
 -- A tmpfs of that size mounted on a fresh folder, or nil and why not.
 local function mount_tmpfs(size)

@@ -57,8 +57,11 @@ end
 
 -- A folder that must be there and readable: its real path | nil, err
 local function folder(path, what, hint)
-  local real, kind = core.realpath(path)
-  if not real then
+  local real, kind, errno = core.realpath(path)
+  if not real and errno == core.EACCES then
+    return nil, broken("cannot read " .. what .. " " .. path .. " (permission denied)",
+      "tasknum keeps the numbering's lock and mark in the common git dir: give this user access", errno)
+  elseif not real then
     return nil, broken(what .. " " .. path .. " does not exist", hint)
   elseif kind ~= "directory" then
     return nil, broken(what .. " " .. path .. " is not a folder", hint)

@@ -1,0 +1,438 @@
+-- worktrees_spec.lua: one numbering across git worktrees and clones (SPEC
+-- "One numbering beyond one file", rules 9, 10, 13; issue 10), with real
+-- git repositories in temp folders: `git worktree add`, `git clone`,
+-- `git checkout HEAD~1 -- specs/state.json`. The authorities are the local
+-- ones: worktrees (the default inside a git working tree), dir:PATH, file.
+local H = require "spec_helper"
+local R = require "support.repo"
+local L = require "lock_helper"
+local storm = require "support.storm"
+local marks = require "tasknum.authority.marks"
+
+local STATE = "specs/state.json"
+local KEY = "specs%2Fstate.json"
+
+local function counter(text) return tonumber(text:match('"next_project_number": (%d+)')) end
+
+-- run(dir, args [, env]) -> answer, exit code, stderr: tasknum in dir
+local function run(dir, args, env)
+  local e = { GIT_CONFIG_NOSYSTEM = "1", GIT_CONFIG_GLOBAL = "/dev/null" }
+  for k, v in pairs(env or {}) do e[k] = v end
+  return H.run_json(args, { cwd = dir, env = e })
+end
+
+-- alloc(dir [, args [, env]]) -> the success answer of allocate --no-todo
+local function alloc(dir, args, env)
+  local a = { "allocate", "--no-todo" }
+  for _, x in ipairs(args or {}) do a[#a + 1] = x end
+  local r, code = run(dir, a, env)
+  assert(code == 0, "allocate in " .. dir .. ": " .. tostring(r.error_message) .. " "
+    .. tostring(r.error and r.error.details))
+  return r
+end
+
+-- A repository holding the state text at STATE, with n worktrees: the
+-- first is the main one, the others are linked (branches w2, w3, ...
+-- from main). -> the list of their folders
+local function worktrees(n, text)
+  local main = R.repo({ [STATE] = text })
+  local list = { main }
+  for i = 2, n do
+    local wt = H.tmpdir() .. "/w" .. i
+    R.must(main, "git worktree add -q -b w" .. i .. " " .. H.q(wt) .. " main")
+    list[i] = wt
+  end
+  return list
+end
+
+-- The worktrees mark of the repository whose main worktree is main:
+-- {serial, min, max}, or nil when there is none.
+local function mark_of(main)
+  local text = H.read(main .. "/.git/tasknum/" .. KEY .. ".mark")
+  return text and assert(marks.parse(text), "the mark file does not parse")
+end
+
+-- The checks of a failure that wrote nothing: the code and exit status,
+-- the state as it was, no temp file beside it.
+local function refused(r, code, want, exit, state, text)
+  assert.are.equal(want, r.error_code, r.error_message)
+  assert.are.equal(exit, code)
+  assert.are.equal(text, H.read(state), "the state changed")
+  assert.is_nil(H.ls(state:match("^(.*)/")):find(".tmp-", 1, true), "temp file left")
+end
+
+describe("the worktrees authority (the default inside a git working tree)", function()
+  after_each(H.cleanup)
+
+  it("3 worktrees x 6 processes x 10 allocations at once: 180 numbers, all unique", function()
+    local wts = worktrees(3, H.state_text(0, { max = 9999 }))
+    local lines = {}
+    for w, wt in ipairs(wts) do
+      for p = 1, 6 do
+        lines[#lines + 1] = string.format("(cd %s && for i in 1 2 3 4 5 6 7 8 9 10; do %s allocate "
+          .. "--no-todo --format plain --timeout 120 >> %s || echo FAIL >> %s; done) &",
+          H.q(wt), H.q(H.bin), H.q(wt .. "/../out." .. w .. "." .. p), H.q(wt .. "/../out." .. w .. "." .. p))
+      end
+    end
+    H.write(wts[1] .. "/../go.sh", table.concat(lines, "\n") .. "\nwait\n")
+    assert.is_true(H.ok("sh " .. H.q(wts[1] .. "/../go.sh")))
+    local seen, all = {}, {}
+    for w, wt in ipairs(wts) do
+      for p = 1, 6 do
+        local out = assert(H.read(wt .. "/../out." .. w .. "." .. p))
+        assert.is_nil(out:find("FAIL", 1, true), "an allocation failed in worktree " .. w)
+        for n in out:gmatch("%d+") do
+          n = tonumber(n)
+          assert.is_nil(seen[n], "number handed out twice: " .. n)
+          seen[n], all[#all + 1] = true, n
+        end
+      end
+    end
+    table.sort(all)
+    assert.are.equal(180, #all)
+    assert.are.equal(0, all[1])
+    assert.are.equal(179, all[180])
+    assert.are.equal(180, mark_of(wts[1]).serial)
+    for _, wt in ipairs(wts) do
+      local text = H.read(wt .. "/" .. STATE)
+      assert.is_true(counter(text) <= 180)
+      assert.are.equal(H.state_text(counter(text), { max = 9999 }), text) -- only the counter moved
+    end
+  end)
+
+  it("never starts git: the common dir is found by reading files", function()
+    local wts = worktrees(2, H.state_text(7))
+    local bin = H.tmpdir()
+    local tripped = bin .. "/git-was-run"
+    H.write(bin .. "/git", "#!/bin/sh\ntouch " .. H.q(tripped) .. "\nexit 1\n")
+    assert.is_true(H.ok("chmod +x " .. H.q(bin .. "/git")))
+    local path = bin .. ":" .. os.getenv("PATH")
+    assert.are.same({ 7 }, alloc(wts[2], {}, { PATH = path }).allocated_numbers)
+    assert.are.same({ 8 }, alloc(wts[1], {}, { PATH = path }).allocated_numbers)
+    assert.is_nil(H.read(tripped), "tasknum ran git")
+    if not H.ok("command -v strace >/dev/null 2>&1") then pending("strace is not installed") return end
+    local log = bin .. "/trace"
+    H.sh("cd " .. H.q(wts[2]) .. " && strace -f -qq -e trace=execve,fork,vfork,clone,clone3 -o "
+      .. H.q(log) .. " " .. H.q(H.bin) .. " allocate --no-todo")
+    local trace = H.read(log)
+    local _, execs = trace:gsub("execve%(", "")
+    assert.are.equal(1, execs, trace) -- tasknum itself
+    for line in trace:gmatch("[^\n]+") do -- a thread (the lock's helper) is no process
+      if line:find("fork%(") or (line:find("clone3?%(") and not line:find("CLONE_THREAD", 1, true)) then
+        error("tasknum started a process: " .. line)
+      end
+    end
+  end)
+
+  it("a rewound state (git checkout HEAD~1 -- specs/state.json) never reissues", function()
+    local main = worktrees(1, H.state_text(0))[1]
+    alloc(main, { "--count", "3" })
+    R.must(main, "git commit -qam 'three numbers'")
+    alloc(main, { "--count", "2" })
+    R.must(main, "git commit -qam 'two more'")
+    R.must(main, "git checkout HEAD~1 -- " .. STATE)
+    local rewound = H.read(main .. "/" .. STATE)
+    assert.are.equal(3, counter(rewound))
+    local r = alloc(main)
+    assert.are.same({ 5 }, r.allocated_numbers)
+    assert.are.equal(3, r.previous_next_number)
+    assert.are.equal(6, r.new_next_number)
+    assert.are.equal(3, r.counter_adjusted.from)
+    assert.are.equal(5, r.counter_adjusted.to)
+    assert.matches("2 behind the worktrees numbering's mark", r.counter_adjusted.reason, 1, true)
+    assert.are.same({ kind = "worktrees", where = main .. "/.git/tasknum/" .. KEY .. ".mark" }, r.authority)
+    -- the counter moved forward in the same write, nothing else changed
+    assert.are.equal((rewound:gsub('"next_project_number": 3', '"next_project_number": 6')),
+      H.read(main .. "/" .. STATE))
+    local last = L.audit(main .. "/" .. STATE)
+    assert.are.same(r.counter_adjusted, last[#last].counter_adjusted)
+    assert.are.same({ 5 }, last[#last].numbers)
+  end)
+
+  it("a worktree whose committed counter is behind continues after the other's numbers", function()
+    local wts = worktrees(2, H.state_text(82, { active = { 60 } }))
+    assert.are.same({ 82, 83, 84 }, alloc(wts[1], { "--count", "3" }).allocated_numbers)
+    local r = alloc(wts[2])
+    assert.are.same({ 85 }, r.allocated_numbers)
+    assert.are.same({ from = 82, to = 85 }, { from = r.counter_adjusted.from, to = r.counter_adjusted.to })
+    assert.are.same({ 86 }, alloc(wts[1]).allocated_numbers) -- 85 moved the mark; w1's state was at 85
+  end)
+
+  it("a counter ahead of the mark (edited by hand) moves the mark forward", function()
+    local wts = worktrees(2, H.state_text(10))
+    alloc(wts[1])
+    local path = wts[1] .. "/" .. STATE
+    H.write(path, (H.read(path):gsub('"next_project_number": 11', '"next_project_number": 200')))
+    local r = alloc(wts[1])
+    assert.are.same({ 200 }, r.allocated_numbers)
+    assert.is_nil(r.counter_adjusted)
+    assert.are.same({ 201 }, alloc(wts[2]).allocated_numbers)
+  end)
+
+  it("starts a new mark from the state, past the active projects above its counter", function()
+    local main = worktrees(1, H.state_text(82, { active = { 85, 60 } }))[1]
+    local r = alloc(main)
+    assert.are.same({ 86 }, r.allocated_numbers)
+    assert.are.equal(82, r.counter_adjusted.from)
+    assert.are.equal(86, r.counter_adjusted.to)
+    assert.matches("active project 85 is past the counter", r.counter_adjusted.reason, 1, true)
+    assert.are.same({ serial = 87, min = 0, max = 999 }, mark_of(main))
+  end)
+
+  it("compares serials, not numbers: a mark of 3 reached by wrapping is ahead of a state at 995", function()
+    local wts = worktrees(2, H.state_text(995))
+    assert.are.same({ 995, 996, 997, 998, 999, 0, 1, 2 }, alloc(wts[1], { "--count", "8" }).allocated_numbers)
+    assert.are.equal(1003, mark_of(wts[1]).serial)
+    local r = alloc(wts[2])
+    assert.are.same({ 3 }, r.allocated_numbers)
+    assert.are.same({ 995, 3 }, { r.counter_adjusted.from, r.counter_adjusted.to })
+    assert.is_true(r.wrapped == false)
+  end)
+
+  it("--authority file restores the old independent behaviour, as do the variable and the state", function()
+    local wts = worktrees(2, H.state_text(82))
+    alloc(wts[1], { "--count", "2" })
+    local r = alloc(wts[2], { "--authority", "file" })
+    assert.are.same({ 82 }, r.allocated_numbers) -- its own counter, as before the authority
+    assert.is_nil(r.counter_adjusted)
+    assert.are.same({ kind = "file", where = wts[2] .. "/" .. STATE }, r.authority)
+    assert.are.same({ 83 }, alloc(wts[2], {}, { TASKNUM_AUTHORITY = "file" }).allocated_numbers)
+    assert.are.equal(84, mark_of(wts[1]).serial) -- untouched
+    local path = wts[2] .. "/" .. STATE
+    H.write(path, (H.read(path):gsub('"policy": "increment"', '"policy": "increment", "authority": "file"')))
+    assert.are.same({ 84 }, alloc(wts[2]).allocated_numbers)
+    assert.are.equal(84, mark_of(wts[1]).serial)
+    -- the option wins over the state, the variable too: the state, at 85,
+    -- is ahead of the mark and moves it
+    assert.are.same({ 85 }, alloc(wts[2], { "--authority", "worktrees" }).allocated_numbers)
+    assert.are.same({ 86 }, alloc(wts[2], {}, { TASKNUM_AUTHORITY = "worktrees" }).allocated_numbers)
+    assert.are.same({ 87 }, alloc(wts[1]).allocated_numbers)
+  end)
+
+  it("runs under `tasknum lock` in a worktree without waiting for itself", function()
+    local wts = worktrees(2, H.state_text(5))
+    alloc(wts[1])
+    local out, code = H.sh("cd " .. H.q(wts[2]) .. " && " .. H.q(H.bin) .. " lock --timeout 5 -- "
+      .. H.q(H.bin) .. " allocate --no-todo --format plain --timeout 5")
+    assert.are.equal(0, code, out)
+    assert.are.equal("6\n", out)
+  end)
+
+  it("says who holds the numbering's lock when it is not free in time", function()
+    local wts = worktrees(2, H.state_text(5))
+    local dir = H.tmpdir()
+    H.write(dir .. "/hold.lua", [[
+      local t = assert(require("tasknum").begin{ purpose = "holding the numbering" })
+      io.open(arg[1], "w"):close()
+      require("tasknum.core").sleep(30)
+      t:rollback()
+    ]])
+    local pid = L.bg("cd " .. H.q(wts[1]) .. " && exec " .. H.q(H.bin) .. " run " .. H.q(dir .. "/hold.lua")
+      .. " " .. H.q(dir .. "/ready"))
+    finally(function() L.kill_group(pid) end)
+    assert.is_true(H.wait_until(function() return H.read(dir .. "/ready") ~= nil end, 10))
+    local text = H.read(wts[2] .. "/" .. STATE)
+    local r, code = run(wts[2], { "allocate", "--no-todo", "--timeout", "0.3" })
+    refused(r, code, "LOCK_TIMEOUT", 75, wts[2] .. "/" .. STATE, text)
+    assert.matches("numbering lock still held", r.error_message, 1, true)
+    assert.matches("holding the numbering", r.error.details, 1, true)
+    assert.are.equal(pid, r.error.holder.pid)
+    assert.is_true(r.retry_suggested)
+  end)
+end)
+
+describe("the dir:PATH authority", function()
+  after_each(H.cleanup)
+
+  it("gives two clones one numbering, from the option, the variable or the state", function()
+    local a = R.repo({ [STATE] = H.state_text(40) })
+    local b = H.tmpdir() .. "/b"
+    R.must(a, "git clone -q . " .. H.q(b))
+    local folder, outs = H.tmpdir(), H.tmpdir()
+    local spec = "dir:" .. folder
+    local r = alloc(a, { "--authority", spec })
+    assert.are.same({ 40 }, r.allocated_numbers)
+    assert.are.same({ kind = "dir", where = folder .. "/" .. KEY .. ".mark" }, r.authority)
+    assert.are.same({ 41 }, alloc(b, { "--authority", spec }).allocated_numbers)
+    assert.are.same({ 42 }, alloc(a, {}, { TASKNUM_AUTHORITY = spec }).allocated_numbers)
+    -- without it each clone has a worktrees numbering of its own: 43 twice
+    assert.are.same({ 43 }, alloc(a).allocated_numbers)
+    assert.are.same({ 42, 43 }, alloc(b, { "--count", "2" }).allocated_numbers)
+    -- and at once: 2 clones x 4 processes x 5 allocations
+    local lines = {}
+    for c, dir in ipairs({ a, b }) do
+      for p = 1, 4 do
+        local out = H.q(outs .. "/out." .. c .. "." .. p)
+        lines[#lines + 1] = string.format("(cd %s && for i in 1 2 3 4 5; do %s allocate --no-todo --format plain "
+          .. "--timeout 120 --authority %s >> %s || echo FAIL >> %s; done) &", H.q(dir), H.q(H.bin), H.q(spec), out, out)
+      end
+    end
+    H.write(outs .. "/go.sh", table.concat(lines, "\n") .. "\nwait\n")
+    assert.is_true(H.ok("sh " .. H.q(outs .. "/go.sh")))
+    local seen, count = {}, 0
+    for c = 1, 2 do
+      for p = 1, 4 do
+        local out = H.read(outs .. "/out." .. c .. "." .. p)
+        assert.is_nil(out:find("FAIL", 1, true))
+        for n in out:gmatch("%d+") do
+          assert.is_nil(seen[n], "number handed out twice: " .. n)
+          seen[n], count = true, count + 1
+          assert.is_true(tonumber(n) >= 44 and tonumber(n) < 84)
+        end
+      end
+    end
+    assert.are.equal(40, count)
+  end)
+
+  it("is the team's default when committed as project_numbering.authority (relative to the state)", function()
+    local root = H.tmpdir()
+    local text = H.state_text(7):gsub('"policy": "increment"', '"policy": "increment", "authority": "dir:../../marks"')
+    local a = root .. "/a"
+    H.write(a .. "/" .. STATE, text)
+    R.must(a, "git init -q -b main && git add -A && git commit -qm base")
+    R.must(root, "git clone -q a b && mkdir marks")
+    local r = alloc(a)
+    assert.are.same({ 7 }, r.allocated_numbers)
+    assert.are.same({ kind = "dir", where = root .. "/marks/" .. KEY .. ".mark" }, r.authority)
+    assert.are.same({ 8 }, alloc(root .. "/b").allocated_numbers)
+    -- the file is byte for byte what it was but for the counter
+    assert.are.equal((text:gsub('"next_project_number": 7', '"next_project_number": 9')), H.read(root .. "/b/" .. STATE))
+  end)
+
+  it("fails closed when its folder is not there: AUTHORITY_UNAVAILABLE, nothing written", function()
+    local a = R.repo({ [STATE] = H.state_text(3) })
+    local path, text = a .. "/" .. STATE, H.state_text(3)
+    local missing = H.tmpdir() .. "/not/there"
+    local r, code = run(a, { "allocate", "--no-todo", "--authority", "dir:" .. missing })
+    refused(r, code, "AUTHORITY_UNAVAILABLE", 76, path, text)
+    assert.matches(missing, r.error_message, 1, true)
+    assert.matches("mkdir -p", r.error.details, 1, true)
+    assert.is_false(r.retry_suggested)
+    assert.is_nil(H.read(missing), "the folder was made")
+  end)
+end)
+
+describe("bad input around the numbering", function()
+  after_each(H.cleanup)
+
+  it("a worktree whose .git points nowhere: AUTHORITY_UNAVAILABLE naming it, nothing written", function()
+    local wts = worktrees(2, H.state_text(3))
+    local path, text = wts[2] .. "/" .. STATE, H.state_text(3)
+    R.must(wts[1], "rm -rf .git/worktrees/w2")
+    local r, code = run(wts[2], { "allocate", "--no-todo" })
+    refused(r, code, "AUTHORITY_UNAVAILABLE", 76, path, text)
+    assert.matches(wts[2] .. "/.git points to ", r.error_message, 1, true)
+    assert.matches("does not exist", r.error_message, 1, true)
+    assert.matches("git worktree repair", r.error.details, 1, true)
+    assert.matches("--authority file", r.error.details, 1, true)
+    assert.is_false(r.retry_suggested)
+    -- a .git file that is not one
+    H.write(wts[2] .. "/.git", "not a git file\n")
+    r, code = run(wts[2], { "allocate", "--no-todo" })
+    refused(r, code, "AUTHORITY_UNAVAILABLE", 76, path, text)
+    assert.matches("has no `gitdir:` line", r.error_message, 1, true)
+    -- the way out the details name
+    assert.are.same({ 3 }, alloc(wts[2], { "--authority", "file" }).allocated_numbers)
+  end)
+
+  it("a common dir this user cannot read: AUTHORITY_UNAVAILABLE, nothing written", function()
+    local prefix, why = H.as_nobody()
+    if not prefix then pending(why) return end
+    local wts = worktrees(2, H.state_text(3))
+    assert.is_true(H.ok("chown -R nobody " .. H.q(wts[2]) .. " && chmod 755 " .. H.q(wts[2] .. "/..")
+      .. " && chmod 700 " .. H.q(wts[1] .. "/.git") .. " && chmod 755 " .. H.q(wts[1] .. "/..")))
+    local path, text = wts[2] .. "/" .. STATE, H.state_text(3)
+    local r, code = H.run_json({ "allocate", "--no-todo" }, { cwd = wts[2], prefix = prefix })
+    refused(r, code, "AUTHORITY_UNAVAILABLE", 76, path, text)
+    assert.matches(wts[1] .. "/.git", r.error_message, 1, true)
+    assert.is_false(r.retry_suggested)
+  end)
+
+  it("a corrupt mark file: STATE_CORRUPT, never written over, a copy kept beside it", function()
+    local main = worktrees(1, H.state_text(3))[1]
+    alloc(main)
+    local mark = main .. "/.git/tasknum/" .. KEY .. ".mark"
+    H.write(mark, '{"serial": 12}\n')
+    local r, code = run(main, { "allocate", "--no-todo" })
+    refused(r, code, "STATE_CORRUPT", 65, main .. "/" .. STATE, H.state_text(4))
+    assert.matches(mark, r.error_message, 1, true)
+    assert.matches("never writes over it", r.error.details, 1, true)
+    assert.are.equal('{"serial": 12}\n', H.read(mark))
+    assert.are.equal('{"serial": 12}\n', H.read(mark .. ".backup"))
+    assert.is_false(r.retry_suggested)
+  end)
+
+  it("a copy of the mark spoiled by a torn write: the other copy is read, the spoiled one rewritten", function()
+    local main = worktrees(1, H.state_text(3))[1]
+    alloc(main)
+    alloc(main) -- copies: serial 4 (first slot) and 5 (second)
+    local path = main .. "/.git/tasknum/" .. KEY .. ".mark"
+    local text = H.read(path)
+    local torn = text:sub(1, marks.SLOT) .. text:sub(marks.SLOT + 1, marks.SLOT + 20)
+      .. string.rep("\0", marks.SLOT - 20)
+    H.write(path, torn)
+    assert.are.same({ serial = 4, min = 0, max = 999 }, mark_of(main))
+    assert.are.same({ 5 }, alloc(main).allocated_numbers) -- the state, at 5, is ahead: no reissue here
+    text = H.read(path)
+    assert.are.same({ serial = 6, min = 0, max = 999 }, marks.parse_slot(text:sub(marks.SLOT + 1)))
+    assert.are.same({ serial = 4, min = 0, max = 999 }, marks.parse_slot(text:sub(1, marks.SLOT)))
+  end)
+
+  it("an unknown authority, wherever it comes from: INVALID_ARGUMENT, nothing written", function()
+    local main = worktrees(1, H.state_text(3))[1]
+    local path, text = main .. "/" .. STATE, H.state_text(3)
+    local r, code = run(main, { "allocate", "--no-todo", "--authority", "svn:trunk" })
+    refused(r, code, "INVALID_ARGUMENT", 64, path, text)
+    assert.matches("unknown authority svn:trunk", r.error_message, 1, true)
+    r, code = run(main, { "allocate", "--no-todo" }, { TASKNUM_AUTHORITY = "worktree" })
+    refused(r, code, "INVALID_ARGUMENT", 64, path, text)
+    assert.matches("$TASKNUM_AUTHORITY", r.error_message, 1, true)
+    local committed = text:gsub('"policy": "increment"', '"policy": "increment", "authority": "wortkrees"')
+    H.write(path, committed)
+    r, code = run(main, { "allocate", "--no-todo" })
+    refused(r, code, "INVALID_ARGUMENT", 64, path, committed)
+    assert.matches("project_numbering.authority", r.error_message, 1, true)
+    committed = text:gsub('"policy": "increment"', '"policy": "increment", "authority": 7')
+    H.write(path, committed)
+    r, code = run(main, { "allocate", "--no-todo" })
+    refused(r, code, "STATE_CORRUPT", 65, path, committed)
+    assert.matches("project_numbering.authority must be a string", r.error_message, 1, true)
+    -- worktrees outside a git working tree
+    local dir, state = H.project(H.state_text(3))
+    r, code = run(dir, { "allocate", "--no-todo", "--authority", "worktrees" })
+    refused(r, code, "INVALID_ARGUMENT", 64, state, H.state_text(3))
+    assert.matches("needs the state inside a git working tree", r.error_message, 1, true)
+  end)
+end)
+
+describe("a SIGKILL storm across worktrees", function()
+  after_each(H.cleanup)
+
+  local SECONDS = tonumber(os.getenv("TASKNUM_CRASH_SECONDS") or "") or 6
+  local MAX = 99999999
+
+  it(string.format("3 worktrees, 2 allocators each, SIGKILLs every few ms for %g s: nothing lost, "
+    .. "nothing twice", SECONDS), function()
+    local wts = worktrees(3, H.state_text(0, { max = MAX }))
+    local states = {}
+    for i = 1, 6 do states[i] = wts[(i - 1) % 3 + 1] .. "/" .. STATE end
+    local logs, kills = storm.run(H.tmpdir(), states, SECONDS, finally)
+    local mark = mark_of(wts[1]).serial
+    local n = storm.check(logs, mark)
+    for _, wt in ipairs(wts) do
+      local text = H.read(wt .. "/" .. STATE)
+      assert.is_true(counter(text) <= mark)
+      assert.are.equal(H.state_text(counter(text), { max = MAX }), text)
+    end
+    -- a fresh allocation in each worktree at once, after every number printed
+    for i, wt in ipairs(wts) do
+      local r = alloc(wt, { "--timeout", "0" })
+      assert.are.same({ mark + i - 1 }, r.allocated_numbers)
+      assert.is_true(r.lock_wait_ms < 1000)
+      assert.is_nil(H.ls(wt .. "/specs"):find(".tmp-", 1, true), "temp files left")
+    end
+    assert.is_nil(H.ls(wts[1] .. "/.git/tasknum"):find(".tmp-", 1, true), "temp files left")
+    print(string.format("\n# worktrees crash test: %d runs, %d exited 0, %d killed, %d kills sent, "
+      .. "%d numbers printed, mark %d", n.runs, n.ok_runs, n.killed, kills, n.numbers, mark))
+  end)
+end)
