@@ -1,7 +1,9 @@
 /* runner.c: the load generator of `make bench`.
  *
- *   runner -p P -k K -d OUTDIR [-c CAP_S] [-t DEADLINE_S] -- COMMAND [ARGS...]
+ *   runner -p P -k K -d OUTDIR [-c CAP_S] [-t DEADLINE_S] [-m M] -- COMMAND [ARGS...]
  *
+ * With -m M, "%W" in COMMAND's arguments is replaced, in worker i, by
+ * i mod M: P workers spread over M states (worktrees, say) in turn.
  * Forks P workers that wait on a common start signal, then each runs
  * COMMAND K times in a row (posix_spawn + wait4), so P calls are in flight
  * at any moment. A worker starts no new call CAP_S seconds after the start.
@@ -49,6 +51,27 @@ static int open_out(const char *dir, int w, const char *ext)
     int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) { perror(p); _exit(2); }
     return fd;
+}
+
+/* The command of worker w: "%W" in an argument becomes w mod m (m > 0). */
+static char **spread(char **cmd, int w, int m)
+{
+    if (m <= 0)
+        return cmd;
+    int n = 0;
+    while (cmd[n])
+        n++;
+    char **out = calloc((size_t)n + 1, sizeof *out);
+    if (!out) { perror("calloc"); _exit(2); }
+    for (int i = 0; i < n; i++) {
+        const char *at = strstr(cmd[i], "%W");
+        if (!at) { out[i] = cmd[i]; continue; }
+        size_t len = strlen(cmd[i]) + 16;
+        out[i] = malloc(len);
+        if (!out[i]) { perror("malloc"); _exit(2); }
+        snprintf(out[i], len, "%.*s%d%s", (int)(at - cmd[i]), cmd[i], w % m, at + 2);
+    }
+    return out;
 }
 
 /* One worker: K calls in a row after the start pipe closes. */
@@ -104,22 +127,23 @@ static void on_alarm(int sig) { (void)sig; deadline_hit = 1; }
 
 int main(int argc, char **argv)
 {
-    int p = 1, k = 1, opt;
+    int p = 1, k = 1, m = 0, opt;
     double cap_s = 0, deadline_s = 300;
     const char *dir = NULL;
-    while ((opt = getopt(argc, argv, "+p:k:d:c:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "+p:k:d:c:t:m:")) != -1) {
         switch (opt) {
         case 'p': p = atoi(optarg); break;
         case 'k': k = atoi(optarg); break;
         case 'd': dir = optarg; break;
         case 'c': cap_s = atof(optarg); break;
         case 't': deadline_s = atof(optarg); break;
+        case 'm': m = atoi(optarg); break;
         default: goto usage;
         }
     }
     if (!dir || p < 1 || p > 4096 || k < 1 || optind >= argc) {
     usage:
-        fprintf(stderr, "usage: runner -p P -k K -d OUTDIR [-c CAP_S] [-t DEADLINE_S] -- COMMAND [ARGS...]\n");
+        fprintf(stderr, "usage: runner -p P -k K -d OUTDIR [-c CAP_S] [-t DEADLINE_S] [-m M] -- COMMAND [ARGS...]\n");
         return 2;
     }
     char **cmd = argv + optind;
@@ -134,7 +158,7 @@ int main(int argc, char **argv)
         if (pid == 0) {
             setpgid(0, 0); /* its calls join this group: killable together */
             close(start[1]);
-            worker(w, k, cap_s, dir, start[0], cmd);
+            worker(w, k, cap_s, dir, start[0], spread(cmd, w, m));
         }
         setpgid(pid, pid);
         pids[w] = pid;

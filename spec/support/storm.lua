@@ -9,6 +9,8 @@ local assert = require "luassert" -- a required module sees the plain assert
 
 local M = {}
 
+M.ENOUGH = 25 -- runs killed, and runs that succeeded, for a storm to mean something
+
 -- An allocator loop: only builtins besides tasknum, so every child of the
 -- loop's shell is a tasknum process. Each run appends "exit<TAB>stdout".
 M.WORKER = [[
@@ -33,7 +35,7 @@ while [ ! -e "$STOP" ]; do
     shift $(( RANDOM % $# ))
     comm=
     IFS= read -r comm < /proc/$1/comm 2>/dev/null
-    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); fi
+    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); echo "$n" > "$COUNT.now"; fi
   fi
   sleep 0.00$(( (RANDOM % 10) + 2 ))
 done
@@ -58,7 +60,18 @@ function M.run(dir, states, seconds, finally)
   end
   H.ok(string.format("bash %s %s %s %s >/dev/null 2>&1 &", H.q(dir .. "/killer.sh"), H.q(stop),
     table.concat(pids, ","), H.q(dir .. "/kills")))
+  -- seconds at least; then on (up to 5 times as long, on a busy machine)
+  -- until enough runs were killed and enough succeeded to mean something
   H.ok("sleep " .. seconds)
+  local enough = core.clock() + 4 * seconds
+  while core.clock() < enough do
+    local ok_runs = 0
+    for _, log in ipairs(logs) do
+      for _ in (H.read(log) or ""):gmatch("%f[^\n%z]0\t") do ok_runs = ok_runs + 1 end
+    end
+    if ok_runs >= M.ENOUGH and (tonumber(H.read(dir .. "/kills.now") or "") or 0) >= M.ENOUGH then break end
+    H.ok("sleep 0.2")
+  end
   H.write(stop, "")
   -- the loops end after their current run; the killer writes its count
   local deadline = core.clock() + 120
