@@ -290,7 +290,8 @@ static int l_cwd(lua_State *L)
     return 1;
 }
 
-/* stat(path) -> { type = "file"|"directory"|"link"|"other", size, mtime }
+/* stat(path) -> { type = "file"|"directory"|"link"|"other", size, mtime, mode,
+ * uid, gid } (mode: the permission bits with setuid, setgid and sticky)
  * without following a symlink at the last component */
 static int l_stat(lua_State *L)
 {
@@ -298,9 +299,15 @@ static int l_stat(lua_State *L)
     struct stat st;
     if (lstat(path, &st) != 0)
         return lutil_fail(L, errno, path);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 6);
     lua_pushstring(L, type_name(st.st_mode));
     lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    lua_setfield(L, -2, "mode");
+    lua_pushinteger(L, (lua_Integer)st.st_uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, (lua_Integer)st.st_gid);
+    lua_setfield(L, -2, "gid");
     lua_pushinteger(L, (lua_Integer)st.st_size);
     lua_setfield(L, -2, "size");
     lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);

@@ -2,6 +2,7 @@
  * user, clocks, the host's stop flag), other processes (alive, started,
  * kill: proc.c), and children started for `tasknum lock` (child.c). */
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <time.h>
@@ -47,15 +48,29 @@ static int l_hostname(lua_State *L)
     return 1;
 }
 
-/* user() -> the name of the effective user, or its uid as a string */
+/* user([uid]) -> the name of that user (default: the effective one), or
+ * its uid as a string; and the uid */
 static int l_user(lua_State *L)
 {
-    uid_t uid = geteuid();
+    uid_t uid = lua_isnoneornil(L, 1) ? geteuid() : (uid_t)luaL_checkinteger(L, 1);
     struct passwd *pw = getpwuid(uid);
     if (pw != NULL && pw->pw_name != NULL)
         lua_pushstring(L, pw->pw_name);
     else
         lua_pushfstring(L, "%d", (int)uid);
+    lua_pushinteger(L, (lua_Integer)uid);
+    return 2;
+}
+
+/* group(gid) -> the name of that group, or its gid as a string */
+static int l_group(lua_State *L)
+{
+    gid_t gid = (gid_t)luaL_checkinteger(L, 1);
+    struct group *gr = getgrgid(gid);
+    if (gr != NULL && gr->gr_name != NULL)
+        lua_pushstring(L, gr->gr_name);
+    else
+        lua_pushfstring(L, "%d", (int)gid);
     return 1;
 }
 
@@ -211,6 +226,7 @@ static const luaL_Reg child_meta[] = {
 static const luaL_Reg proc_funcs[] = {
     {"alive", l_alive},
     {"clock", l_clock},
+    {"group", l_group},
     {"hostname", l_hostname},
     {"interrupted", l_interrupted},
     {"kill", l_kill},

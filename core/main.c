@@ -80,13 +80,15 @@ static int host_embedded(lua_State *L)
     return 1;
 }
 
-/* host.list() -> names of the built-in scripts */
+/* host.list([modules]) -> names of the built-in scripts, or with a true
+ * argument of the built-in modules */
 static int host_list(lua_State *L)
 {
+    int modules = lua_toboolean(L, 1);
     lua_Integer n = 0;
     lua_newtable(L);
     for (size_t i = 0; i < embedded_count; i++) {
-        if (embedded_files[i].is_module)
+        if (embedded_files[i].is_module != modules)
             continue;
         lua_pushstring(L, embedded_files[i].name);
         lua_rawseti(L, -2, ++n);
