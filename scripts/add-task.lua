@@ -1,32 +1,28 @@
 -- add-task.lua: the whole /task step of an agent command in one locked,
 -- durable write (tasknum.add_task, which the MCP server's add_task tool
--- calls too): takes the next number with the team's conflict policy and
--- inserts the new entry at the front of active_projects, indented like its
--- neighbours; nothing else in the state changes. The TODO.md beside the
--- state, if its front matter has next_project_number:, follows the counter.
---   tasknum add-task --name SLUG [--description TEXT]
---                    [--field KEY=TEXT | --field KEY:=JSON ...] [--if-absent]
---                    [--purpose TEXT] [--state PATH] [--timeout S] [--stale S]
---                    [--format json|plain|todo|NAME] [--todo PATH | --no-todo]
---                    [--verbose]
--- The entry: project_number, project_name, status "not_started", created
--- (UTC, seconds), description, then the fields in the order given.
--- --field status=planned or created=... replaces those defaults.
--- --if-absent: an entry of active_projects already named SLUG is answered
--- with its number and "existing": true, and nothing is written (safe to
--- retry after a lost answer).
-local tasknum = require "tasknum"
+-- calls too).
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "allocate a number and add the task to active_projects, one write",
+  forms = { "--name SLUG [OPTIONS]" },
+  options = cli.allocating {
+    { "--name", "string", "SLUG", "the task's project_name (letters, digits, _ and -)" },
+    { "--description", "string", "TEXT", "the task's description" },
+    { "--field", "list", "K=TEXT|K:=JSON", "one more member of the entry, text or JSON (repeatable)",
+      key = "fields" },
+    { "--if-absent", "flag", false, "answer an active task already named SLUG instead of adding it twice" },
+  },
+  text = [[
+Takes the next number with the team's conflict policy and inserts the new entry at the front of active_projects, indented like its neighbours; nothing else in the state changes. The entry: project_number, project_name, status "not_started", created (UTC, seconds), description, then the fields in the order given; --field status=planned or created=... replaces those defaults.
+
+With --if-absent an entry of active_projects already named SLUG is answered with its number and "existing": true, and nothing is written: safe to retry after a lost answer. The TODO.md beside the state, if its front matter has next_project_number:, follows the counter.]],
+}
+local tasknum = require "tasknum"
 local edit = require "tasknum.edit"
 
 local function bad(message) tasknum.errors.raise("INVALID_ARGUMENT", message) end
 
-local opts, rest = cli.parse({ ... }, cli.allocating {
-  ["--name"] = { "name", "string" },
-  ["--description"] = { "description", "string" },
-  ["--field"] = { "fields", "list" },
-  ["--if-absent"] = { "if_absent", "flag" },
-})
+local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then bad("unexpected argument " .. rest[1]) end
 if not opts.name then bad("add-task needs --name SLUG") end
 if opts.todo and opts.no_todo then bad("--todo and --no-todo exclude each other") end

@@ -1,16 +1,18 @@
 -- allocate.lua: hands out the next task number(s).
---   tasknum allocate [--count N] [--purpose TEXT] [--state PATH]
---                    [--timeout S] [--stale S] [--format json|plain|todo|NAME]
---                    [--todo PATH | --no-todo] [--verbose]
--- --verbose lists the state and the policy files in use on stderr. The
--- TODO.md beside the state (or --todo PATH) follows the counter when its
--- front matter has next_project_number:.
-local tasknum = require "tasknum"
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "hand out the next task number(s)",
+  options = cli.allocating {
+    { "--count", "integer", "N", "how many numbers (default 1; 1..10 with the shipped conflict policy)" },
+  },
+  text = [[
+Takes the state's lock, picks the numbers with the team's conflict policy (the shipped one fails with NUMBER_CONFLICT when an active project holds one), writes the new counter durably, appends the audit line, releases the lock, and prints one answer: a line of JSON, or with --format plain the numbers separated by spaces (and nothing on stdout on failure).
 
-local opts, rest = cli.parse({ ... }, cli.allocating {
-  ["--count"] = { "count", "integer" },
-})
+The TODO.md beside the state (or --todo PATH) follows the counter when its front matter has next_project_number:.]],
+}
+local tasknum = require "tasknum"
+
+local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then
   tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1])
 end

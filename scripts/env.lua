@@ -6,9 +6,15 @@
 -- other Lua is pointed at a 5.4 C module. LuaJIT and Lua 5.1 get LUA_PATH
 -- to the pure-Lua bridge (bridge/tasknum.lua) that runs this binary.
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "print the LUA_PATH and LUA_CPATH for require \"tasknum\" in lua5.4",
+  text = [[
+For the build tree or the install this binary belongs to: export LUA_PATH_5_4=... and LUA_CPATH_5_4=... (read by Lua 5.4 only), then LUA_PATH=... naming the bridge for LuaJIT and Lua 5.1. Use it as eval "$(tasknum env)".]],
+  exits = { { 0, "the paths were printed" }, "INVALID_ARGUMENT", "SYSTEM_ERROR" },
+}
 local errors = require "tasknum.errors"
 
-local _, rest = cli.parse({ ... }, {})
+local _, rest = cli.parse({ ... }, command)
 if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
 local exists = require("tasknum.fs").readable

@@ -1,16 +1,23 @@
 -- init.lua: creates a state file on purpose (the only command that does).
---   tasknum init [--state PATH] [--next N] [--min A] [--max B]
-local core = require "tasknum.core"
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "create a state file (the only command that does)",
+  options = {
+    { "--state", "string", "PATH", "where (default ./.opencode/specs/state.json, folders included)",
+      complete = "file" },
+    { "--next", "integer", "N", "the first number to hand out (default: --min)" },
+    { "--min", "integer", "A", "the lowest number (default 0)" },
+    { "--max", "integer", "B", "the highest number; the counter wraps from it to --min (default 999)" },
+  },
+  text = [[
+Refuses to touch an existing state file: a fresh one would restart the numbering.]],
+  exits = { { 0, "created" }, "INVALID_ARGUMENT", "SYSTEM_ERROR" },
+}
+local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local state = require "tasknum.state"
 
-local opts, rest = cli.parse({ ... }, {
-  ["--state"] = { "state", "string" },
-  ["--next"] = { "next", "integer" },
-  ["--min"] = { "min", "integer" },
-  ["--max"] = { "max", "integer" },
-})
+local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
 local min, max = opts.min or state.DEFAULT_MIN, opts.max or state.DEFAULT_MAX

@@ -1,29 +1,30 @@
 -- lock.lua: runs a command while holding the state lock, like flock(1).
---   tasknum lock [--state PATH] [--timeout S] [--stale S] -- COMMAND [ARGS...]
--- Exits with COMMAND's status (128 + N when signal N ended it). Prints
--- nothing of its own when COMMAND ran: stdout is COMMAND's. When the lock
--- was not taken it prints the JSON error (LOCK_TIMEOUT: 75, ...). A COMMAND
--- that cannot be started exits 127 (not found) or 126 (not executable),
--- as shells do, with a line on stderr.
---
--- COMMAND gets the lock's descriptor and TASKNUM_LOCK_FD, TASKNUM_LOCK_BYTE,
--- TASKNUM_LOCK_PATH and TASKNUM_STATE: tasknum commands it runs use the
--- held lock instead of waiting for it (and take turns among themselves).
--- A SIGTERM for tasknum is passed on to COMMAND; tasknum keeps the lock
--- until COMMAND has ended. (A terminal's Ctrl-C reaches both already.)
-local tasknum = require "tasknum"
 local cli = require "tasknum.cli"
+local declared = cli.command {
+  summary = "run a command while holding the state lock, like flock(1)",
+  forms = { "[OPTIONS] -- COMMAND [ARGS...]" },
+  rest = "command",
+  options = {
+    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
+    { "--timeout", "seconds", "S", "how long to wait for the lock (default 30, fractions allowed, 0 tries once)" },
+    { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
+  },
+  text = [[
+Prints nothing of its own when COMMAND ran: stdout is COMMAND's. When the lock was not taken it prints the JSON error and COMMAND does not run. The state must exist; it is not read.
+
+COMMAND gets the lock's descriptor and TASKNUM_LOCK_FD, TASKNUM_LOCK_BYTE, TASKNUM_LOCK_PATH and TASKNUM_STATE: tasknum commands it runs use the held lock instead of waiting for it. A SIGTERM for tasknum is passed on to COMMAND; the lock is kept until COMMAND has ended.]],
+  exits = { { "N", "COMMAND's exit status, or 128 + N when signal N ended it" },
+    { 126, "COMMAND was found but could not be run" }, { 127, "COMMAND was not found" },
+    "INVALID_ARGUMENT", "STATE_NOT_FOUND", "SYSTEM_ERROR", "LOCK_TIMEOUT", "UNTRUSTED", "INTERRUPTED" },
+}
+local tasknum = require "tasknum"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local legacy = require "tasknum.legacy"
 
 local SIGTERM = 15
 
-local opts, command = cli.parse({ ... }, {
-  ["--state"] = { "state", "string" },
-  ["--timeout"] = { "timeout", "seconds" },
-  ["--stale"] = { "stale", "seconds" },
-})
+local opts, command = cli.parse({ ... }, declared)
 if #command == 0 then
   errors.raise("INVALID_ARGUMENT", "lock needs a command: tasknum lock [--state PATH] "
     .. "[--timeout S] -- COMMAND [ARGS...]")

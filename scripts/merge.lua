@@ -10,6 +10,20 @@
 -- output in the middle of its own. --install prints the usual JSON answer.
 -- How the three versions merge: lua/tasknum/merge.lua.
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "git's merge driver for the state file, and its one-time setup",
+  forms = { "BASE OURS THEIRS", "--install [--state PATH]" },
+  positional = { "file" },
+  options = {
+    { "--install", "flag", false, "set the driver up: the .gitattributes line and the git config" },
+    { "--state", "string", "PATH", "with --install: the state file (else found from here)", complete = "file" },
+  },
+  text = [[
+git runs the driver as `tasknum merge %O %A %B`. The counter becomes the larger of the two sides, the entries added to active_projects on both sides are all kept, the rest merges as git would, and the result is written to OURS. It prints nothing on stdout; real conflicts are named on stderr and left between git's conflict markers. --install prints the usual JSON answer.]],
+  exits = { { 0, "merged cleanly (with --install: set up)" },
+    { 1, "conflicts, or a side that is not a state: OURS keeps git's conflict state" },
+    "INVALID_ARGUMENT", "SYSTEM_ERROR" },
+}
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local merge = require "tasknum.merge"
@@ -17,10 +31,7 @@ local merge = require "tasknum.merge"
 local USAGE = "usage: tasknum merge BASE OURS THEIRS (git's %O %A %B), "
   .. "or tasknum merge --install [--state PATH]"
 
-local opts, rest = cli.parse({ ... }, {
-  ["--install"] = { "install", "flag" },
-  ["--state"] = { "state", "string" },
-})
+local opts, rest = cli.parse({ ... }, command)
 if opts.install then
   if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1], USAGE) end
   return cli.emit(require("tasknum.merge.install").install(opts))

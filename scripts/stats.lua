@@ -1,10 +1,17 @@
--- stats.lua: a summary of the audit log of a state.
---   tasknum stats [--state PATH] [--json]
--- Counts attempts, allocations and numbers handed out, `tasknum lock`
--- commands, errors by code (timeouts, conflicts, ...), wraps and stale
--- legacy folders broken; gives lock wait and hold times (p50, p99, max, in
--- ms). Reads the whole log, one line at a time, without taking the lock.
+-- stats.lua: a summary of the audit log of a state (errors by code, wraps,
+-- stale legacy folders broken, lock wait and hold p50/p99/max in ms).
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "sum up the audit log: attempts, errors, lock wait and hold times",
+  options = {
+    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
+    { "--json", "flag", false, "one line of JSON instead of text" },
+  },
+  text = [[
+Reads the whole log, one line at a time, without taking the lock.]],
+  exits = { { 0, "the summary was printed" }, "INVALID_ARGUMENT", "STATE_NOT_FOUND", "SYSTEM_ERROR",
+    "UNTRUSTED" },
+}
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local json = require "tasknum.json"
@@ -12,10 +19,7 @@ local policy = require "tasknum.policy"
 local report = require "tasknum.report"
 local state = require "tasknum.state"
 
-local opts, rest = cli.parse({ ... }, {
-  ["--state"] = { "state", "string" },
-  ["--json"] = { "json", "flag" },
-})
+local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
 local function count(s, entry)

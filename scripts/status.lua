@@ -1,17 +1,22 @@
 -- status.lua: what is going on with a state, without taking its lock.
---   tasknum status [--state PATH] [--stale S] [--json]
--- Text for people by default; --json prints one line of JSON. Exits 0
--- whenever it could look (a state that does not parse is reported in the
--- answer: `tasknum check` is the command that fails on it).
-local tasknum = require "tasknum"
+-- Text for people by default; --json prints one line of JSON.
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "what is going on with the state, without taking its lock",
+  options = {
+    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
+    { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
+    { "--json", "flag", false, "one line of JSON with the same facts instead of text" },
+  },
+  text = [[
+The state, its counter, range and room, the active projects, who holds the lock, the legacy .state.lock folder, leftover temp files, the audit log and the last allocations, the policy folders and files in use.]],
+  exits = { { 0, "it could look (a state that does not parse is shown, not failed on)" },
+    "INVALID_ARGUMENT", "STATE_NOT_FOUND", "SYSTEM_ERROR" },
+}
+local tasknum = require "tasknum"
 local json = require "tasknum.json"
 
-local opts, rest = cli.parse({ ... }, {
-  ["--state"] = { "state", "string" },
-  ["--stale"] = { "stale", "seconds" },
-  ["--json"] = { "json", "flag" },
-})
+local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
 -- --- text for people ---------------------------------------------------------

@@ -1,20 +1,27 @@
 -- todo.lua: checks, under the state lock, that the TODO.md front matter's
 -- next_project_number: agrees with the state's counter, and sets it to the
 -- state's counter when it does not (the state is the record of truth).
---   tasknum todo [--check] [--todo PATH] [--state PATH] [--timeout S]
--- --check only reports: exit 0 when in step, 1 when not. The answer:
--- {"status":"success","in_step":..,"state_next":..,"todo_next":..,
---  "todo_path":..,"repaired":..,"advice":..}
-local tasknum = require "tasknum"
+-- The answer: {"status":"success","in_step":..,"state_next":..,
+-- "todo_next":..,"todo_path":..,"repaired":..,"advice":..}
 local cli = require "tasknum.cli"
+local command = cli.command {
+  summary = "put TODO.md's next_project_number: in step with the state",
+  options = {
+    { "--check", "flag", false, "only report: exit 1 when TODO.md is not in step" },
+    { "--todo", "string", "PATH", "the TODO.md (default: beside the state)", complete = "file" },
+    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
+    { "--timeout", "seconds", "S", "how long to wait for the lock (default 30)" },
+  },
+  text = [[
+Under the state lock, compares the next_project_number: line of TODO.md's front matter with the state's counter and, unless --check, sets it to the counter (the state is the record of truth).]],
+  exits = { { 0, "in step, or put in step" }, { 1, "with --check: TODO.md is not in step" },
+    "INVALID_ARGUMENT", "STATE_CORRUPT", "STATE_NOT_FOUND", "SCRIPT_ERROR", "SYSTEM_ERROR",
+    "LOCK_TIMEOUT", "UNTRUSTED", "INTERRUPTED" },
+}
+local tasknum = require "tasknum"
 local todo = require "tasknum.todo"
 
-local opts, rest = cli.parse({ ... }, {
-  ["--check"] = { "check", "flag" },
-  ["--todo"] = { "todo", "string" },
-  ["--state"] = { "state", "string" },
-  ["--timeout"] = { "timeout", "seconds" },
-})
+local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
 local result = tasknum.transaction({ state = opts.state, timeout = opts.timeout,

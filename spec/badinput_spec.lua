@@ -399,11 +399,16 @@ describe("any argument vector", function()
         assert.is_nil(err:find("AddressSanitizer", 1, true), shown)
         assert.is_nil(err:find("runtime error", 1, true), shown)
         assert.is_true(EXITS[code] == true, shown)
+        -- --help (or -h) where an option may stand: the command's help, exit 0
+        local asked = false
+        for _, a in ipairs(args) do asked = asked or a == "--help" or a == "-h" end
+        if asked and code == 0 and out:match("^usage: tasknum ") then goto next end
         local ok, r = pcall(one_json_line, out, err)
         assert(ok, shown .. "\nstdout: " .. out:sub(1, 300))
         assert.are_not.equal("SCRIPT_ERROR", r.error_code, shown .. "\n" .. out:sub(1, 600))
         assert.are.equal(code == 0, r.status == "success", shown)
         if code ~= 0 then assert.are.equal(r.error_code, r.error.code, shown) end
+        ::next::
       end
       -- whatever happened, the state is still valid and its own
       local r = H.run_json({ "allocate", "--state", path, "--timeout", "0" })

@@ -1,44 +1,35 @@
 -- tasknum.cli (internal): the command line. The host calls main(args) protected and
--- exits with what it returns; nothing here calls os.exit.
+-- exits with what it returns; nothing here calls the real os.exit.
+--
+-- Every command declares itself ONCE, at the top of its script:
+--
+--   local cli = require "tasknum.cli"
+--   local command = cli.command {
+--     summary = "hand out the next task number(s)",   -- one line
+--     forms = { "[OPTIONS]" },           -- what follows `tasknum NAME` (optional)
+--     options = {                        -- each: name, kind, value name, one line of help
+--       { "--count", "integer", "N", "how many numbers" },
+--       { "--verbose", "flag", false, "name the files in use on stderr" },
+--     },
+--     text = [[paragraphs for --help and the man page]],       -- optional
+--     exits = { "INVALID_ARGUMENT", { 1, "what 1 means" } },    -- optional
+--   }
+--   local opts, rest = cli.parse({ ... }, command)
+--
+-- The parser reads the options from it, and --help, `tasknum help NAME`,
+-- the global usage, the man page and shell completion all print it: a new
+-- command or option shows up everywhere by being declared. Kinds: "string",
+-- "integer", "seconds" (a number >= 0), "flag", "list" (a string that may
+-- repeat). An option's key in opts is its name without dashes, "-" as "_"
+-- (--no-todo: opts.no_todo), unless it says key = "...". complete = "file"
+-- or "format" tells shell completion what its value is.
 local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
-local fs = require "tasknum.fs"
-local policy = require "tasknum.policy"
 
 local M = {}
 
--- Built-in commands run the script shipped with tasknum, never a team's.
-M.BUILTIN = { init = true, status = true, check = true, lock = true, stats = true, merge = true,
-               mcp = true }
-
-local USAGE = [[
-usage: tasknum run SCRIPT [ARGS...]     run a Lua script (require "tasknum" works)
-       tasknum allocate [--count N] [--purpose TEXT] [--state PATH]
-                        [--timeout S] [--stale S] [--format json|plain|todo|NAME]
-                        [--todo PATH | --no-todo] [--authority SPEC] [--verbose]
-       tasknum add-task --name SLUG [--description TEXT] [--field K=TEXT|K:=JSON ...]
-                        [--if-absent] [allocate's options but --count]
-       tasknum todo [--check] [--todo PATH] [--state PATH]
-       tasknum env                      LUA_PATH/LUA_CPATH for require "tasknum"
-       tasknum init [--state PATH] [--next N] [--min A] [--max B]
-       tasknum status [--state PATH] [--stale S] [--json]
-       tasknum check [--state PATH]
-       tasknum stats [--state PATH] [--json]
-       tasknum lock [--state PATH] [--timeout S] [--stale S] -- COMMAND [ARGS...]
-       tasknum merge BASE OURS THEIRS   git's merge driver for the state (%O %A %B)
-       tasknum merge --install [--state PATH]
-       tasknum mcp [--state PATH]       an MCP server on stdio (tools allocate,
-                                        add_task, status, check)
-       tasknum NAME [ARGS...]           run NAME.lua (see `tasknum run`)
-       tasknum --help | --version
-Scripts are looked up in $TASKNUM_PATH, then the project's .opencode/tasknum/,
-then the scripts shipped with tasknum. The state file is --state, else
-$TASKNUM_STATE, else the nearest .opencode/specs/state.json or
-specs/state.json above the current folder.
-]]
-
-local function host() return package.loaded["tasknum.host"] end
+local KINDS = { string = true, integer = true, seconds = true, flag = true, list = true }
 
 -- --- answers ----------------------------------------------------------------
 
@@ -63,7 +54,117 @@ end
 -- failure(err) -> answer table for an error raised outside a transaction
 M.failure = answer.failure
 
--- --- options ----------------------------------------------------------------
+-- --- ends of a run that are not failures ------------------------------------
+
+-- A run ends early by raising a Done value up to run(): --help was printed
+-- (status 0), or os.exit was called.
+local Done = {}
+function Done:__tostring()
+  if self.os_exit then
+    return "os.exit was called (with " .. tostring(self.arg) .. ") inside a tasknum step: nothing "
+      .. "was written and the lock was released (a script returns its exit status instead)"
+  end
+  return "the run ended (status " .. tostring(self.status) .. ")"
+end
+
+function M.is_done(v) return getmetatable(v) == Done end
+
+-- done(status): ends the run now with that status (after --help, say).
+function M.done(status)
+  error(setmetatable({ status = status }, Done), 0)
+end
+
+local function status_of(code)
+  if code == nil or code == true then return 0 end
+  if code == false then return 1 end
+  return math.tointeger(code) or 1
+end
+
+-- os.exit as the code the binary runs sees it: it raises instead of
+-- exiting, so whatever holds the lock unwinds and releases it. Under a
+-- step (a policy, a transaction's body) the step ends as a SCRIPT_ERROR
+-- answer; at a script's top level the run ends with that status, unless
+-- a step was still open (a tasknum.begin handle): then it is a
+-- SCRIPT_ERROR too, never an exit 0 with no answer.
+local function trapped_exit(code)
+  local txn = package.loaded["tasknum.txn"]
+  error(setmetatable({ status = status_of(code), arg = code, os_exit = true,
+    held = txn ~= nil and (txn.open or 0) > 0 }, Done), 0)
+end
+
+-- --- declarations and options -----------------------------------------------
+
+-- The options of every command that allocates (allocate, add-task): a
+-- command's own first, then these.
+M.ALLOCATING = {
+  { "--purpose", "string", "TEXT", "why: kept in the answer and the audit log" },
+  { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)",
+    complete = "file" },
+  { "--timeout", "seconds", "S", "how long to wait for the lock (default 30, fractions allowed, 0 tries once)" },
+  { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
+  { "--format", "string", "F", "the answer's shape: json (default), plain, todo, or a team's format/F.lua",
+    complete = "format" },
+  { "--todo", "string", "PATH", "the TODO.md that follows the counter (default: beside the state)",
+    complete = "file" },
+  { "--no-todo", "flag", false, "leave TODO.md alone" },
+  { "--verbose", "flag", false, "name the state and each policy file in use on stderr" },
+  { "--authority", "string", "SPEC", "where the numbering lives: file, worktrees, dir:PATH, git:REMOTE, "
+    .. "postgresql://... (else $TASKNUM_AUTHORITY, the state's project_numbering.authority, the default)" },
+}
+
+-- allocating(own) -> own options followed by M.ALLOCATING
+function M.allocating(own)
+  local list = table.move(own or {}, 1, #(own or {}), 1, {})
+  return table.move(M.ALLOCATING, 1, #M.ALLOCATING, #list + 1, list)
+end
+
+-- declare(decl) -> decl, checked, with decl.by_name: option name -> entry
+-- ({ name, kind, value, help, key, complete })
+function M.declare(decl)
+  if decl.by_name then return decl end
+  if type(decl) ~= "table" or (decl.options == nil and next(decl) ~= nil and decl.summary == nil) then
+    error("tasknum.cli: a command declares itself with cli.command{ summary = ..., options = "
+      .. "{ { \"--name\", kind, \"VALUE\", \"help\" }, ... } } (see tasknum/cli.lua)", 3)
+  end
+  decl.options = decl.options or {}
+  decl.by_name = {}
+  for i, o in ipairs(decl.options) do
+    local e = { name = o[1], kind = o[2], value = o[3] or nil, help = o[4], key = o.key,
+                complete = o.complete }
+    if type(e.name) ~= "string" or not e.name:match("^%-%-[%w][%w%-]*$") or not KINDS[e.kind]
+        or type(e.help) ~= "string" or ((e.kind == "flag") ~= (e.value == nil)) then
+      error("tasknum.cli: option " .. i .. " (" .. tostring(e.name) .. ") must be { \"--name\", "
+        .. "kind, \"VALUE\" (false for a flag), \"one line of help\" }", 3)
+    end
+    e.key = e.key or e.name:sub(3):gsub("%-", "_")
+    decl.options[i], decl.by_name[e.name] = e, e
+  end
+  return decl
+end
+
+-- Describing (tasknum.commands.describe) makes command() hand its
+-- declaration up instead of returning it.
+local describing = false
+local Described = {}
+
+function M.describing(fn)
+  describing = true
+  local results = table.pack(pcall(fn))
+  describing = false
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
+end
+
+function M.declaration(v)
+  return getmetatable(v) == Described and v.decl or nil
+end
+
+-- command(decl) -> decl: a script's declaration of itself (see the top).
+function M.command(decl)
+  decl = M.declare(decl)
+  if describing then error(setmetatable({ decl = decl }, Described), 0) end
+  return decl
+end
 
 local function bad(message) errors.raise("INVALID_ARGUMENT", message) end
 
@@ -79,29 +180,14 @@ local function convert(kind, name, value)
   return n
 end
 
--- The options of every command that allocates (allocate, add-task), for
--- parse() with a command's own added: allocating(extra) -> spec.
-function M.allocating(extra)
-  local spec = {
-    ["--purpose"] = { "purpose", "string" },
-    ["--state"] = { "state", "string" },
-    ["--timeout"] = { "timeout", "seconds" },
-    ["--stale"] = { "stale", "seconds" },
-    ["--format"] = { "format", "string" },
-    ["--todo"] = { "todo", "string" },
-    ["--no-todo"] = { "no_todo", "flag" },
-    ["--verbose"] = { "verbose", "flag" },
-    ["--authority"] = { "authority", "string" },
-  }
-  for k, v in pairs(extra) do spec[k] = v end
-  return spec
-end
+-- The name the running command was started by, for its --help.
+M.invoked = nil
 
--- parse(args, spec) -> opts, rest. spec maps option names ("--count") to
--- {key, kind} with kind "string", "integer", "seconds", "flag" or "list"
--- (a string option that may repeat; its values in a table). Accepts
--- --opt VALUE and --opt=VALUE; "--" ends the options.
-function M.parse(args, spec)
+-- parse(args, decl) -> opts, rest. Accepts --opt VALUE and --opt=VALUE;
+-- "--" ends the options (rest gets what follows). -h or --help prints the
+-- command's help on stdout and ends the run with status 0.
+function M.parse(args, decl)
+  decl = M.command(decl)
   local opts, rest, i = {}, {}, 1
   while i <= #args do
     local a = args[i]
@@ -109,15 +195,20 @@ function M.parse(args, spec)
       table.move(args, i + 1, #args, 1, rest)
       break
     end
+    if a == "--help" or a == "-h" then
+      io.stdout:write(require("tasknum.help").text(decl, M.invoked))
+      io.stdout:flush()
+      M.done(0)
+    end
     local name, inline = a:match("^(%-%-[^=]+)=(.*)$")
     name = name or a
-    local s = spec[name]
+    local s = decl.by_name[name]
     if not s then
-      if a:sub(1, 1) == "-" and a ~= "-" then bad("unknown option " .. a) end
+      if a:sub(1, 1) == "-" and a ~= "-" then bad("unknown option " .. a .. "; see --help") end
       rest[#rest + 1] = a
-    elseif s[2] == "flag" then
+    elseif s.kind == "flag" then
       if inline then bad(name .. " takes no value") end
-      opts[s[1]] = true
+      opts[s.key] = true
     else
       local value = inline
       if not value then
@@ -125,11 +216,11 @@ function M.parse(args, spec)
         value = args[i]
         if value == nil then bad(name .. " needs a value") end
       end
-      if s[2] == "list" then
-        opts[s[1]] = opts[s[1]] or {}
-        table.insert(opts[s[1]], value)
+      if s.kind == "list" then
+        opts[s.key] = opts[s.key] or {}
+        table.insert(opts[s.key], value)
       else
-        opts[s[1]] = convert(s[2], name, value)
+        opts[s.key] = convert(s.kind, name, value)
       end
     end
     i = i + 1
@@ -137,115 +228,145 @@ function M.parse(args, spec)
   return opts, rest
 end
 
--- --- scripts ----------------------------------------------------------------
+-- --- the commands the CLI serves itself -------------------------------------
 
-function M.script_dirs()
-  local dirs = {}
-  for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = dir end
-  local cwd = core.cwd()
-  dirs[#dirs + 1] = cwd and policy.nearest(cwd)
-  local h = host()
-  if h and h.scriptdir then dirs[#dirs + 1] = h.scriptdir end
-  return dirs
+M.HELP = M.declare {
+  summary = "show a command's usage, options and exit codes, or this list",
+  forms = { "[COMMAND]" },
+  positional = { "command" },
+  options = {},
+  exits = { { 0, "the help was printed" }, "INVALID_ARGUMENT" },
+}
+
+M.RUN = M.declare {
+  summary = "run a Lua script with require \"tasknum\" available",
+  forms = { "SCRIPT [ARGS...]" },
+  positional = { "script" },
+  options = {},
+  text = [[
+SCRIPT with a "/" is a path, run as it is. A bare name (with or without .lua) is a command, found as `tasknum NAME` finds it. The script gets its arguments as ... and in arg, as lua sets them, and its return value is the exit status: nothing or true is 0, false is 1, an integer is itself. os.exit inside a step (under the state lock) ends the step as a SCRIPT_ERROR; at the script's top level it ends the run with its status.]],
+  exits = { { "N", "what the script returns (0 for nothing or true, 1 for false)" }, "INVALID_ARGUMENT",
+    "SCRIPT_ERROR", "UNTRUSTED" },
+}
+
+M.COMPLETE = M.declare {
+  summary = "candidates for shell completion (used by the bash and zsh completions)",
+  forms = { "-- WORD...", "--line LINE" },
+  options = { { "--line", "string", "LINE", "the command line up to the cursor (bash's COMP_LINE)" } },
+  hidden = true,
+}
+
+-- --- running scripts --------------------------------------------------------
+
+local function catch(e)
+  if M.is_done(e) then return e end
+  return errors.handler(e)
 end
 
--- find(name, shipped_only) -> chunk, where
-function M.find(name, shipped_only)
-  if name:find("/", 1, true) then
-    local chunk, msg = loadfile(name, "t")
-    if not chunk then
-      if not fs.readable(name) then bad("no such script: " .. name) end
-      errors.raise("SCRIPT_ERROR", "cannot load " .. name, msg)
+-- finish(status, value) -> exit status of a script's run
+local function finish(ok, value)
+  if ok then return status_of(value) end
+  if M.is_done(value) then
+    if value.held then
+      collectgarbage() -- the step's handle is unreachable now: its finalizer releases the lock
+      return M.emit(answer.failure(errors.new("SCRIPT_ERROR", tostring(value),
+        "the script called os.exit while a tasknum step held the lock; the step was rolled back")))
     end
-    return chunk, name
+    return value.status
   end
-  local dirs = shipped_only and {} or M.script_dirs()
-  if shipped_only and host() and host().scriptdir then dirs = { host().scriptdir } end
-  for _, dir in ipairs(dirs) do
-    local path = dir .. "/" .. name
-    if fs.readable(path) then
-      local chunk, msg = loadfile(path, "t")
-      if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. path, msg) end
-      return chunk, path
-    end
-  end
-  local src = host() and host().embedded(name)
-  if src then
-    local chunk, msg = load(src, "=" .. name, "b") -- compiled at build time
-    if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. name, msg) end
-    return chunk, "(built in) " .. name
-  end
-  bad("unknown command or script: " .. name .. "; available: " .. M.available())
+  return M.emit(answer.failure(value))
 end
 
--- The names `tasknum NAME` can run, for error messages and --help.
-function M.available()
-  local names, seen = {}, {}
-  local function add(n)
-    n = n:match("^(.-)%.lua$") or (M.BUILTIN[n] and n)
-    if n and not seen[n] then seen[n] = true names[#names + 1] = n end
-  end
-  for n in pairs(M.BUILTIN) do add(n) end
-  for _, dir in ipairs(M.script_dirs()) do
-    for _, n in ipairs(core.listdir(dir) or {}) do add(n) end
-  end
-  for _, n in ipairs(host() and host().list() or {}) do add(n) end
-  table.sort(names)
-  return table.concat(names, ", ")
+-- protect(fn, ...) -> exit status: runs fn protected, any error an answer
+function M.protect(fn, ...)
+  return finish(xpcall(fn, catch, ...))
 end
 
--- run(name, args, shipped_only) -> exit status
-function M.run(name, args, shipped_only)
-  local ok, status = xpcall(function()
-    local chunk, where = M.find(name, shipped_only)
+-- run(name, args) -> exit status: runs the command or script name
+function M.run(name, args)
+  return M.protect(function()
+    local src, err = require("tasknum.commands").source(name, args)
+    if not src then error(err, 0) end
+    local chunk, msg = src.load()
+    if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. src.path, msg) end
     local a = table.move(args, 1, #args, 1, {})
-    a[0] = where
+    a[0] = src.path
     _G.arg = a
+    M.invoked = src.name
     return chunk(table.unpack(args))
-  end, errors.handler)
-  if not ok then return M.emit(answer.failure(status)) end
-  if status == nil or status == true then return 0 end
-  if status == false then return 1 end
-  if math.type(status) == "integer" then return status end
-  return 0
+  end)
 end
 
 -- The text of --version: tasknum's and Lua's versions, then where this
 -- binary's modules and scripts come from (the host finds them from the
 -- binary, so another install or a LUA_PATH cannot mix in).
 function M.version()
-  local h = host() or {}
-  local dirs = M.script_dirs()
+  local h = package.loaded["tasknum.host"] or {}
+  local dirs = {}
+  for _, d in ipairs(require("tasknum.commands").dirs(require("tasknum.commands").state_of({}))) do
+    dirs[#dirs + 1] = d.dir
+  end
+  dirs[#dirs + 1] = h.scriptdir
   dirs[#dirs + 1] = "built into the binary"
   return string.format("tasknum %s\nlua: %s\nbinary: %s%s\nmodules: built into the binary\n"
     .. "scripts: %s\n", core.version, h.lua or _VERSION, h.exe or "?",
     ({ build = " (build tree)", install = " (installed)" })[h.layout] or "", table.concat(dirs, ", "))
 end
 
+local function help_command(args)
+  M.invoked = "help"
+  local _, rest = M.parse(args, M.HELP)
+  local help = require "tasknum.help"
+  if #rest > 1 then bad("help takes one command, got " .. rest[2]) end
+  io.stdout:write(rest[1] and help.command(rest[1]) or help.usage())
+  return 0
+end
+
+-- (the script runs under run()'s own protection, not nested in another)
+local function run_command(args)
+  local script = args[1]
+  if script == "--help" or script == "-h" or not script then
+    return M.protect(function()
+      M.invoked = "run"
+      if script then M.parse({ script }, M.RUN) end
+      bad("run needs a script: tasknum run SCRIPT [ARGS...]")
+    end)
+  end
+  return M.run(script, table.move(args, 2, #args, 1, {}))
+end
+
+local function complete_command(args)
+  M.invoked = "complete"
+  local opts, rest = M.parse(args, M.COMPLETE)
+  local out = require("tasknum.help").complete(opts.line and require("tasknum.help").words(opts.line) or rest)
+  io.stdout:write(table.concat(out, "\n"), #out > 0 and "\n" or "")
+  return 0
+end
+
+local SERVED = { help = help_command, complete = complete_command }
+
 -- main(args) -> exit status; args[1] is the command.
 function M.main(args)
+  os.exit = trapped_exit
   local cmd = args[1]
   if cmd == nil then
-    io.stderr:write(USAGE)
+    io.stderr:write(require("tasknum.help").usage())
     return 64
-  elseif cmd == "--help" or cmd == "-h" or cmd == "help" then
-    io.stdout:write(USAGE)
+  elseif cmd == "--help" or cmd == "-h" then
+    io.stdout:write(require("tasknum.help").usage())
     return 0
   elseif cmd == "--version" then
     io.stdout:write(M.version())
     return 0
   end
   local rest = table.move(args, 2, #args, 1, {})
-  if cmd == "run" then
-    local script = table.remove(rest, 1)
-    if not script then return M.emit(answer.failure(errors.new("INVALID_ARGUMENT",
-      "run needs a script: tasknum run SCRIPT [ARGS...]"))) end
-    return M.run(script, rest)
-  elseif cmd:sub(1, 1) == "-" then
+  if cmd == "run" then return run_command(rest) end
+  if SERVED[cmd] then return M.protect(SERVED[cmd], rest) end
+  if cmd:sub(1, 1) == "-" then
     return M.emit(answer.failure(errors.new("INVALID_ARGUMENT", "unknown option " .. cmd
       .. "; see tasknum --help")))
   end
-  return M.run(cmd .. ".lua", rest, M.BUILTIN[cmd])
+  return M.run(cmd, rest)
 end
 
 return M

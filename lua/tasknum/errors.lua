@@ -17,7 +17,23 @@ M.exit = {
   SYSTEM_ERROR = 71,
   LOCK_TIMEOUT = 75,
   AUTHORITY_UNAVAILABLE = 76, -- where the numbering lives cannot be reached
+  UNTRUSTED = 77, -- a team file tasknum will not run (EX_NOPERM); see tasknum.trust
   INTERRUPTED = 130, -- 128 + the signal: 130 for SIGINT, 143 for SIGTERM
+}
+
+-- code -> what it means, in a few words: for --help, the man page and the
+-- usage line (a spec checks that every code has one).
+M.meaning = {
+  INVALID_ARGUMENT = "a bad option, value, command or script name",
+  STATE_CORRUPT = "the state file cannot be trusted; it was left as it was",
+  STATE_NOT_FOUND = "no state file found (only `tasknum init` creates one)",
+  NUMBER_CONFLICT = "a number to hand out belongs to an active project",
+  SCRIPT_ERROR = "a policy or script raised an error, or called os.exit under the lock",
+  SYSTEM_ERROR = "the file system said no; the message names the path",
+  LOCK_TIMEOUT = "another holder kept the lock past --timeout (retry)",
+  AUTHORITY_UNAVAILABLE = "where the numbering lives cannot be reached (retry)",
+  UNTRUSTED = "a team script or policy in a folder others could change was not run",
+  INTERRUPTED = "SIGINT (130) or SIGTERM (143) stopped the run before it wrote anything",
 }
 
 -- The signals the host turns into INTERRUPTED, by number and by name.

@@ -1,46 +1,61 @@
 -- tasknum.policy: where team files are looked up, and loading them.
 --
--- A team overrides a piece of policy by dropping a file into one of the
--- search folders: conflict.lua, audit.lua, or format/NAME.lua. Folders are
--- searched in this order, first match wins:
+-- A team overrides a piece of policy by dropping a file into one of its
+-- team folders: conflict.lua, audit.lua, or format/NAME.lua (its commands
+-- go into the same folders' commands/ subfolder: tasknum.commands).
+-- Folders are searched in this order, first match wins:
 --   1. each folder in $TASKNUM_PATH (colon-separated)
---   2. the state's project: R/.opencode/tasknum (and R/.claude/tasknum),
---      where R holds .opencode/specs/state.json or specs/state.json
---   3. the nearest .opencode/tasknum walking up from the current folder
---   4. the defaults shipped with tasknum (Lua modules tasknum.policy.* and
+--   2. the state's project: R/.opencode/tasknum (then R/.claude/tasknum),
+--      where R holds .opencode/specs/state.json or specs/state.json, or,
+--      for a state kept under another name, the git top level above it
+--   3. the defaults shipped with tasknum (Lua modules tasknum.policy.* and
 --      tasknum.format.*)
--- Policy files are the team's own code, run with the user's rights, like
--- git hooks. Each must return a table (or, for a format, a function).
+-- Nothing above the project is looked at: not the current folder, not the
+-- folders above it. Policy files are the team's own code, run with the
+-- caller's rights; tasknum.trust refuses one that someone else could have
+-- written. Each must return a table (or, for a format, a function).
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local fs = require "tasknum.fs"
+local trust = require "tasknum.trust"
 
 local M = {}
 
-local function add(list, seen, dir)
-  if dir and dir ~= "" and not seen[dir] and fs.isdir(dir) then
-    seen[dir] = true
-    list[#list + 1] = dir
-  end
-end
+-- The project folders a team's files live in, below the project root.
+M.PROJECT = { ".opencode/tasknum", ".claude/tasknum" }
 
--- The project root R of a state path, or nil for a state elsewhere.
-function M.project_root(state_path)
-  return state_path:match("^(.*)/%.opencode/specs/[^/]+$")
-      or state_path:match("^(.*)/specs/[^/]+$")
-end
-
--- The nearest folder at or above dir that has .opencode/tasknum.
-function M.nearest(dir)
+-- The git top level at or above dir (a folder holding .git), or nil.
+function M.git_top(dir)
   while dir and dir ~= "" do
-    local candidate = (dir == "/" and "" or dir) .. "/.opencode/tasknum"
-    if fs.isdir(candidate) then return candidate end
+    if core.stat((dir == "/" and "" or dir) .. "/.git") then return dir end
     if dir == "/" or dir == "." then return nil end
     dir = fs.dirname(dir)
   end
 end
 
--- dirs(state_path) -> the search folders that exist, in order (looked up
+-- The project root R of a state path: the folder that holds
+-- .opencode/specs/ or specs/, else the git top level above the state, else
+-- nil (a state kept elsewhere has no team folders).
+function M.project_root(state_path)
+  local root = state_path:match("^(.*)/%.opencode/specs/[^/]+$")
+      or state_path:match("^(.*)/specs/[^/]+$")
+  if root then return root == "" and "/" or root end
+  return M.git_top(fs.dirname(state_path))
+end
+
+-- M.top[dir] -> the folder from which tasknum.trust checks the files of a
+-- team folder: the project root, or the $TASKNUM_PATH folder itself.
+M.top = {}
+
+local function add(list, seen, dir, top)
+  if dir and dir ~= "" and not seen[dir] and fs.isdir(dir) then
+    seen[dir] = true
+    list[#list + 1] = dir
+    M.top[dir] = top
+  end
+end
+
+-- dirs(state_path) -> the team folders that exist, in order (looked up
 -- once per state path and process)
 local dirs_cache = {}
 function M.dirs(state_path)
@@ -51,14 +66,11 @@ end
 
 function M.find_dirs(state_path)
   local list, seen = {}, {}
-  for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do add(list, seen, dir) end
+  for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do add(list, seen, dir, dir) end
   local root = state_path and M.project_root(state_path)
   if root then
-    add(list, seen, root .. "/.opencode/tasknum")
-    add(list, seen, root .. "/.claude/tasknum")
+    for _, sub in ipairs(M.PROJECT) do add(list, seen, (root == "/" and "" or root) .. "/" .. sub, root) end
   end
-  local cwd = core.cwd()
-  add(list, seen, cwd and M.nearest(cwd))
   return list
 end
 
@@ -90,6 +102,8 @@ function M.load(relname, module, dirs)
   for _, dir in ipairs(dirs) do
     local path = dir .. "/" .. relname
     if fs.readable(path) then
+      local trusted, terr = trust.check(path, M.top[dir] or dir)
+      if not trusted then return nil, terr end
       local value, err = run_file(path)
       if value == nil and err then return nil, err end
       return value, path

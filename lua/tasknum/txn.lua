@@ -337,7 +337,12 @@ function Txn:write()
   self.text, self.committed = nil, true
 end
 
+-- How many steps of this process hold their lock now (begun, not closed):
+-- tasknum.cli tells an os.exit under the lock from one after it.
+M.open = 0
+
 function Txn:close()
+  if self.opened then self.opened, M.open = nil, M.open - 1 end
   if self.auth and self.auth ~= self.file then self.auth:release() end
   if self.file then
     self.file:release()
@@ -436,6 +441,7 @@ function M.begin(opts)
     if not txn.hold_only then txn:load() end
   end, errors.handler)
   if not ok then return nil, txn:finish(err) end
+  txn.opened, M.open = true, M.open + 1
   return txn
 end
 

@@ -1,0 +1,150 @@
+-- tasknum.trust (internal): whether a team's file may run, in the spirit of
+-- git's safe.directory. Team scripts and policies run with the rights of
+-- whoever runs tasknum (root in a cron job, say), so one that someone else
+-- could have written or replaced is refused:
+--
+--   For a file F found under a top folder T (the project root, or a
+--   $TASKNUM_PATH folder), every element of F's real path from T's real
+--   path down to F itself (the folders and the file) must be
+--     * owned by the caller or by root, and
+--     * not writable by others, nor by its group unless it is the caller's
+--       (a folder with the sticky bit, like /tmp, passes both: nobody can
+--       rename or remove what is not theirs in it).
+--   When F's real path leaves T (a symlink out of the project), the chain
+--   is checked from / instead.
+--
+-- A caller trusts a folder anyway (and everything below it) by naming it in
+-- $TASKNUM_TRUST (colon-separated; "*" trusts every folder) or on a line of
+-- ${XDG_CONFIG_HOME:-~/.config}/tasknum/trust. The file itself must pass
+-- the same owner and mode rule, or it is refused too.
+-- Files shipped with tasknum and a script named by its path (`tasknum run
+-- ./x.lua`) are not checked: the caller chose them.
+local core = require "tasknum.core"
+local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
+
+local M = {}
+
+local STICKY, GROUP_W, OTHER_W = 512, 16, 2
+
+local function me()
+  local _, uid = core.user()
+  return uid
+end
+
+-- problem(path) -> nil when path passes the owner and mode rule, else why
+-- not, in words
+function M.problem(path, uid)
+  uid = uid or me()
+  local st, msg = core.stat(path)
+  if not st then return "cannot be examined (" .. tostring(msg) .. ")" end
+  local sticky = st.type == "directory" and st.mode & STICKY ~= 0
+  if st.uid ~= uid and st.uid ~= 0 then
+    return "is owned by " .. core.user(st.uid) .. ", not by you or root"
+  end
+  if st.mode & OTHER_W ~= 0 and not sticky then return "is writable by everyone" end
+  if st.mode & GROUP_W ~= 0 and st.uid ~= uid and not sticky then
+    return "is writable by the group " .. core.group(st.gid) .. " and is not yours"
+  end
+end
+
+-- config() -> the path of the caller's trust file (which may not exist)
+function M.config()
+  local base = os.getenv("XDG_CONFIG_HOME")
+  if not base or base:sub(1, 1) ~= "/" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then return nil end
+    base = home .. "/.config"
+  end
+  return base .. "/tasknum/trust"
+end
+
+-- trusted() -> the real paths the caller trusts (true for "*") | nil, err
+function M.trusted()
+  local list = {}
+  local function add(entry)
+    entry = entry:match("^%s*(.-)%s*$")
+    if entry == "*" then list.all = true
+    elseif entry:sub(1, 1) == "/" then list[#list + 1] = core.realpath(entry) or entry end
+  end
+  for entry in (os.getenv("TASKNUM_TRUST") or ""):gmatch("[^:]+") do add(entry) end
+  local file = M.config()
+  local text = file and core.readfile(file)
+  if text then
+    local why = M.problem(file)
+    if why then
+      return nil, errors.new("UNTRUSTED", "the trust file " .. file .. " " .. why,
+        "a trust file others could change would let them choose what tasknum runs; "
+        .. "make it yours and not writable by others: chown $(id -un) " .. file
+        .. "; chmod go-w " .. file, nil, { path = file, reason = why })
+    end
+    for line in text:gmatch("[^\n]+") do
+      if not line:match("^%s*#") then add(line) end
+    end
+  end
+  return list
+end
+
+local function covered(list, path)
+  if list.all then return true end
+  for _, t in ipairs(list) do
+    if path == t or t == "/" or path:sub(1, #t + 1) == t .. "/" then return true end
+  end
+  return false
+end
+
+local function under(path, top)
+  return top == "/" or path == top or path:sub(1, #top + 1) == top .. "/"
+end
+
+-- chain(real, top) -> the elements to check: top, each folder below it,
+-- and real itself
+local function chain(real, top)
+  local list, cur = { top }, top == "/" and "" or top
+  for part in real:sub(#cur + 2):gmatch("[^/]+") do
+    cur = cur .. "/" .. part
+    list[#list + 1] = cur
+  end
+  return list
+end
+
+-- check(path, top) -> true | nil, err (UNTRUSTED, naming the file, what is
+-- wrong, and how to trust it). top: the folder the file was found under.
+function M.check(path, top)
+  local real = core.realpath(path)
+  if not real then return true end -- gone: loading it says so
+  local rtop = top and core.realpath(top)
+  if not rtop or not under(real, rtop) then rtop = "/" end
+  local uid = me()
+  local list
+  for _, element in ipairs(chain(real, rtop)) do
+    local why = M.problem(element, uid)
+    if why then
+      if not list then
+        local err
+        list, err = M.trusted()
+        if not list then return nil, err end
+      end
+      if not covered(list, element) then
+        local folder = rtop ~= "/" and rtop
+          or (element == real and fs.dirname(element) or element)
+        return nil, M.refusal(path, element, why, folder)
+      end
+    end
+  end
+  return true
+end
+
+-- refusal(path, element, why, folder) -> the UNTRUSTED error
+function M.refusal(path, element, why, folder)
+  local what = element == core.realpath(path) and "it" or element
+  local config = M.config() or "~/.config/tasknum/trust"
+  return errors.new("UNTRUSTED", string.format("not running %s: %s %s", path, what, why),
+    string.format("tasknum runs a team's scripts and policies only from folders that you or "
+      .. "root own and that nobody else can write (README: Which code tasknum runs). If you "
+      .. "trust the code in %s, run with TASKNUM_TRUST=%s, or add the line %s to %s; or "
+      .. "make the folders yours and not writable by others (chmod go-w)", folder, folder,
+      folder, config), nil, { path = path, element = element, reason = why, trust = folder })
+end
+
+return M
