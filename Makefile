@@ -7,7 +7,9 @@
 #   make fuzz            libFuzzer on the JSON scanner (FUZZ_SECONDS)
 #   make bench           benchmark against the alternatives (bench/)
 #   make demo            init a throwaway state in build/demo and allocate
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local DESTDIR= (also the man page tasknum(1),
+#                        made from the commands' declarations, and the bash and
+#                        zsh completions from completion/)
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
@@ -61,8 +63,9 @@ SCRIPTS  = $(wildcard scripts/*.lua)
 
 BIN      = $(BUILD)/tasknum
 SO       = $(BUILD)/lib/tasknum/core.so
+MAN      = $(BUILD)/man/tasknum.1
 
-all: $(BIN) $(SO)
+all: $(BIN) $(SO) $(MAN)
 
 $(BUILD)/embedded.c: core/embed.lua $(LUA_SRC) $(SCRIPTS)
 	@mkdir -p $(BUILD)
@@ -77,6 +80,12 @@ $(BIN): core/main.c core/embedded.h $(BIND_SRC) $(BIND_HDR) $(OS_SRC) $(OS_HDR) 
 $(SO): $(BIND_SRC) $(BIND_HDR) $(OS_SRC) $(OS_HDR)
 	@mkdir -p $(BUILD)/lib/tasknum
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -Icore -o $@ $(BIND_SRC) $(OS_SRC) -pthread
+
+# The man page, from the commands' declarations (what --help prints), by
+# the binary just built: it cannot drift from the help.
+$(MAN): $(BIN) core/man.lua
+	@mkdir -p $(BUILD)/man
+	ASAN_OPTIONS=detect_leaks=0 $(BIN) run core/man.lua > $@.tmp && mv $@.tmp $@
 
 # busted runs under lua5.4 whatever `lua` points to. Sanitized, it runs
 # inside the sanitized binary instead (its tasknum.core is built in), so no
@@ -133,10 +142,15 @@ CMODDIR   ?= $(PREFIX)/lib/lua/5.4
 SHAREDIR  ?= $(PREFIX)/share/tasknum
 BRIDGEDIR ?= $(PREFIX)/share/lua/5.1
 DOCDIR    ?= $(PREFIX)/share/doc/tasknum
+MANDIR    ?= $(PREFIX)/share/man
+# where Debian's bash-completion and zsh look
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CMODDIR)/tasknum $(DESTDIR)$(SHAREDIR)/scripts \
-	    $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(BRIDGEDIR) $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(BRIDGEDIR) $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/tasknum
 	install -m 755 $(SO) $(DESTDIR)$(CMODDIR)/tasknum/core.so
 	cd lua && find . -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUADIR)/{} \;
@@ -144,10 +158,14 @@ install: all
 	install -m 644 scripts/examples/*.lua $(DESTDIR)$(SHAREDIR)/examples/
 	install -m 644 bridge/tasknum.lua $(DESTDIR)$(BRIDGEDIR)/tasknum.lua
 	install -m 644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+	install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/tasknum.1
+	install -m 644 completion/tasknum.bash $(DESTDIR)$(BASHCOMPDIR)/tasknum
+	install -m 644 completion/_tasknum $(DESTDIR)$(ZSHCOMPDIR)/_tasknum
 
 uninstall:
 	rm -rf $(DESTDIR)$(BINDIR)/tasknum $(DESTDIR)$(CMODDIR)/tasknum $(DESTDIR)$(LUADIR)/tasknum \
-	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(BRIDGEDIR)/tasknum.lua $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(BRIDGEDIR)/tasknum.lua $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1/tasknum.1 $(DESTDIR)$(BASHCOMPDIR)/tasknum $(DESTDIR)$(ZSHCOMPDIR)/_tasknum
 
 clean:
 	rm -rf build build-san

@@ -45,5 +45,8 @@ build = {
       SHAREDIR = "$(PREFIX)/share/tasknum",
       BRIDGEDIR = "$(PREFIX)/bridge",
       DOCDIR = "$(PREFIX)/doc",
+      MANDIR = "$(PREFIX)/man",
+      BASHCOMPDIR = "$(PREFIX)/completion/bash",
+      ZSHCOMPDIR = "$(PREFIX)/completion/zsh",
    },
 }
