@@ -15,9 +15,11 @@ BUILD="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev lua-cjson libpq-dev"
 # luajit and lua5.1 are the install specs' (rockspec, the bridge); git
 # runs the merge driver's specs (real repositories, `git merge`) and the
 # git:REMOTE authority's (bare repositories, `git daemon`); postgresql is
-# the server the postgresql:// specs start with initdb and pg_ctl.
+# the server the postgresql:// specs start with initdb and pg_ctl; man-db,
+# bash-completion and zsh render the man page and complete with a real TAB
+# (bsdutils' script(1), always there, gives them a terminal).
 TEST="lua-busted jq strace valgrind sqlite3 util-linux procps clang libclang-rt-14-dev
-      luarocks luajit lua5.1 git postgresql"
+      luarocks luajit lua5.1 git postgresql man-db bash-completion zsh"
 
 case "${1:-test}" in
   build) PKGS=$BUILD ;;
