@@ -104,7 +104,8 @@ describe("help", function()
     end
     local allocate = options_of((H.run({ "allocate", "--help" })))
     assert.are.same({ ["--count"] = "N", ["--purpose"] = "TEXT", ["--state"] = "PATH", ["--timeout"] = "S",
-      ["--stale"] = "S", ["--format"] = "F", ["--todo"] = "PATH", ["--no-todo"] = true, ["--verbose"] = true },
+      ["--stale"] = "S", ["--format"] = "F", ["--todo"] = "PATH", ["--no-todo"] = true, ["--verbose"] = true,
+      ["--authority"] = "SPEC" },
       allocate)
   end)
 

@@ -85,7 +85,7 @@ describe("the man page", function()
       assert.are.same(help_options(name), by[name], name .. ": the man page and --help differ")
     end
     assert.are.same({ "--count N", "--purpose TEXT", "--state PATH", "--timeout S", "--stale S",
-      "--format F", "--todo PATH", "--no-todo", "--verbose" }, by.allocate)
+      "--format F", "--todo PATH", "--no-todo", "--verbose", "--authority SPEC" }, by.allocate)
     for code in pairs(require("tasknum.errors").exit) do
       assert.matches("\\fR  " .. code:gsub("_", "_"), src, 1, true)
     end

@@ -77,6 +77,7 @@ local ENVIRONMENT = {
   { "TASKNUM_TRUST", "colon-separated folders whose team files run even though others could write them; * trusts every folder" },
   { "TASKNUM_OVERRIDE", "names of shipped commands (allocate, add-task, todo, ...) that a team's commands/NAME.lua may replace" },
   { "XDG_CONFIG_HOME", "where the trust file is: $XDG_CONFIG_HOME/tasknum/trust (default ~/.config/tasknum/trust)" },
+  { "TASKNUM_AUTHORITY", "where the numbering lives when --authority is not given (file, worktrees, dir:PATH, git:REMOTE, postgresql://...)" },
   { "TASKNUM_LOCK_FD, TASKNUM_LOCK_BYTE, TASKNUM_LOCK_PATH", "set by `tasknum lock` for its COMMAND, so that tasknum commands it runs use the lock already held" },
 }
 
