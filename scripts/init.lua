@@ -10,7 +10,9 @@ local command = cli.command {
     { "--max", "integer", "B", "the highest number; the counter wraps from it to --min (default 999)" },
   },
   text = [[
-Refuses to touch an existing state file: a fresh one would restart the numbering.]],
+Refuses to touch an existing state file: a fresh one would restart the numbering.
+
+Inside a git working tree it also adds the files tasknum keeps beside the state (lock file, audit log, legacy lock folder, backups, temp files) to the .gitignore there, appending a block; the answer's gitignore says so.]],
   exits = { { 0, "created" }, "INVALID_ARGUMENT", "SYSTEM_ERROR" },
 }
 local core = require "tasknum.core"
@@ -56,5 +58,11 @@ if not ok and errno == core.EEXIST then
   errors.raise("INVALID_ARGUMENT", "refusing to touch an existing state file: " .. path)
 end
 if not ok then error(errors.system(msg, errno, "cannot create the state file"), 0) end
+local real = core.realpath(path) or path
+local ignored
+if require("tasknum.gitdir").top(real) then
+  local done, why = require("tasknum.gitignore").ensure(real)
+  ignored = done or { error = tostring(why) }
+end
 return cli.emit(require("tasknum.answer").success{ state_path = path, next_project_number = next,
-  project_numbering = { min = min, max = max } })
+  project_numbering = { min = min, max = max }, gitignore = ignored })

@@ -7,9 +7,11 @@ local command = cli.command {
     { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
     { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
     { "--json", "flag", false, "one line of JSON with the same facts instead of text" },
+    { "--authority", "string", "SPEC", "where the numbering lives: file, worktrees, dir:PATH, git:REMOTE, "
+      .. "postgresql://... (else $TASKNUM_AUTHORITY, the state's project_numbering.authority, the default)" },
   },
   text = [[
-The state, its counter, range and room, the active projects, who holds the lock, the legacy .state.lock folder, leftover temp files, the audit log and the last allocations, the policy folders and files in use.]],
+The state, its counter, range and room, the active projects, where the numbering lives and its mark (and whether the counter is behind it), who holds the lock, the legacy .state.lock folder, leftover temp files, the audit log and the last allocations, the policy folders and files in use.]],
   exits = { { 0, "it could look (a state that does not parse is shown, not failed on)" },
     "INVALID_ARGUMENT", "STATE_NOT_FOUND", "SYSTEM_ERROR" },
 }
@@ -43,6 +45,31 @@ local function legacy_text(l)
   return text .. " (" .. l.path .. ")"
 end
 
+local function authority_text(out, a)
+  if a.code then
+    line(out, "authority", string.format("%s: %s", a.code, a.error))
+    return
+  end
+  line(out, "authority", string.format("%s (%s) %s", a.kind, a.source, tostring(a.where)))
+  if a.kind == "file" then return end
+  local mark
+  if a.error then mark = "unreadable: " .. a.error
+  elseif a.counter == "new" then mark = "none yet: the next allocation starts it from the state"
+  elseif a.counter == "behind" then
+    mark = string.format("%d (serial %d); the counter is %d behind it: the next allocation continues at "
+      .. "%d (tasknum sync moves the counter now)", a.mark, a.serial, a.by, a.mark)
+  elseif a.counter == "ahead" then
+    mark = string.format("%d (serial %d); the counter is %d ahead: the next allocation moves the mark",
+      a.mark, a.serial, a.by)
+  elseif a.serial then
+    mark = string.format("%d (serial %d), level with the counter", a.mark, a.serial)
+  else
+    mark = "serial " .. tostring(a.serial)
+  end
+  line(out, "mark", mark)
+  if a.lock and a.lock.held then line(out, "numbering", "locked: " .. tostring(a.lock.description)) end
+end
+
 local function recent_text(out, s)
   if #s.recent == 0 then line(out, "recent", "no allocations logged") end
   for i = #s.recent, 1, -1 do
@@ -67,6 +94,7 @@ local function text(s)
     line(out, "active", string.format("%d project%s", s.active_project_count,
       s.active_project_count == 1 and "" or "s"))
   end
+  authority_text(out, s.authority)
   line(out, "lock", s.lock.held and ("held: " .. s.lock.description) or "free")
   line(out, "legacy lock", legacy_text(s.legacy))
   line(out, "temp files", s.temp_files == 0 and "none"

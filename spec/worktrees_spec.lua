@@ -436,3 +436,128 @@ describe("a SIGKILL storm across worktrees", function()
       .. "%d numbers printed, mark %d", n.runs, n.ok_runs, n.killed, kills, n.numbers, mark))
   end)
 end)
+
+describe("status, check and sync against the numbering's mark", function()
+  after_each(H.cleanup)
+
+  it("status shows the authority and its mark (--json: authority {kind, where, mark})", function()
+    local wts = worktrees(2, H.state_text(82))
+    alloc(wts[1], { "--count", "3" })
+    local s = run(wts[2], { "status", "--json" })
+    assert.are.equal("worktrees", s.authority.kind)
+    assert.are.equal(wts[1] .. "/.git/tasknum/" .. KEY .. ".mark", s.authority.where)
+    assert.are.equal("default", s.authority.source)
+    assert.are.equal(85, s.authority.mark)
+    assert.are.same({ "behind", 3 }, { s.authority.counter, s.authority.by })
+    assert.are.equal("level", run(wts[1], { "status", "--json" }).authority.counter)
+    local text = H.sh("cd " .. H.q(wts[2]) .. " && " .. H.q(H.bin) .. " status")
+    assert.matches("\nauthority    worktrees (default) " .. wts[1] .. "/.git/tasknum/", text, 1, true)
+    assert.matches("\nmark         85 (serial 85); the counter is 3 behind it", text, 1, true)
+    s = run(wts[2], { "status", "--json", "--authority", "file" })
+    assert.are.same({ "file", "option", 82 }, { s.authority.kind, s.authority.source, s.authority.mark })
+  end)
+
+  it("check fails on a counter behind the mark; sync moves it up, never down", function()
+    local wts = worktrees(2, H.state_text(82))
+    alloc(wts[1], { "--count", "3" })
+    local path = wts[2] .. "/" .. STATE
+    local r, code = run(wts[2], { "check" })
+    assert.are.same({ "STATE_CORRUPT", 65 }, { r.error_code, code })
+    assert.are.same({ "behind", 85, 3 }, { r.error.problems[1].check, r.error.problems[1].mark, r.error.problems[1].by })
+    assert.matches("tasknum sync", r.error.details, 1, true)
+    r, code = run(wts[2], { "sync", "--no-todo" })
+    assert.are.equal(0, code, r.error_message)
+    assert.are.same({ "counter", 85, {} }, { r.sync, r.mark, r.allocated_numbers })
+    assert.are.same({ 82, 85 }, { r.counter_adjusted.from, r.counter_adjusted.to })
+    assert.are.equal(H.state_text(85), H.read(path))
+    local last = L.audit(path)
+    assert.are.same({ {}, "sync", 85 }, { last[#last].numbers, last[#last].purpose, last[#last].counter_adjusted.to })
+    assert.are.equal(0, select(2, run(wts[2], { "check" })))
+    -- level: nothing to move
+    r = run(wts[2], { "sync", "--no-todo" })
+    assert.are.same({ "level", 85 }, { r.sync, r.mark })
+    -- a counter ahead (edited by hand) is not a problem; sync moves the mark up to it
+    H.write(path, H.state_text(90))
+    assert.are.equal(0, select(2, run(wts[2], { "check" })))
+    r = run(wts[2], { "sync", "--no-todo" })
+    assert.are.same({ "mark", 90 }, { r.sync, r.mark })
+    assert.are.same({ 85, 90 }, { r.mark_moved.from, r.mark_moved.to })
+    assert.are.equal(H.state_text(90), H.read(path))
+    assert.are.equal(90, mark_of(wts[1]).serial)
+    -- the rewound first worktree: check fails, sync fixes it, and the next number is 90
+    assert.are.equal(65, select(2, run(wts[1], { "check" })))
+    assert.are.same({ 90 }, alloc(wts[1]).allocated_numbers)
+  end)
+
+  it("check fails when another worktree gives one of its numbers to a task of another name", function()
+    local wts = worktrees(3, H.state_text(82))
+    -- before the clone shared a numbering: each worktree numbered on its own
+    for i, name in ipairs({ "alpha", "beta" }) do
+      local r, code = run(wts[i], { "add-task", "--name", name, "--no-todo", "--authority", "file" })
+      assert.are.equal(0, code, r.error_message)
+    end
+    run(wts[3], { "add-task", "--name", "alpha", "--no-todo", "--authority", "file" }) -- the same task
+    local r, code = run(wts[1], { "check" })
+    assert.are.same({ "STATE_CORRUPT", 65 }, { r.error_code, code })
+    assert.are.equal(1, #r.error.problems)
+    local p = r.error.problems[1]
+    assert.are.same({ "duplicate", 82, wts[2] }, { p.check, p.project_number, p.worktree })
+    assert.matches("project number 82 is held by active project alpha here and by beta in the worktree "
+      .. wts[2], p.message, 1, true)
+    -- with the file authority check knows no other worktree
+    assert.are.equal(0, select(2, run(wts[1], { "check", "--authority", "file" })))
+  end)
+
+  it("check and status say so when the authority cannot be reached", function()
+    local main = worktrees(1, H.state_text(3))[1]
+    local missing = H.tmpdir() .. "/gone"
+    local r, code = run(main, { "check", "--authority", "dir:" .. missing })
+    assert.are.same({ "AUTHORITY_UNAVAILABLE", 76 }, { r.error_code, code })
+    local s = run(main, { "status", "--json", "--authority", "dir:" .. missing })
+    assert.are.equal("AUTHORITY_UNAVAILABLE", s.authority.code)
+    assert.matches(missing, s.authority.error, 1, true)
+  end)
+end)
+
+describe("files that must not be committed", function()
+  after_each(H.cleanup)
+
+  local function porcelain(dir) return R.must(dir, "git status --porcelain --untracked-files=all") end
+
+  it("tasknum init in a git tree appends them to the .gitignore beside the state, once", function()
+    local dir = R.repo({ ["specs/.gitignore"] = "node_modules\r\n*.tmp" })
+    local r, code = run(dir, { "init", "--state", STATE })
+    assert.are.equal(0, code, r.error_message)
+    assert.are.same({ "added", dir .. "/specs/.gitignore" }, { r.gitignore.action, r.gitignore.path })
+    local text = H.read(dir .. "/specs/.gitignore")
+    assert.are.equal("node_modules\r\n*.tmp\r\n# tasknum: ", text:sub(1, 32)) -- the user's lines as they were
+    assert.is_nil(text:find("[^\r]\n"), "a line ends in LF alone in a CRLF file")
+    alloc(dir)
+    assert.are.equal(text, H.read(dir .. "/specs/.gitignore"))
+    assert.are.equal(" M specs/.gitignore\n?? specs/state.json\n", porcelain(dir))
+  end)
+
+  it("the first allocation in a git tree adds them; a user's edit of the block stands", function()
+    local dir = R.repo({ [STATE] = H.state_text(5) })
+    local r = alloc(dir, { "--authority", "file" })
+    assert.are.equal("added", r.gitignore.action)
+    assert.are.equal(" M specs/state.json\n?? specs/.gitignore\n", porcelain(dir))
+    R.must(dir, "git add -A && git commit -qm tasknum")
+    assert.is_nil(alloc(dir, { "--authority", "file" }).gitignore)
+    assert.is_nil(alloc(dir).gitignore) -- the worktrees mark starts here: the block is there
+    -- a user who wants the audit log in git removes its line: it stays removed
+    local gi = dir .. "/specs/.gitignore"
+    H.write(gi, (H.read(gi):gsub("/%.state%.json%.audit%.jsonl\n", "")))
+    R.must(dir, "rm .git/tasknum/" .. KEY .. ".mark && rm specs/.state.json.audit.jsonl")
+    alloc(dir)
+    assert.is_nil(H.read(gi):find("audit.jsonl", 1, true))
+    assert.is_nil(run(dir, { "sync", "--no-todo" }).gitignore) -- sync makes sure too: the block is there
+  end)
+
+  it("outside git nothing is added", function()
+    local dir, path = H.project(H.state_text(5))
+    local r = alloc(dir)
+    assert.is_nil(r.gitignore)
+    assert.is_nil(H.read(path:match("^(.*)/") .. "/.gitignore"))
+  end)
+end)

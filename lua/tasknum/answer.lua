@@ -12,7 +12,7 @@ local M = {}
 M.ORDER = {
   "status", "error", "code", "message", "details",
   "allocated_numbers", "allocation_count", "previous_next_number",
-  "new_next_number", "wrapped", "counter_adjusted", "authority", "error_code", "error_message",
+  "new_next_number", "wrapped", "counter_adjusted", "mark_moved", "authority", "error_code", "error_message",
   "retry_suggested", "lock_acquired", "lock_wait_ms", "lock_duration_ms",
   "timestamp", "state_path", "purpose", "from", "to", "reason",
 }
@@ -70,7 +70,8 @@ end
 -- wait, decided and hold (seconds), sec and nsec (the wall clock when the
 -- answer was decided, at monotonic decided_at), numbers, skipped, previous,
 -- counter, wrapped, committed, todo_path, auth (the numbering's authority:
--- kind, where) and adjusted (counter_adjusted: from, to, reason); for the
+-- kind, where), adjusted (counter_adjusted: from, to, reason) and
+-- mark_moved (from, to, reason: the mark moved up to the counter); for the
 -- audit entry also pid, host, user, command, audited_at, audit_extra and
 -- the file authority's stale_breaks, legacy_wait and nested.
 
@@ -98,8 +99,9 @@ function M.step(f, err, extra)
   local r = merge(M.success(common), { lock_duration_ms = ms(f.decided or 0),
     allocated_numbers = array(f.numbers), allocation_count = #f.numbers,
     previous_next_number = f.previous, new_next_number = f.counter, wrapped = f.wrapped,
-    counter_adjusted = f.adjusted,
-    skipped_numbers = #f.skipped > 0 and array(f.skipped) or nil, todo_path = f.todo_path })
+    counter_adjusted = f.adjusted, mark_moved = f.mark_moved,
+    skipped_numbers = #f.skipped > 0 and array(f.skipped) or nil, todo_path = f.todo_path,
+    gitignore = f.gitignore })
   return type(extra) == "table" and merge(r, extra) or r
 end
 
@@ -141,7 +143,8 @@ function M.entry(f, err)
     stale_break = file.stale_breaks and #file.stale_breaks > 0 and breaks(file.stale_breaks) or false,
     legacy_wait_ms = file.legacy_wait and ms(file.legacy_wait) or nil, nested = file.nested,
     status = err and "error" or "success", error_code = err and err.code or json.null,
-    authority = authority(f), counter_adjusted = f.committed and f.adjusted or nil }
+    authority = authority(f), counter_adjusted = f.committed and f.adjusted or nil,
+    mark_moved = f.committed and f.mark_moved or nil }
   return merge(e, f.audit_extra)
 end
 

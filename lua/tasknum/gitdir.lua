@@ -111,4 +111,25 @@ function M.find(real)
   return { top = top, dotgit = dotgit, gitdir = gitdir, common = common, path = M.inside(real, top) }
 end
 
+-- worktrees(tree) -> the top folders of every worktree of the clone tree
+-- belongs to (its own among them), from the common dir: the main worktree
+-- (the folder holding a common dir named .git) and each linked one
+-- (worktrees/NAME/gitdir names its .git file). Worktrees whose folder is
+-- gone are left out.
+function M.worktrees(tree)
+  local tops, seen = {}, {}
+  local function add(top)
+    local real = top and core.realpath(top)
+    if real and not seen[real] then seen[real], tops[#tops + 1] = true, real end
+  end
+  local dir, base = fs.split(tree.common)
+  if base == ".git" and core.realpath(dir .. "/.git") == tree.common then add(dir) end
+  for _, name in ipairs(core.listdir(tree.common .. "/worktrees") or {}) do
+    local dotgit = first_line(tree.common .. "/worktrees/" .. name .. "/gitdir")
+    if dotgit and dotgit:sub(1, 1) == "/" then add(fs.dirname(dotgit)) end
+  end
+  add(tree.top)
+  return tops
+end
+
 return M

@@ -132,8 +132,30 @@ function M.status(opts)
   return require("tasknum.status").status(opts)
 end
 
--- check{state=} -> the answer `tasknum check` prints: success with an
--- empty problems list, or STATE_CORRUPT listing each problem.
+-- sync{state=, authority=, timeout=, stale=, todo=, purpose=, format=} ->
+-- answer [, text]: one locked, audited step that hands out nothing: a
+-- counter behind its numbering's mark moves up to it (counter_adjusted),
+-- a mark behind the counter moves up to the counter (mark_moved), never
+-- down. sync: "counter", "mark", "level" or "new" (a mark started), and
+-- mark, the next number the numbering gives.
+function M.sync(opts)
+  opts = opts or {}
+  check_opts(opts, "tasknum.sync")
+  local bad = bad_timeout(opts)
+  if bad then return bad end
+  local run = setmetatable({ gitignore = true }, { __index = opts })
+  local r, text = txn.run(run, function(t)
+    local d = t.reconciled
+    if not d then return { sync = "level", mark = t.counter } end -- the file authority: the counter is the mark
+    return { sync = d.seeded and "new" or d.behind and "counter" or (d.ahead or d.rebased) and "mark" or "level",
+      mark = t.counter }
+  end)
+  return r, text
+end
+
+-- check{state=, authority=} -> the answer `tasknum check` prints: success
+-- with an empty problems list, or STATE_CORRUPT listing each problem
+-- (AUTHORITY_UNAVAILABLE when the numbering cannot be asked).
 function M.check(opts)
   opts = opts or {}
   check_opts(opts, "tasknum.check")

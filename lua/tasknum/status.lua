@@ -9,6 +9,7 @@ local errors = require "tasknum.errors"
 local json = require "tasknum.json"
 local policy = require "tasknum.policy"
 local report = require "tasknum.report"
+local serial = require "tasknum.serial"
 local state = require "tasknum.state"
 
 local M = {}
@@ -20,7 +21,8 @@ local function error_fields(e)
   return { code = e.code, message = e.message, details = e.details }
 end
 
--- The counter, the range and the room before the next active project.
+-- The counter, the range and the room before the next active project;
+-- -> the parsed state, or nil.
 local function counter(s, text)
   local info, err = state.parse(text)
   if not info then
@@ -35,6 +37,43 @@ local function counter(s, text)
   s.room = room
   s.next_active = nearest and { project_number = nearest.number, project_name = nearest.name }
     or json.null
+  return info
+end
+
+-- --- the numbering's authority and its mark ------------------------------------
+
+-- mark(path, real, info, opts) -> what the numbering's authority says of
+-- the state, read without taking anything: { kind, where, source, mark
+-- (the next number it gives; null when it keeps none yet), serial,
+-- counter ("level", "behind", "ahead" or "new": the state's counter
+-- against the mark), by, lock, error, corrupt }, and the authority (nil
+-- when it cannot be opened: then error and code say why).
+function M.mark(path, real, info, opts)
+  local f = authority.file(path, real, { stale = opts.stale })
+  local spec, source = authority.choose(opts.authority, info and info.authority)
+  local a, err = authority.open(spec, f, source)
+  if not a then
+    return { spec = spec, source = source, error = err.message, code = err.code, details = err.details }
+  end
+  local m = { kind = a.kind, where = a.where, source = source }
+  if a == f then -- the state's counter is the mark
+    m.mark, m.counter = info and info.next or json.null, "level"
+    return m, a
+  end
+  local st = a:status()
+  m.lock, m.error, m.corrupt = st.lock or { held = st.held, holder = st.holder }, st.error, st.corrupt
+  if st.serial == false then
+    m.mark, m.counter = json.null, "new"
+  elseif st.serial ~= nil and info then
+    local range = st.range or info
+    m.serial, m.mark = st.serial, serial.display(st.serial, range.min, range.max)
+    local r = serial.reconcile(info.next, st.serial, info.min, info.max, { range = st.range })
+    m.counter = r.behind and "behind" or r.ahead and "ahead" or "level"
+    m.by = r.behind or r.ahead
+  elseif st.serial ~= nil then
+    m.serial = st.serial
+  end
+  return m, a
 end
 
 local function audit_status(s, path, policies)
@@ -58,7 +97,9 @@ function M.status(opts)
   if not path then return answer.failure(real) end
   local s = answer.success{ state_path = path }
   local text, err = state.read(path)
-  if text then counter(s, text) else s.state_error = error_fields(err) end
+  local info
+  if text then info = counter(s, text) else s.state_error = error_fields(err) end
+  s.authority = M.mark(path, real, info, opts)
   local f = authority.file(path, real, { stale = opts.stale })
   local fs = f:status(opts.stale)
   s.lock, s.legacy, s.temp_files = fs.lock, fs.legacy, fs.temp_files
@@ -104,8 +145,53 @@ local function ahead(info, active, problems)
   end
 end
 
--- problems(text) -> the list of what is wrong with a state text
-function M.problems(text)
+-- Numbers this state gives to a task that another worktree of the clone
+-- gives to a task of another name (the worktrees authority knows them all).
+local function across(tree, text, info, problems)
+  local mine = {}
+  for _, a in ipairs(report.active(text, info)) do
+    if a.number and a.name then mine[a.number] = a.name end
+  end
+  for _, top in ipairs(require("tasknum.gitdir").worktrees(tree)) do
+    local other = top ~= tree.top and state.read(top .. "/" .. tree.path)
+    local oinfo = other and state.parse(other)
+    for _, a in ipairs(oinfo and report.active(other, oinfo) or {}) do
+      local name = a.number and mine[a.number]
+      if name and a.name and a.name ~= name then
+        problems[#problems + 1] = { check = "duplicate", project_number = a.number, worktree = top,
+          message = string.format("project number %d is held by active project %s here and by %s in the "
+            .. "worktree %s", a.number, name, a.name, top) }
+      end
+    end
+  end
+end
+
+-- What the numbering's authority says against the state: a counter behind
+-- its mark, a mark that cannot be read, numbers another worktree gives to
+-- other tasks. -> nil, or the failure of an authority that cannot be
+-- reached (it is not the state's problem).
+local function numbering(path, real, text, info, opts, problems)
+  local m, a = M.mark(path, real, info, opts)
+  if not a then return errors.new(m.code, m.error, m.details) end
+  if m.corrupt then
+    problems[#problems + 1] = { check = "mark", message = m.error, details = "see `tasknum allocate`'s answer "
+      .. "for what to do: it keeps a copy and says how to start a new mark" }
+  elseif m.error then
+    return errors.new("AUTHORITY_UNAVAILABLE", m.error, "tasknum check reads the " .. m.kind .. " numbering's mark")
+  elseif m.counter == "behind" then
+    problems[#problems + 1] = { check = "behind", mark = m.mark, by = m.by,
+      message = string.format("the counter %d is %d behind the %s numbering's mark %d: numbers up to %d "
+        .. "were handed out elsewhere (another worktree or clone, or before a rewind); `tasknum sync` "
+        .. "moves the counter to the mark", info.next, m.by, m.kind, m.mark,
+        serial.display(m.serial - 1, info.min, info.max)) }
+  end
+  if a.tree then across(a.tree, text, info, problems) end
+end
+
+-- problems(text [, where]) -> the list of what is wrong with a state
+-- text, and the failure of its authority when one cannot be reached.
+-- where: {path, real, opts} of the state, to ask its numbering too.
+function M.problems(text, where)
   local problems = {}
   local info, err = state.parse(text)
   if not info then
@@ -115,26 +201,30 @@ function M.problems(text)
   local active = report.active(text, info)
   duplicates(active, problems)
   ahead(info, active, problems)
+  if where then
+    return problems, numbering(where.path, where.real, text, info, where.opts, problems)
+  end
   return problems
 end
 
 -- check(opts) -> success with problems = [], or STATE_CORRUPT listing them
 function M.check(opts)
-  local path, err = state.find(opts.state)
-  if not path then return answer.failure(err) end
+  local path, real = state.find(opts.state)
+  if not path then return answer.failure(real) end
   local text, rerr = state.read(path)
   if not text then return answer.failure(rerr, { state_path = path }) end
-  local problems = M.problems(text)
+  local problems, unreachable = M.problems(text, { path = path, real = real, opts = opts })
+  if unreachable then return answer.failure(unreachable, { state_path = path }) end
   if #problems == 0 then
     return answer.success{ state_path = path, problems = json.array({}) }
   end
-  local lines = {}
-  for i, p in ipairs(problems) do lines[i] = p.message end
+  local lines, behind = {}, false
+  for i, p in ipairs(problems) do lines[i], behind = p.message, behind or p.check == "behind" end
   return answer.failure(errors.new("STATE_CORRUPT", string.format("%d problem%s in %s: %s", #problems,
     #problems == 1 and "" or "s", path, table.concat(lines, "; ")),
-    "the state file was not changed; fix it by hand (archive finished projects, "
-      .. "renumber duplicates) and run tasknum check again", nil, { problems = problems }),
-    { state_path = path })
+    "the state file was not changed; " .. (behind and "`tasknum sync` moves a counter behind its mark; fix the "
+      .. "rest" or "fix it") .. " by hand (archive finished projects, renumber duplicates) and run tasknum check again",
+    nil, { problems = problems }), { state_path = path })
 end
 
 return M

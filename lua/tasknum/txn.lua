@@ -137,10 +137,14 @@ function Txn:reconcile()
     for _, a in ipairs(require("tasknum.report").active(self.text, i)) do list[#list + 1] = a.number end
     return list
   end })
-  self.mark, self.serial = mark, r.serial
+  self.mark, self.serial, self.reconciled = mark, r.serial, r
   if r.counter ~= i.next then
     self.counter = r.counter
     self.adjusted = { from = i.next, to = r.counter, reason = adjusted_reason(r, self.auth.kind, mark, i) }
+  elseif r.ahead or r.rebased then
+    local was = range or i
+    self.mark_moved = { from = serial.display(mark, was.min, was.max), to = r.counter,
+      reason = r.ahead and "the state's counter was ahead of the mark" or "the range changed" }
   end
 end
 
@@ -157,6 +161,35 @@ function Txn:commit_mark()
   end
   must(self.auth:commit(self.mark, new, { min = i.min, max = i.max }))
   self.auth:release()
+end
+
+-- The git working tree the state is in (its top folder), or false.
+function Txn:git_top()
+  local known = self.auth and self.auth.top
+  if known == nil then known = self.file.top end
+  if known == nil then known = require("tasknum.gitdir").top(self.real) end
+  return known
+end
+
+-- Inside a git working tree, makes sure the files tasknum keeps beside
+-- the state are in the .gitignore there (tasknum.gitignore), when always
+-- is set (`tasknum sync`), or the step starts a numbering's mark, or it
+-- is the first in the state's folder (no audit log yet). Never fails the
+-- step: the answer says what was added (gitignore), or why not.
+function Txn:ignore_files(always)
+  if self.hold_only or not self.info then return end
+  local seeded = self.reconciled and self.reconciled.seeded
+  if not (always or seeded) and self.file.top == false then return end -- outside git: no call
+  if not self:git_top() then return end
+  if not (always or seeded) and core.stat(require("tasknum.report").audit_path(self.real, self.policies)) then
+    return
+  end
+  local done, why = require("tasknum.gitignore").ensure(self.real)
+  if not done then
+    self.gitignore = { error = tostring(why) }
+  elseif done.action == "added" then
+    self.gitignore = done
+  end
 end
 
 -- --- what a body may do ----------------------------------------------------
@@ -421,7 +454,8 @@ local function new(opts)
     pid = core.pid(), host = hostname(), purpose = opts.purpose, command = opts.command, stale = opts.stale,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
     todo = opts.todo, count = opts.count, format = opts.format, verbose = opts.verbose,
-    authority = opts.authority, numbers = {}, skipped = {}, staged = {}, wrapped = false, moved = 0 }, Txn)
+    authority = opts.authority, ignore = opts.gitignore, numbers = {}, skipped = {}, staged = {},
+    wrapped = false, moved = 0 }, Txn)
 end
 
 -- begin(opts) -> txn, holding the lock with the state read and checked, or
@@ -432,7 +466,8 @@ end
 -- policies (else looked up), prepare(txn) (runs before the lock is taken),
 -- check(txn) (runs under the lock right before the write; raising rolls
 -- back), hold_only (take the lock but neither read nor write the state:
--- `tasknum lock`). The handle ends with txn:commit() or txn:rollback().
+-- `tasknum lock`), gitignore (true: make sure of the .gitignore beside the
+-- state whatever the step, see ignore_files). The handle ends with txn:commit() or txn:rollback().
 function M.begin(opts)
   local txn = new(opts)
   local ok, err = xpcall(function()
@@ -457,6 +492,7 @@ function Txn:finish(err, extra)
     local ok, e = xpcall(function()
       if self.check then self.check(self) end
       if not self.hold_only and self.counter ~= self.previous then self:follow_todo() end
+      self:ignore_files(self.ignore)
       self:decide(extra)
       if not self.hold_only then self:write() end
     end, errors.handler)

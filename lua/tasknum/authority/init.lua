@@ -74,7 +74,8 @@ end
 -- others from the current folder.
 function M.open(spec, f, source)
   if spec == nil or spec == "" then
-    spec = gitdir.top(f.real) and "worktrees" or "file"
+    f.top = gitdir.top(f.real) -- kept: the step asks again (.gitignore)
+    spec = f.top and "worktrees" or "file"
   end
   if spec == "file" then
     f.source = source

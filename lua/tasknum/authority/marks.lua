@@ -200,18 +200,25 @@ function Marks:commit(old, new, range)
   return true
 end
 
--- status() -> { kind, where, lock, mark } without taking anything; mark
--- is { serial, min, max } or false (none yet), error when it cannot be read
+-- status() -> { kind, where, serial, range, held, holder, lock, error,
+-- corrupt } without taking anything (the shape the remote authorities'
+-- status() has too): serial is the mark, false when there is none yet,
+-- nil with error when it cannot be read (corrupt: the file is spoiled)
 function Marks:status()
-  local s = { kind = self.kind, where = self.where, lock = file.lock_status(self.lock_path) }
-  local text, rmsg, errno = core.readfile(self.mark_path)
+  local lock = file.lock_status(self.lock_path)
+  local s = { kind = self.kind, where = self.where, lock = lock, held = lock.held, holder = lock.holder }
+  local text, msg, errno = core.readfile(self.mark_path)
   if text then
-    s.mark = M.parse(text)
-    if not s.mark then s.error = "the mark file " .. self.mark_path .. " is corrupt" end
+    local mark = M.parse(text)
+    if mark then
+      s.serial, s.range = mark.serial, { min = mark.min, max = mark.max }
+    else
+      s.error, s.corrupt = "the " .. self.kind .. " numbering's mark " .. self.mark_path .. " is corrupt", true
+    end
   elseif errno == core.ENOENT then
-    s.mark = false
+    s.serial = false
   else
-    s.error = tostring(rmsg)
+    s.error = self:unavailable("cannot read its mark " .. self.mark_path, msg, errno).message .. ": " .. tostring(msg)
   end
   return s
 end

@@ -194,8 +194,10 @@ M.LIST = {
     description = "Show where the project's numbering stands, without taking the lock or "
       .. "changing anything: the state file, next_project_number and its range, the room before "
       .. "the counter reaches an active project, how many active projects there are, who holds "
-      .. "the lock (and for how long), leftover temp files, the legacy lock folder, and the "
-      .. "last allocations from the audit log. The same facts as `tasknum status --json`.",
+      .. "the lock (and for how long), leftover temp files, the legacy lock folder, the "
+      .. "numbering's authority and its mark (where the numbering shared by worktrees or clones "
+      .. "stands), and the last allocations from the audit log. The same facts as "
+      .. "`tasknum status --json`.",
     input = object { state = STATE },
     output = answer.schema({
       next_project_number = t("integer", "the next number the counter gives"),
@@ -211,6 +213,10 @@ M.LIST = {
       recent = t("array", "the last allocations from the audit log"),
       policies = t("object", "the team policy folders and files in use"),
       state_error = t("object", "why the state could not be read (then the counter fields are absent)"),
+      authority = t("object", "where the numbering lives: kind (file, worktrees, dir, git, postgresql), "
+        .. "where, source (option, environment, state, default), mark (the next number it gives), "
+        .. "counter (level, behind, ahead, new: the state's counter against the mark) and by (how far); "
+        .. "error and code when it cannot be read"),
     }, { "state_path" }),
     read_only = true,
     call = function(_, ctx)
@@ -222,8 +228,9 @@ M.LIST = {
     name = "check",
     title = "Check the state file",
     description = "Validate the project's state.json as CI does, changing nothing: well-formed JSON "
-      .. "with a plain integer counter inside the range, no number held by two active projects, "
-      .. "and no active project in the way of the next allocations. On problems the result is an "
+      .. "with a plain integer counter inside the range, no number held by two active projects "
+      .. "(nor by another worktree's task of another name), no active project in the way of the next "
+      .. "allocations, and a counter not behind the numbering's mark. On problems the result is an "
       .. "error (STATE_CORRUPT) whose error.problems lists each one; do not fix the file with "
       .. "jq or by hand-editing the counter, report it.",
     input = object { state = STATE },
