@@ -228,34 +228,6 @@ function M.parse(args, decl)
   return opts, rest
 end
 
--- --- the commands the CLI serves itself -------------------------------------
-
-M.HELP = M.declare {
-  summary = "show a command's usage, options and exit codes, or this list",
-  forms = { "[COMMAND]" },
-  positional = { "command" },
-  options = {},
-  exits = { { 0, "the help was printed" }, "INVALID_ARGUMENT" },
-}
-
-M.RUN = M.declare {
-  summary = "run a Lua script with require \"tasknum\" available",
-  forms = { "SCRIPT [ARGS...]" },
-  positional = { "script" },
-  options = {},
-  text = [[
-SCRIPT with a "/" is a path, run as it is. A bare name (with or without .lua) is a command, found as `tasknum NAME` finds it. The script gets its arguments as ... and in arg, as lua sets them, and its return value is the exit status: nothing or true is 0, false is 1, an integer is itself. os.exit inside a step (under the state lock) ends the step as a SCRIPT_ERROR; at the script's top level it ends the run with its status.]],
-  exits = { { "N", "what the script returns (0 for nothing or true, 1 for false)" }, "INVALID_ARGUMENT",
-    "SCRIPT_ERROR", "UNTRUSTED" },
-}
-
-M.COMPLETE = M.declare {
-  summary = "candidates for shell completion (used by the bash and zsh completions)",
-  forms = { "-- WORD...", "--line LINE" },
-  options = { { "--line", "string", "LINE", "the command line up to the cursor (bash's COMP_LINE)" } },
-  hidden = true,
-}
-
 -- --- running scripts --------------------------------------------------------
 
 local function catch(e)
@@ -313,37 +285,14 @@ function M.version()
     ({ build = " (build tree)", install = " (installed)" })[h.layout] or "", table.concat(dirs, ", "))
 end
 
-local function help_command(args)
-  M.invoked = "help"
-  local _, rest = M.parse(args, M.HELP)
-  local help = require "tasknum.help"
-  if #rest > 1 then bad("help takes one command, got " .. rest[2]) end
-  io.stdout:write(rest[1] and help.command(rest[1]) or help.usage())
-  return 0
-end
-
 -- (the script runs under run()'s own protection, not nested in another)
 local function run_command(args)
   local script = args[1]
   if script == "--help" or script == "-h" or not script then
-    return M.protect(function()
-      M.invoked = "run"
-      if script then M.parse({ script }, M.RUN) end
-      bad("run needs a script: tasknum run SCRIPT [ARGS...]")
-    end)
+    return M.protect(require("tasknum.help").serve, "run", args)
   end
   return M.run(script, table.move(args, 2, #args, 1, {}))
 end
-
-local function complete_command(args)
-  M.invoked = "complete"
-  local opts, rest = M.parse(args, M.COMPLETE)
-  local out = require("tasknum.help").complete(opts.line and require("tasknum.help").words(opts.line) or rest)
-  io.stdout:write(table.concat(out, "\n"), #out > 0 and "\n" or "")
-  return 0
-end
-
-local SERVED = { help = help_command, complete = complete_command }
 
 -- main(args) -> exit status; args[1] is the command.
 function M.main(args)
@@ -361,7 +310,7 @@ function M.main(args)
   end
   local rest = table.move(args, 2, #args, 1, {})
   if cmd == "run" then return run_command(rest) end
-  if SERVED[cmd] then return M.protect(SERVED[cmd], rest) end
+  if cmd == "help" or cmd == "complete" then return M.protect(require("tasknum.help").serve, cmd, rest) end
   if cmd:sub(1, 1) == "-" then
     return M.emit(answer.failure(errors.new("INVALID_ARGUMENT", "unknown option " .. cmd
       .. "; see tasknum --help")))

@@ -48,7 +48,7 @@ end
 -- The command names to offer: what `tasknum NAME` runs, help and run.
 local function names(args)
   local out = {}
-  for _, n in ipairs(commands.available(args)) do out[#out + 1] = n end
+  for _, n in ipairs(help.available(args)) do out[#out + 1] = n end
   return out
 end
 

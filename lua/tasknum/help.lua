@@ -1,13 +1,191 @@
 -- tasknum.help (internal): the help texts, all made from the commands'
 -- declarations (tasknum.cli.command): `tasknum CMD --help`, `tasknum help
--- CMD`, and the global usage. tasknum.man makes the man page from the same.
+-- CMD`, and the global usage; describing a command without running it;
+-- what exists, for an unknown command's error; the commands the CLI serves
+-- itself (help, run's help, complete). tasknum.man makes the man page from
+-- the same. Loaded only when help, an error or completion needs it: an
+-- allocation never does.
 local cli = require "tasknum.cli"
 local commands = require "tasknum.commands"
+local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
+local policy = require "tasknum.policy"
 
 local M = {}
 
+-- --- the commands the CLI serves itself ------------------------------------
+
+M.HELP = cli.declare {
+  summary = "show a command's usage, options and exit codes, or this list",
+  forms = { "[COMMAND]" },
+  positional = { "command" },
+  options = {},
+  exits = { { 0, "the help was printed" }, "INVALID_ARGUMENT" },
+}
+
+M.RUN = cli.declare {
+  summary = "run a Lua script with require \"tasknum\" available",
+  forms = { "SCRIPT [ARGS...]" },
+  positional = { "script" },
+  options = {},
+  text = [[
+SCRIPT with a "/" is a path, run as it is. A bare name (with or without .lua) is a command, found as `tasknum NAME` finds it. The script gets its arguments as ... and in arg, as lua sets them, and its return value is the exit status: nothing or true is 0, false is 1, an integer is itself. os.exit inside a step (under the state lock) ends the step as a SCRIPT_ERROR; at the script's top level it ends the run with its status.]],
+  exits = { { "N", "what the script returns (0 for nothing or true, 1 for false)" }, "INVALID_ARGUMENT",
+    "SCRIPT_ERROR", "UNTRUSTED" },
+}
+
+M.COMPLETE = cli.declare {
+  summary = "candidates for shell completion (used by the bash and zsh completions)",
+  forms = { "-- WORD...", "--line LINE" },
+  options = { { "--line", "string", "LINE", "the command line up to the cursor (bash's COMP_LINE)" } },
+  hidden = true,
+}
+
+local SERVED = { help = M.HELP, run = M.RUN, complete = M.COMPLETE }
+
+
 M.WIDTH = 79
+
+-- --- what exists ----------------------------------------------------------
+
+-- team() -> sorted names of the team's commands for the state found from
+-- args, and the folders looked in
+function M.team(args)
+  local names, seen, dirs = {}, {}, commands.dirs(commands.state_of(args))
+  for _, d in ipairs(dirs) do
+    for _, f in ipairs(core.listdir(d.dir) or {}) do
+      local n = f:match("^(.+)%.lua$")
+      if n and commands.valid(n) and not seen[n] then seen[n], names[#names + 1] = true, n end
+    end
+  end
+  table.sort(names)
+  return names, dirs
+end
+
+-- A file that is not a command, in the old place (a team folder's top):
+-- said in the error, so that a team moves its scripts.
+local function misplaced(name, state_path)
+  for _, team in ipairs(policy.dirs(state_path)) do
+    local path = team .. "/" .. name .. ".lua"
+    if fs.readable(path) then return path end
+  end
+end
+
+-- The error for a name that is no command: near misses, what exists, and
+-- a team file left in the old place.
+function M.unknown(name, args)
+  local names = M.available(args)
+  local near = M.near(name:gsub("%.lua$", ""), names)
+  local message = "unknown command: " .. name
+  if #near > 0 then message = message .. "; did you mean " .. table.concat(near, " or ") .. "?" end
+  message = message .. " (commands: " .. table.concat(names, ", ") .. ")"
+  local details = "tasknum help lists what each command does"
+  local old = commands.valid(name:gsub("%.lua$", "")) and misplaced(name:gsub("%.lua$", ""), commands.state_of(args))
+  if old then
+    details = old .. " is not run as a command: a team's commands live in the commands/ folder "
+      .. "beside it (conflict.lua, audit.lua and format/ are policies)"
+  end
+  return errors.new("INVALID_ARGUMENT", message, details)
+end
+
+-- The commands tasknum.cli serves itself (not scripts) that it lists.
+M.LISTED = { help = true, run = true }
+
+-- available(args) -> the sorted names `tasknum NAME` can run (shipped, the
+-- CLI's own, the team's); none is a policy file
+function M.available(args)
+  local _, names = commands.shipped()
+  local seen = {}
+  for _, n in ipairs(names) do seen[n] = true end
+  for n in pairs(M.LISTED) do if not seen[n] then seen[n], names[#names + 1] = true, n end end
+  for _, n in ipairs((M.team(args))) do if not seen[n] then seen[n], names[#names + 1] = true, n end end
+  table.sort(names)
+  return names
+end
+
+-- Damerau-Levenshtein distance (optimal string alignment) of a and b.
+local function distance(a, b)
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 0, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      local v = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:sub(i, i) == b:sub(j - 1, j - 1) and a:sub(i - 1, i - 1) == b:sub(j, j) then
+        v = math.min(v, d[i - 2][j - 2] + 1)
+      end
+      d[i][j] = v
+    end
+  end
+  return d[#a][#b]
+end
+
+-- near(name, names) -> the names name is a near miss of: an edit or two
+-- away (one for short names), or which it begins
+function M.near(name, names)
+  local found = {}
+  if name == "" then return found end
+  local limit = #name <= 4 and 1 or 2
+  for _, n in ipairs(names) do
+    if n ~= name and (distance(name:lower(), n) <= limit or (#name >= 2 and n:sub(1, #name) == name)) then
+      found[#found + 1] = n
+    end
+  end
+  return found
+end
+
+-- --- describing -------------------------------------------------------------
+
+-- Describing a command runs the top of its script, up to its declaration
+-- (tasknum.cli.command), in an environment with no io, os, load or debug:
+-- requires other than tasknum.cli give stand-ins that raise when called,
+-- and a count hook stops a script that runs on. So --help, the man page
+-- and shell completion never run what a script does, only what it is.
+-- (Copies of the libraries, and no getmetatable: a script cannot change
+-- the functions the rest of the process uses.)
+local SAFE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
+  "rawlen", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall", "_VERSION" }
+local LIBS = { "string", "table", "math", "utf8" }
+
+local function standin(name)
+  return setmetatable({}, {
+    __index = function(_, k) return standin(name .. "." .. tostring(k)) end,
+    __call = function() error(name .. " is not available while describing a command", 0) end,
+  })
+end
+
+local function sandbox(cli)
+  local env = {}
+  for _, k in ipairs(SAFE) do env[k] = _G[k] end
+  for _, k in ipairs(LIBS) do
+    local copy = {}
+    for f, v in pairs(_G[k]) do copy[f] = v end
+    env[k] = copy
+  end
+  env.require = function(module)
+    if module == "tasknum.cli" then return cli end
+    return standin(module)
+  end
+  env._G = env
+  return env
+end
+
+-- describe(src) -> the declaration of a source | nil, why
+function M.describe(src)
+  local chunk, msg = src.load(sandbox(cli))
+  if not chunk then return nil, "cannot load " .. src.path .. ": " .. tostring(msg) end
+  local co = coroutine.create(chunk)
+  debug.sethook(co, function() error("describing took too long", 0) end, "", 1000000)
+  local ok, e = cli.describing(function() return coroutine.resume(co, "--help") end)
+  local decl = cli.declaration(e)
+  if decl then return decl end
+  return nil, src.path .. " declares no options: no tasknum.cli.command { ... } at its top"
+    .. (ok and "" or " (describing it stopped at: " .. tostring(e) .. ")")
+end
+
+-- --- texts ----------------------------------------------------------------
 
 -- wrap(text, width, indent) -> text's paragraphs (split at blank lines)
 -- filled to width, each line indented
@@ -130,11 +308,11 @@ function M.declarations()
   local _, names = commands.shipped()
   for _, n in ipairs(names) do
     local src = commands.source(n, {}, { shipped_only = true, quiet = true })
-    local decl, why = commands.describe(src)
+    local decl, why = M.describe(src)
     if not (decl and decl.hidden) then list[#list + 1] = { name = n, decl = decl, why = why } end
   end
-  list[#list + 1] = { name = "help", decl = cli.HELP }
-  list[#list + 1] = { name = "run", decl = cli.RUN }
+  list[#list + 1] = { name = "help", decl = M.HELP }
+  list[#list + 1] = { name = "run", decl = M.RUN }
   table.sort(list, function(a, b) return a.name < b.name end)
   return list
 end
@@ -143,12 +321,10 @@ end
 -- (raises INVALID_ARGUMENT for a name that is no command, UNTRUSTED for a
 -- team's file tasknum will not run)
 function M.decl_of(name, args)
-  if name == "help" then return cli.HELP end
-  if name == "run" then return cli.RUN end
-  if name == "complete" then return cli.COMPLETE end
+  if SERVED[name] then return SERVED[name] end
   local src, err = commands.source(name, args or {}, { quiet = true })
   if not src then error(err, 0) end
-  local decl, why = commands.describe(src)
+  local decl, why = M.describe(src)
   return decl, why, src
 end
 
@@ -175,13 +351,13 @@ function M.usage()
     rows[#rows + 1] = { c.name, c.decl and c.decl.summary or ("(" .. tostring(c.why) .. ")") }
   end
   out[#out + 1] = columns(rows, "  ", 3)
-  local team, dirs = commands.team({})
+  local team, dirs = M.team({})
   local shipped = commands.shipped()
   rows = {}
   for _, n in ipairs(team) do
     if not shipped[n] then
       local src, err = commands.source(n, {}, { quiet = true })
-      local decl = src and commands.describe(src)
+      local decl = src and M.describe(src)
       rows[#rows + 1] = { n, decl and decl.summary
         or (src and "(declares nothing: tasknum help " .. n .. ")")
         or ("(not run: " .. tostring(err and err.code) .. ")") }
@@ -209,6 +385,23 @@ function M.usage()
   end
   out[#out + 1] = (M.wrap("exit status: " .. table.concat(codes, ", ") .. ".", M.WIDTH):gsub("\u{a0}", " "))
   return table.concat(out, "\n") .. "\n"
+end
+
+-- serve(name, args) -> exit status of `tasknum help`, `tasknum complete`,
+-- and of `tasknum run` without a script (or with --help)
+function M.serve(name, args)
+  cli.invoked = name
+  local opts, rest = cli.parse(args, SERVED[name])
+  if name == "run" then
+    errors.raise("INVALID_ARGUMENT", "run needs a script: tasknum run SCRIPT [ARGS...]")
+  elseif name == "complete" then
+    local out = M.complete(opts.line and M.words(opts.line) or rest)
+    io.stdout:write(table.concat(out, "\n"), #out > 0 and "\n" or "")
+  else
+    if #rest > 1 then errors.raise("INVALID_ARGUMENT", "help takes one command, got " .. rest[2]) end
+    io.stdout:write(rest[1] and M.command(rest[1]) or M.usage())
+  end
+  return 0
 end
 
 -- complete(words) and words(line): tasknum.complete

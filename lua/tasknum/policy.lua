@@ -17,7 +17,6 @@
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local fs = require "tasknum.fs"
-local trust = require "tasknum.trust"
 
 local M = {}
 
@@ -102,7 +101,7 @@ function M.load(relname, module, dirs)
   for _, dir in ipairs(dirs) do
     local path = dir .. "/" .. relname
     if fs.readable(path) then
-      local trusted, terr = trust.check(path, M.top[dir] or dir)
+      local trusted, terr = require("tasknum.trust").check(path, M.top[dir] or dir)
       if not trusted then return nil, terr end
       local value, err = run_file(path)
       if value == nil and err then return nil, err end
