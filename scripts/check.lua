@@ -3,9 +3,8 @@ local cli = require "tasknum.cli"
 local command = cli.command {
   summary = "validate the state file, for CI and pre-commit hooks",
   options = {
-    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
-    { "--authority", "string", "SPEC", "where the numbering lives: file, worktrees, dir:PATH, git:REMOTE, "
-      .. "postgresql://... (else $TASKNUM_AUTHORITY, the state's project_numbering.authority, the default)" },
+    cli.option "--state",
+    cli.option "--authority",
   },
   text = [[
 Reads the state without the lock and changes nothing. Checks that it is a JSON object tasknum can use (the counter a plain integer inside a valid range), that no number is held by two active projects, that no active project holds the counter or one of the 10 numbers after it, and that the counter is not behind its numbering's mark (tasknum sync moves it up). With the worktrees authority it also checks that no other worktree of the clone gives one of the state's numbers to a task of another name.]],

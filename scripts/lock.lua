@@ -5,9 +5,9 @@ local declared = cli.command {
   forms = { "[OPTIONS] -- COMMAND [ARGS...]" },
   rest = "command",
   options = {
-    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
-    { "--timeout", "seconds", "S", "how long to wait for the lock (default 30, fractions allowed, 0 tries once)" },
-    { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
+    cli.option "--state",
+    cli.option "--timeout",
+    cli.option "--stale",
   },
   text = [[
 Prints nothing of its own when COMMAND ran: stdout is COMMAND's. When the lock was not taken it prints the JSON error and COMMAND does not run. The state must exist; it is not read.

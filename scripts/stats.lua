@@ -4,7 +4,7 @@ local cli = require "tasknum.cli"
 local command = cli.command {
   summary = "sum up the audit log: attempts, errors, lock wait and hold times",
   options = {
-    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
+    cli.option "--state",
     { "--json", "flag", false, "one line of JSON instead of text" },
   },
   text = [[

@@ -4,11 +4,10 @@ local cli = require "tasknum.cli"
 local command = cli.command {
   summary = "what is going on with the state, without taking its lock",
   options = {
-    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
-    { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
+    cli.option "--state",
+    cli.option "--stale",
     { "--json", "flag", false, "one line of JSON with the same facts instead of text" },
-    { "--authority", "string", "SPEC", "where the numbering lives: file, worktrees, dir:PATH, git:REMOTE, "
-      .. "postgresql://... (else $TASKNUM_AUTHORITY, the state's project_numbering.authority, the default)" },
+    cli.option "--authority",
   },
   text = [[
 The state, its counter, range and room, the active projects, where the numbering lives and its mark (and whether the counter is behind it), who holds the lock, the legacy .state.lock folder, leftover temp files, the audit log and the last allocations, the policy folders and files in use.]],

@@ -5,14 +5,12 @@ local cli = require "tasknum.cli"
 local command = cli.command {
   summary = "move the state's counter up to its numbering's mark (never down)",
   options = {
-    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
-    { "--authority", "string", "SPEC", "where the numbering lives: file, worktrees, dir:PATH, git:REMOTE, "
-      .. "postgresql://... (else $TASKNUM_AUTHORITY, the state's project_numbering.authority, the default)" },
+    cli.option "--state",
+    cli.option "--authority",
     { "--timeout", "seconds", "S", "how long to wait for the locks (default 30, fractions allowed, 0 tries once)" },
-    { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
-    { "--todo", "string", "PATH", "the TODO.md that follows the counter (default: beside the state)",
-      complete = "file" },
-    { "--no-todo", "flag", false, "leave TODO.md alone" },
+    cli.option "--stale",
+    cli.option "--todo",
+    cli.option "--no-todo",
     { "--format", "string", "F", "the answer's shape: json (default), plain, or a team's format/F.lua",
       complete = "format" },
   },

@@ -9,8 +9,8 @@ local command = cli.command {
   options = {
     { "--check", "flag", false, "only report: exit 1 when TODO.md is not in step" },
     { "--todo", "string", "PATH", "the TODO.md (default: beside the state)", complete = "file" },
-    { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)", complete = "file" },
-    { "--timeout", "seconds", "S", "how long to wait for the lock (default 30)" },
+    cli.option "--state",
+    cli.option "--timeout",
   },
   text = [[
 Under the state lock, compares the next_project_number: line of TODO.md's front matter with the state's counter and, unless --check, sets it to the counter (the state is the record of truth).]],

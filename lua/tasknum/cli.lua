@@ -22,7 +22,9 @@
 -- "integer", "seconds" (a number >= 0), "flag", "list" (a string that may
 -- repeat). An option's key in opts is its name without dashes, "-" as "_"
 -- (--no-todo: opts.no_todo), unless it says key = "...". complete = "file"
--- or "format" tells shell completion what its value is.
+-- or "format" tells shell completion what its value is. Options several
+-- commands share (--state, --timeout, --format, ...) are declared once in
+-- M.OPTION: a command lists cli.option "--state" among its options.
 local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
@@ -94,9 +96,11 @@ end
 
 -- --- declarations and options -----------------------------------------------
 
--- The options of every command that allocates (allocate, add-task): a
--- command's own first, then these.
-M.ALLOCATING = {
+-- Options several commands share, declared once: cli.option("--state") in
+-- a command's options gives this entry (a command whose option means
+-- something else declares its own).
+M.OPTION = {}
+for _, o in ipairs({
   { "--purpose", "string", "TEXT", "why: kept in the answer and the audit log" },
   { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)",
     complete = "file" },
@@ -110,7 +114,20 @@ M.ALLOCATING = {
   { "--verbose", "flag", false, "name the state and each policy file in use on stderr" },
   { "--authority", "string", "SPEC", "where the numbering lives: file, worktrees, dir:PATH, git:REMOTE, "
     .. "postgresql://... (else $TASKNUM_AUTHORITY, the state's project_numbering.authority, the default)" },
-}
+}) do M.OPTION[o[1]] = o end
+
+-- option(name) -> the shared entry of that option
+function M.option(name)
+  return M.OPTION[name] or error("tasknum.cli: no shared option " .. tostring(name), 2)
+end
+
+-- The options of every command that allocates (allocate, add-task): a
+-- command's own first, then these.
+M.ALLOCATING = {}
+for i, name in ipairs({ "--purpose", "--state", "--timeout", "--stale", "--format", "--todo", "--no-todo",
+  "--verbose", "--authority" }) do
+  M.ALLOCATING[i] = M.OPTION[name]
+end
 
 -- allocating(own) -> own options followed by M.ALLOCATING
 function M.allocating(own)
