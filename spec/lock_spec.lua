@@ -24,7 +24,9 @@ describe("tasknum lock", function()
   end
 
   -- Starts `tasknum lock -- COMMAND...` in the background; once it holds
-  -- the lock, returns the process group to kill and tasknum's own pid.
+  -- the lock (the kernel's and the legacy folder, made just after it: a
+  -- kill in between left no folder to break, seen under load), returns the
+  -- process group to kill and tasknum's own pid.
   local function hold(...)
     local args = { "lock", "--state", state, "--", ... }
     local group = L.bg(L.cmd(args, dir .. "/holder"))
@@ -33,6 +35,7 @@ describe("tasknum lock", function()
       local ok, r = pcall(require("cjson").decode, core.holder(L.lock_path(state)) or "")
       record = ok and r
       return core.probe(L.lock_path(state)) == true and record and record.command
+        and L.exists(L.folder(state) .. "/info")
     end, 10), "the holder did not take the lock")
     return group, math.tointeger(record.pid)
   end
