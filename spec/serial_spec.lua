@@ -53,18 +53,21 @@ describe("tasknum.serial", function()
     assert.are.same({ serial = 1003, counter = 3 }, r)
   end)
 
-  it("seeds a new mark from the counter, past active projects ahead of it", function()
+  it("seeds a new mark from the counter, past the active projects just above it", function()
     local asked = 0
     local function numbers() asked = asked + 1 return { 60, 85, 84, 990, 5000 } end
     local r = serial.reconcile(82, false, 0, 999, { numbers = numbers })
     assert.are.same({ serial = 86, counter = 86, seeded = true, past = 85 }, r)
-    -- numbers below the counter (from before a wrap) or more than half a
-    -- range above it do not count
-    r = serial.reconcile(995, false, 0, 999, { numbers = function() return { 58, 60, 990, 3, 998 } end })
-    assert.are.same({ serial = 999, counter = 999, seeded = true, past = 998 }, r)
+    -- a run with holes of up to SEED_GAP (tasks finished since); not beyond
+    r = serial.reconcile(23, false, 0, 999, { numbers = function() return { 23, 30, 40, 51, 52 } end })
+    assert.are.same({ serial = 41, counter = 41, seeded = true, past = 40 }, r)
+    -- numbers below the counter (from before a wrap) or far above it (the
+    -- real claude state at 82 holds 619 and 953 from the last cycle) do not count
+    r = serial.reconcile(150, false, 0, 999, { numbers = function() return { 58, 60, 619, 953, 998 } end })
+    assert.are.same({ serial = 150, counter = 150, seeded = true }, r)
     r = serial.reconcile(5, false, 0, 999, { numbers = function() return { 990, 999, 0, 4 } end })
     assert.are.same({ serial = 5, counter = 5, seeded = true }, r)
-    r = serial.reconcile(999, false, 0, 999, { numbers = function() return { 999 } end })
+    r = serial.reconcile(998, false, 0, 999, { numbers = function() return { 999 } end })
     assert.are.same({ serial = 1000, counter = 0, seeded = true, past = 999 }, r)
     -- only asked for when seeding
     serial.reconcile(82, 82, 0, 999, { numbers = numbers })

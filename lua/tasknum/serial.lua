@@ -68,23 +68,33 @@ function M.at_or_after(counter, mark, min, max)
   return mark + (counter - min - mark) % size
 end
 
+-- How far apart the active projects just above a rewound counter may lie
+-- and still count as handed out after it (the most one allocation takes
+-- with the default policy; tasks finished since leave holes).
+M.SEED_GAP = 10
+
 -- seed(counter, min, max, numbers) -> the serial a new mark starts from:
--- the counter's in the first cycle, moved past the highest of numbers (the
--- project_numbers of active_projects) that is above the counter, and by
--- at most half a range (a number below the counter, or far above it, is
--- from before a wrap: the conflict policy meets it when the counter gets
--- there). Also the number that moved it, if any.
+-- the counter's in the first cycle, moved past the active projects
+-- (numbers: their project_numbers) that lie just above it: the run of
+-- them that starts within SEED_GAP of the counter, each within SEED_GAP
+-- of the one before (a counter rewound behind the tasks it numbered).
+-- Numbers further on are not taken for a rewind: a number below the
+-- counter, or far above it, is from before a wrap or a block of the
+-- team's own, and the conflict policy meets it when the counter gets
+-- there. Also the number that moved it, if any.
 function M.seed(counter, min, max, numbers)
-  local size = M.size(min, max)
-  local serial, past = M.first(counter, min, max), nil
+  local above = {}
   for _, n in ipairs(numbers or {}) do
-    if math.type(n) == "integer" and n >= counter and n <= max
-        and (not size or n - counter <= size // 2) then
-      local s = M.first(n, min, max) + 1
-      if s > serial then serial, past = s, n end
-    end
+    if math.type(n) == "integer" and n >= counter and n <= max then above[#above + 1] = n end
   end
-  return serial, past
+  table.sort(above)
+  local top
+  for _, n in ipairs(above) do
+    if n - (top or counter - 1) > M.SEED_GAP then break end
+    top = n
+  end
+  if not top then return M.first(counter, min, max), nil end
+  return M.first(top, min, max) + 1, top
 end
 
 -- reconcile(counter, mark, min, max [, opts]) -> a decision table:

@@ -10,7 +10,6 @@ local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local fs = require "tasknum.fs"
 local policy = require "tasknum.policy"
-local serial = require "tasknum.serial"
 local state = require "tasknum.state"
 
 local M = {}
@@ -111,6 +110,10 @@ function Txn:numbering()
   must(ok, err)
 end
 
+-- tasknum.serial, loaded by the steps whose numbering is kept apart from
+-- the file (the file authority's steps need none of it)
+local serial
+
 -- Why the counter moved before the step took any number.
 local function adjusted_reason(r, kind, mark, info)
   if r.behind then
@@ -129,6 +132,7 @@ end
 -- projects. The state file's own authority keeps no mark: nothing to do.
 function Txn:reconcile()
   if self.auth == self.file then return end
+  serial = serial or require "tasknum.serial"
   local mark, range = self.auth:read()
   if mark == nil then error(range, 0) end
   local i = self.info

@@ -37,10 +37,10 @@
 -- for a state inside a git working tree, `file` outside one. A step opens
 -- the numbering's authority after it has read the state under the file's
 -- lock, so the committed choice is the one in the text it works on.
+local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local file = require "tasknum.authority.file"
 local fs = require "tasknum.fs"
-local gitdir = require "tasknum.gitdir"
 
 local M = {}
 
@@ -74,7 +74,9 @@ end
 -- others from the current folder.
 function M.open(spec, f, source)
   if spec == nil or spec == "" then
-    f.top = gitdir.top(f.real) -- kept: the step asks again (.gitignore)
+    -- a working tree above the state (tasknum.gitdir.top, without loading
+    -- it for a state outside git); kept: the step asks again (.gitignore)
+    f.top = core.upward(fs.dirname(f.real), ".git") or false
     spec = f.top and "worktrees" or "file"
   end
   if spec == "file" then
