@@ -285,7 +285,10 @@ end
 local function held(v, op, limit, used)
   local bad = false
   for _, u in ipairs(used or {}) do
-    if not u.safe or ((u.name == "tasknum" or u.name == "c-floor") and not u.ok) then bad = true end
+    if not u.safe or ((u.name == "tasknum" or u.name == "c-floor" or tostring(u.kind):match("^auth_"))
+        and not u.ok) then
+      bad = true
+    end
   end
   if v == nil then return "not measured"
   elseif bad then return "**no verdict**: a check failed"
@@ -344,7 +347,18 @@ local function mcp_targets(c, target)
     m and m.cli_p50), "<=", 1, string.format("%s vs %s ms", fmt(m and m.mcp_p50), fmt(m and m.cli_p50)), { m })
 end
 
-local TARGETS = { sequential_targets, contention_targets, size_targets, rss_targets, mcp_targets }
+-- The local authorities (issue 10): the worktrees authority beside the
+-- file authority, and 16 processes over 4 worktrees against 1.
+local function authority_targets(c, target)
+  local f, w = c.find("auth_seq", "file"), c.find("auth_seq", "worktrees")
+  target("sequential p50: worktrees authority ÷ file authority (issue 10)", ratio(w and w.p50, f and f.p50), "<=",
+    1.15, string.format("%s vs %s ms", fmt(w and w.p50), fmt(f and f.p50)), { w, f })
+  local one, four = c.find("auth_cont", "1 worktree", 16), c.find("auth_cont", "4 worktrees", 16)
+  target("P=16 throughput, worktrees authority: 4 worktrees ÷ 1 (issue 10)", ratio(four and four.thr, one and one.thr),
+    ">=", 0.9, string.format("%s vs %s allocs/s", fmt(four and four.thr), fmt(one and one.thr)), { four, one })
+end
+
+local TARGETS = { sequential_targets, contention_targets, size_targets, rss_targets, mcp_targets, authority_targets }
 
 -- The rows of the targets table: { what, value, op, limit, verdict, figures }.
 local function target_rows(c)
@@ -662,6 +676,42 @@ local function mcp(c)
   w("")
 end
 
+-- The local authorities (issue 10) -----------------------------------------------
+local function authorities(c)
+  local w = c.w
+  local f, wt = c.find("auth_seq", "file"), c.find("auth_seq", "worktrees")
+  if not (f or wt) then return end
+  w("## The local authorities: worktrees beside file (issue 10)")
+  w("")
+  w("The same `tasknum allocate --state STATE --count 1 --format plain`, with `--authority file` (the state's own lock,",
+    " its counter the mark) and `--authority worktrees` (then also the numbering's lock and mark in the clone's common",
+    " git dir, the mark written in place and fdatasynced before the state), in interleaved sequential rounds on two",
+    " fresh 40 KB states; then 16 processes with the worktrees authority in one worktree, and spread over 4 worktrees",
+    " of one clone (4 each, `runner -m 4`). Counters checked against the numbering's mark.")
+  w("")
+  w("| run | calls | p50 ms | p99 ms | max ms | allocs/s | hold p50 ms | correct |")
+  w("|---|---:|---:|---:|---:|---:|---:|---|")
+  local rows = { { "sequential, file authority", f }, { "sequential, worktrees authority", wt },
+    { "P=16, worktrees, 1 worktree", c.find("auth_cont", "1 worktree", 16) },
+    { "P=16, worktrees, 4 worktrees", c.find("auth_cont", "4 worktrees", 16) } }
+  for _, row in ipairs(rows) do
+    local r = row[2]
+    if r then
+      w("| ", row[1], " | ", r.calls, " | ", fmt(r.p50), " | ", fmt(r.p99), " | ", fmt(r.max), " | ", fmt(r.thr), " | ",
+        fmt(r.hold_p50), " | ", r.ok and "ok" or ("**no** (" .. tostring(r.dups) .. " dup, " .. tostring(r.failed)
+          .. " failed, counter +" .. tostring(r.advanced) .. ", left: " .. tostring(r.leftover) .. ")"), " |")
+    end
+  end
+  local g = c.find("nogit", "worktrees")
+  if g then
+    w("")
+    w("Processes a worktrees allocation starts: ", g.git_run == 0 and "no `git` (a tripwire `git` first on PATH was not run)"
+      or "**`git` was run**", g.execs and g.execs >= 0 and string.format("; under strace: %d execve (tasknum itself), "
+        .. "%d fork or non-thread clone", g.execs, g.procs) or "", ".")
+  end
+  w("")
+end
+
 -- Sanity -----------------------------------------------------------------------
 local function sanity(c)
   local w = c.w
@@ -771,7 +821,7 @@ end
 
 -- The report, section by section, in order.
 local SECTIONS = { header, targets, breakdown, contention_verdict, summary, correctness, sequential,
-  contention, lock_hold, state_sizes, mcp, sanity, floors, instructions, totals }
+  contention, lock_hold, state_sizes, mcp, authorities, sanity, floors, instructions, totals }
 
 local function report(file)
   local c = context(file)

@@ -182,6 +182,7 @@ leftovers() { # STATE
         f=${f##*/}
         case $f in
             . | .. | state.json | .state.json.lock | state.counter.db | state.counter.db-wal | state.counter.db-shm) ;;
+            .gitignore) ;; # tasknum in a git tree (bench/tmp is in this repository's) appends to it
             *.log | *.jsonl) ;;
             '*' | '.*') ;;
             *) out+=("$f") ;;
@@ -212,7 +213,7 @@ check() { # KIND NAME P K STATE START [KEY=VALUE...] DIR...
     # c-floor, and is a finding about the design for the alternatives (the
     # mkdir lock gives up after 30 s under heavy contention).
     if [[ $(field "$LAST" safe) != true ]] ||
-        [[ ($name == tasknum || $name == c-floor) && $(field "$LAST" ok) != true ]]; then
+        [[ ($name == tasknum* || $name == c-floor) && $(field "$LAST" ok) != true ]]; then
         PROBLEM=1
         log "check FAILED: $kind $name P=$p: $LAST"
     elif [[ $(field "$LAST" ok) != true ]]; then
@@ -343,6 +344,109 @@ if has tasknum && ((MCP_CALLS > 0)); then
         PROBLEM=1
         log "mcp_bench FAILED: $(cat "$WORK/mcp_bench.err")"
     fi
+fi
+
+# --- the local authorities (issue 10): worktrees beside file ------------------------------
+# The same allocation with the worktrees authority (lock and mark in the
+# clone's common git dir) and with the file authority, in interleaved
+# sequential rounds; then 16 processes with the worktrees authority in one
+# worktree against 16 spread over 4 worktrees of one clone (runner -m 4).
+# A worktrees allocation must start no process (git): one call is traced.
+GITENV=(env GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=bench
+    GIT_AUTHOR_EMAIL=bench@example.invalid GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid)
+wtproj() { # SAMPLE-LABEL N -> WTDIR: a repository holding the state, N worktrees w0 (main) .. w(N-1)
+    NPROJ=$((NPROJ + 1))
+    WTDIR=$WORK/p$NPROJ
+    local i
+    mkdir -p "$WTDIR/w0/.opencode/specs"
+    cp "${SAMPLE[$1]}" "$WTDIR/w0/.opencode/specs/state.json"
+    "${GITENV[@]}" git -C "$WTDIR/w0" init -q -b main
+    "${GITENV[@]}" git -C "$WTDIR/w0" add -A
+    "${GITENV[@]}" git -C "$WTDIR/w0" commit -qm state
+    for ((i = 1; i < $2; i++)); do "${GITENV[@]}" git -C "$WTDIR/w0" worktree add -q -b "w$i" "$WTDIR/w$i" main; done
+}
+wt_state() { echo "$1/w$2/.opencode/specs/state.json"; }
+mark_of() { # STATE -> the next number its worktrees numbering gives
+    "$TASKNUM_RUN" status --json --state "$1" --authority worktrees | jq -e '.authority.mark'
+}
+# Checks and records one measurement of this section (see check()).
+auth_check() { # KIND NAME P K STATE START FINAL DIR...
+    local kind=$1 name=$2 p=$3 k=$4 state=$5 start=$6 final=$7
+    shift 7
+    LAST=$("${ANALYZE[@]}" run kind="$kind" name="$name" p="$p" k="$k" start="$start" final="$final" \
+        width=$WIDTH valid="$(valid_json "$state")" leftover="$(leftovers "$state")" \
+        audit="$(dirname "$state")/.state.json.audit.jsonl" -- "$@")
+    echo "$LAST" >>"$RES"
+    if [[ $(field "$LAST" ok) != true ]]; then
+        PROBLEM=1
+        log "check FAILED: $kind $name P=$p: $LAST"
+    fi
+}
+if has tasknum; then
+    log "local authorities: worktrees beside file ($ROUNDS sequential rounds; P=16 in 1 and in 4 worktrees)"
+    newproj 40K; AF=$STATE
+    wtproj 40K 1; AW=$(wt_state "$WTDIR" 0); AWC=$WTDIR/w0/.git/tasknum
+    "$TASKNUM_RUN" allocate --state "$AW" --authority worktrees --format plain >/dev/null # the mark is made: untimed
+    k=${SEQ_K[tasknum]:-50}
+    af0=$(counter_of tasknum "$AF") aw0=$(mark_of "$AW")
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for c in file worktrees; do
+            if [[ $c == file ]]; then s=$AF; else s=$AW; fi
+            sync; "$RUNNER" -p 1 -k "$k" -d "$WORK/data/auth-$c-seq-r$r" -t "$DEADLINE_S" -- \
+                "$TASKNUM_RUN" allocate --state "$s" --count 1 --format plain --authority "$c" || true
+        done
+    done
+    dirs=(); for ((r = 1; r <= ROUNDS; r++)); do dirs+=("$WORK/data/auth-file-seq-r$r"); done
+    auth_check auth_seq file 1 "$((k * ROUNDS))" "$AF" "$af0" "$(counter_of tasknum "$AF")" "${dirs[@]}"
+    dirs=(); for ((r = 1; r <= ROUNDS; r++)); do dirs+=("$WORK/data/auth-worktrees-seq-r$r"); done
+    auth_check auth_seq worktrees 1 "$((k * ROUNDS))" "$AW" "$aw0" "$(mark_of "$AW")" "${dirs[@]}"
+    log "  sequential p50: worktrees $(field "$LAST" p50) ms, file $(field "$(grep 'kind="auth_seq",.*name="file"' "$RES" | tail -1)" p50) ms"
+    left=$(cd "$AWC" && ls -A | grep -v -E '\.(lock|mark)$' | tr '\n' ' ' || true)
+    [[ -z $left ]] || { PROBLEM=1; log "left in $AWC: $left"; }
+
+    # no process started: a tripwire git first on PATH, and strace when there is one
+    mkdir -p "$WORK/trip"
+    printf '#!/bin/sh\ntouch %s/tripped\nexit 1\n' "$WORK/trip" >"$WORK/trip/git"
+    chmod +x "$WORK/trip/git"
+    PATH=$WORK/trip:$PATH "$TASKNUM_RUN" allocate --state "$AW" --authority worktrees --format plain >/dev/null
+    tripped=0; [[ -e $WORK/trip/tripped ]] && tripped=1
+    execs=-1 procs=-1
+    if command -v strace >/dev/null 2>&1; then
+        strace -f -qq -e trace=execve,fork,vfork,clone,clone3 -o "$WORK/trip/trace" \
+            "$TASKNUM_RUN" allocate --state "$AW" --authority worktrees --format plain >/dev/null 2>&1 || true
+        execs=$(grep -c 'execve(' "$WORK/trip/trace" || true)
+        procs=$(grep -E 'fork\(|clone3?\(' "$WORK/trip/trace" | grep -vc CLONE_THREAD || true)
+    fi
+    "${ANALYZE[@]}" record kind=nogit name=worktrees git_run="$tripped" execs="$execs" procs="$procs" >>"$RES"
+    ((tripped == 0)) || { PROBLEM=1; log "a worktrees allocation ran git"; }
+
+    # P=16: one worktree against four (4 processes each), interleaved rounds
+    wtproj 40K 1; W1=$WTDIR
+    wtproj 40K 4; W4=$WTDIR
+    for d in "$W1" "$W4"; do
+        "$TASKNUM_RUN" allocate --state "$(wt_state "$d" 0)" --authority worktrees --format plain >/dev/null
+    done
+    w1s=$(mark_of "$(wt_state "$W1" 0)") w4s=$(mark_of "$(wt_state "$W4" 0)")
+    k16=$(awk -v t="$TARGET_S" -v thr="${THR[tasknum]:-300}" 'BEGIN { k = int(t * thr / 16 + 0.999); if (k < 5) k = 5; print k }')
+    for ((r = 1; r <= CONT_ROUNDS; r++)); do
+        for c in 1 4; do
+            if [[ $c == 1 ]]; then d=$W1; else d=$W4; fi
+            sync; "$RUNNER" -p 16 -k "$k16" -m "$c" -d "$WORK/data/auth-wt$c-r$r" -c "$CAP_S" -t "$DEADLINE_S" -- \
+                "$TASKNUM_RUN" allocate --state "$d/w%W/.opencode/specs/state.json" --count 1 --format plain \
+                --authority worktrees || true
+        done
+    done
+    for c in 1 4; do
+        if [[ $c == 1 ]]; then d=$W1 s0=$w1s; else d=$W4 s0=$w4s; fi
+        dirs=(); for ((r = 1; r <= CONT_ROUNDS; r++)); do dirs+=("$WORK/data/auth-wt$c-r$r"); done
+        auth_check auth_cont "$c worktree$([[ $c == 1 ]] || echo s)" 16 "$k16" "$(wt_state "$d" 0)" "$s0" \
+            "$(mark_of "$(wt_state "$d" 0)")" "${dirs[@]}"
+        for ((i = 1; i < c; i++)); do
+            left=$(leftovers "$(wt_state "$d" "$i")")
+            [[ -z $left ]] || { PROBLEM=1; log "left in worktree $i: $left"; }
+        done
+        log "  P=16 in $c worktree(s): $(field "$LAST" thr) allocs/s, ok=$(field "$LAST" ok)"
+    done
 fi
 
 # --- contention -------------------------------------------------------------------------
