@@ -12,7 +12,7 @@ local M = {}
 M.ORDER = {
   "status", "error", "code", "message", "details",
   "allocated_numbers", "allocation_count", "previous_next_number",
-  "new_next_number", "wrapped", "counter_adjusted", "mark_moved", "authority", "error_code", "error_message",
+  "new_next_number", "wrapped", "counter_adjusted", "mark_moved", "authority", "retries", "error_code", "error_message",
   "retry_suggested", "lock_acquired", "lock_wait_ms", "lock_duration_ms",
   "timestamp", "state_path", "purpose", "from", "to", "reason",
 }
@@ -70,8 +70,9 @@ end
 -- wait, decided and hold (seconds), sec and nsec (the wall clock when the
 -- answer was decided, at monotonic decided_at), numbers, skipped, previous,
 -- counter, wrapped, committed, todo_path, auth (the numbering's authority:
--- kind, where), adjusted (counter_adjusted: from, to, reason) and
--- mark_moved (from, to, reason: the mark moved up to the counter); for the
+-- kind, where), adjusted (counter_adjusted: from, to, reason),
+-- mark_moved (from, to, reason: the mark moved up to the counter) and
+-- retries; for the
 -- audit entry also pid, host, user, command, audited_at, audit_extra and
 -- the file authority's stale_breaks, legacy_wait and nested.
 
@@ -83,14 +84,20 @@ M.ms = ms
 
 -- The numbering's authority as answers and audit lines give it.
 local function authority(f)
-  return f.auth and { kind = f.auth.kind, where = f.auth.where } or nil
+  return f.auth and { kind = f.auth.kind, where = f.auth.where, reserved = f.auth.reserved } or nil
+end
+
+-- How many times the step was run again after losing the race for the
+-- numbering's mark (nil: never).
+local function retried(f)
+  return f.retries and f.retries > 0 and f.retries or nil
 end
 
 -- step(facts [, err [, extra]]) -> the step's answer: a success with the
 -- numbers (extra: fields the body added), or the failure err
 function M.step(f, err, extra)
   local common = { state_path = f.path, purpose = f.purpose, lock_acquired = f.acquired == true,
-    lock_wait_ms = ms(f.wait or 0), authority = authority(f) }
+    lock_wait_ms = ms(f.wait or 0), authority = authority(f), retries = retried(f) }
   if err then
     common.lock_duration_ms = f.acquired and ms(f.hold or 0) or nil
     return M.failure(err, common)
@@ -144,7 +151,7 @@ function M.entry(f, err)
     legacy_wait_ms = file.legacy_wait and ms(file.legacy_wait) or nil, nested = file.nested,
     status = err and "error" or "success", error_code = err and err.code or json.null,
     authority = authority(f), counter_adjusted = f.committed and f.adjusted or nil,
-    mark_moved = f.committed and f.mark_moved or nil }
+    mark_moved = f.committed and f.mark_moved or nil, retries = retried(f) }
   return merge(e, f.audit_extra)
 end
 

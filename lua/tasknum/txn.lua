@@ -57,7 +57,7 @@ function Txn:holder_record()
   local sec, nsec = core.time()
   self.sec0, self.nsec0 = sec, nsec
   return { pid = self.pid, host = self.host, purpose = self.purpose, command = self.command,
-    since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000 }
+    since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000, reserve = self.reserve }
 end
 
 -- The state file's lock. The numbering's comes after it, once the state
@@ -458,8 +458,8 @@ local function new(opts)
     pid = core.pid(), host = hostname(), purpose = opts.purpose, command = opts.command, stale = opts.stale,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
     todo = opts.todo, count = opts.count, format = opts.format, verbose = opts.verbose,
-    authority = opts.authority, ignore = opts.gitignore, numbers = {}, skipped = {}, staged = {},
-    wrapped = false, moved = 0 }, Txn)
+    authority = opts.authority, ignore = opts.gitignore, again = opts.again, retries = opts.retries or 0,
+    reserve = opts.reserve, numbers = {}, skipped = {}, staged = {}, wrapped = false, moved = 0 }, Txn)
 end
 
 -- begin(opts) -> txn, holding the lock with the state read and checked, or
@@ -502,6 +502,13 @@ function Txn:finish(err, extra)
     end, errors.handler)
     if not ok then err = e end
   end
+  if err and err.retry == true and self.again and self.again(self, err) then
+    -- a lost race for the numbering's mark, nothing written: run() runs
+    -- the step again, so this attempt is neither logged nor answered
+    self:close()
+    self.answer = answer.step(self, err)
+    return self.answer
+  end
   self.audited_at = self.locked_at and core.clock()
   self.hold = self.locked_at and self.audited_at - self.locked_at
   self:audit(err)
@@ -536,16 +543,70 @@ function Txn:rollback(err)
   return self:finish(err)
 end
 
+-- pause(retries, took) -> the seconds to wait before running a step again
+-- after it lost the race for the numbering's mark (took: how long the lost
+-- attempt ran). Random over the whole interval (full jitter), so that the
+-- losers of one race do not meet again at the next; the interval is about
+-- what an attempt takes, the time the winner needs to finish, doubled per
+-- loss in a row up to 4 times that: a caller that keeps losing is never
+-- sent much further back than the others (no starvation), and never longer
+-- than M.MAX_PAUSE.
+M.MAX_PAUSE = 1.0
+local seeded
+function M.pause(retries, took)
+  if not seeded then
+    math.randomseed(core.pid(), math.floor(core.clock() * 1e9))
+    seeded = true
+  end
+  local span = math.max(took, 0.001) * math.min(2 ^ retries, 4)
+  return math.random() * math.min(span, M.MAX_PAUSE)
+end
+
+-- The answer of a step stopped by a signal while it waited to run again.
+local function stopped(txn, sig)
+  local err = errors.interrupted(sig, "while waiting to try again after another client moved the numbering's mark")
+  if not txn then return answer.failure(err) end
+  txn:audit(err)
+  local r = answer.step(txn, err)
+  return r, txn.format and answer.render(r, txn:formatter()) or nil, txn
+end
+
 -- run(opts, body) -> answer, text, txn: begin(opts), body(txn) under the
 -- lock, then commit (body may return a table of extra answer fields) or,
--- if body raised, roll back.
+-- if body raised, roll back. A step whose numbering lives elsewhere may
+-- lose the race for its mark to another clone or client (the authority's
+-- commit says err.retry; nothing was written): it is then run again from
+-- the start, begin and body, after a pause (see pause()), for as long as
+-- opts.timeout allows; the answer says how many times (retries). So a
+-- body may run more than once: it must act through the txn alone.
 function M.run(opts, body)
-  local txn, failed, text = M.begin(opts)
-  if not txn then return failed, text end
-  local ok, extra = xpcall(body, errors.handler, txn)
-  local r, out
-  if ok then r, out = txn:finish(nil, extra) else r, out = txn:finish(extra) end
-  return r, out, txn
+  local attempt = setmetatable({ retries = 0 }, { __index = opts })
+  local deadline, retry_in
+  -- called by finish() on a lost race (nothing read from the clock before:
+  -- an allocation that loses none pays nothing for this)
+  function attempt.again(txn)
+    local now = core.clock()
+    local t0 = txn.t0 or now
+    deadline = deadline or t0 + txn.timeout
+    local wait = M.pause(attempt.retries, now - t0)
+    if now + wait >= deadline or core.interrupted() then return false end
+    retry_in = wait
+    return true
+  end
+  while true do
+    retry_in = nil
+    local txn, r, out = M.begin(attempt)
+    if txn then
+      local ok, extra = xpcall(body, errors.handler, txn)
+      if ok then r, out = txn:finish(nil, extra) else r, out = txn:finish(extra) end
+    end
+    if not retry_in then return r, out, txn end
+    core.sleep(retry_in)
+    local sig = core.interrupted()
+    if sig then return stopped(txn, sig) end
+    attempt.retries = attempt.retries + 1
+    attempt.timeout = math.max(0, deadline - core.clock())
+  end
 end
 
 return M
