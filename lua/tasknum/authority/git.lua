@@ -231,21 +231,25 @@ function Git:cached(oid)
   if not f then return nil end
   local text = f:read("a")
   f:close()
-  for o, s in text:gmatch("(%x+) (%d+)\n") do
-    if o == oid then return math.tointeger(tonumber(s)) end
+  for o, s, min, max in text:gmatch("(%x+) (%d+) ?(%-?%d*) ?(%-?%d*)\n") do
+    if o == oid then
+      min, max = math.tointeger(tonumber(min)), math.tointeger(tonumber(max))
+      return math.tointeger(tonumber(s)), min and max and { min = min, max = max } or nil
+    end
   end
   return nil
 end
 
--- remember(oid, serial): keeps the last 16 pairs; written to a temp file
--- and renamed over the cache, so a reader sees whole lines or none (a line
--- is only believed with its newline).
-function Git:remember(oid, serial)
+-- remember(oid, serial [, range]): keeps the last 16 commits; written to a
+-- temp file and renamed over the cache, so a reader sees whole lines or
+-- none (a line is only believed with its newline).
+function Git:remember(oid, serial, range)
   local f = io.open(self.cache_path, "rb")
-  local lines = { oid .. " " .. serial .. "\n" }
+  local lines = { oid .. " " .. serial .. (range and (" " .. range.min .. " " .. range.max) or "") .. "\n" }
   if f then
-    for o, s in f:read("a"):gmatch("(%x+) (%d+)\n") do
-      if o ~= oid and #lines < 16 then lines[#lines + 1] = o .. " " .. s .. "\n" end
+    for line in f:read("a"):gmatch("[^\n]*\n") do
+      local o = line:match("^(%x+) %d+")
+      if o and o ~= oid and #lines < 16 then lines[#lines + 1] = line end
     end
     f:close()
   end
@@ -335,9 +339,39 @@ function Git:remote_oid()
   return false -- only longer names that end the same way
 end
 
--- fetched() -> oid, serial | nil, err: fetches the ref into the local ref
--- and reads it with one cat-file (the ref may have moved since ls-remote:
--- what was fetched is what counts).
+-- batch(out) -> the objects `git cat-file --batch` printed, in order:
+-- { oid, type, body } or { missing = name }
+local function batch(out)
+  local list, i = {}, 1
+  while i <= #out do
+    local line_end = out:find("\n", i, true)
+    if not line_end then break end
+    local line = out:sub(i, line_end - 1)
+    local oid, kind, size = line:match("^(%x+) (%a+) (%d+)$")
+    if oid then
+      size = tonumber(size)
+      list[#list + 1] = { oid = oid, type = kind, body = out:sub(line_end + 1, line_end + size) }
+      i = line_end + size + 2
+    else
+      list[#list + 1] = { missing = line:match("^(.-) missing$") or line }
+      i = line_end + 1
+    end
+  end
+  return list
+end
+
+-- parse(serial_text, range_text) -> serial, range | nil: a commit's files
+function M.parse(serial_text, range_text)
+  local serial = #serial_text <= 21 and math.tointeger(tonumber(serial_text:match("^(%d+)\n$") or ""))
+  if not serial then return nil end
+  local min, max = tostring(range_text or ""):match("^(%-?%d+) (%-?%d+)\n$")
+  min, max = math.tointeger(tonumber(min or "")), math.tointeger(tonumber(max or ""))
+  return serial, min and max and min <= max and { min = min, max = max } or nil
+end
+
+-- fetched() -> oid, serial, range | nil, err: fetches the ref into the
+-- local ref and reads it with one cat-file (the ref may have moved since
+-- ls-remote: what was fetched is what counts).
 function Git:fetched()
   local status, _, err = self:git({ "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
     "--no-recurse-submodules", self.remote, "+" .. self.ref .. ":" .. self.local_ref }, nil,
@@ -345,26 +379,27 @@ function Git:fetched()
   if not status then return nil, _ end
   if status ~= 0 then return nil, self:unavailable("git fetch of " .. self.ref .. " failed", err) end
   local out
-  status, out, err = self:git({ "cat-file", "--batch" },
-    self.local_ref .. "\n" .. self.local_ref .. ":serial\n", "reading the fetched serial")
+  local r = self.local_ref
+  status, out, err = self:git({ "cat-file", "--batch" }, r .. "\n" .. r .. ":serial\n" .. r .. ":range\n",
+    "reading the fetched serial")
   if not status then return nil, out end
-  local oid, rest = out:match("^(%x+) commit %d+\n(.*)$")
-  local size, body = (rest or ""):match("^.-\n%x+ blob (%d+)\n(.*)$")
-  if not oid or status ~= 0 then
+  local got = batch(out)
+  local commit, file, range = got[1] or {}, got[2] or {}, got[3] or {}
+  if status ~= 0 or commit.type ~= "commit" then
     return nil, self:unavailable("the fetched " .. self.ref .. " cannot be read", err ~= "" and err or out)
   end
-  local text = size and body:sub(1, tonumber(size)) or ""
-  local serial = math.tointeger(tonumber(text:match("^(%d+)\n$") or ""))
-  if not serial or #text > 21 then
+  local serial, kept = M.parse(file.type == "blob" and file.body or "", range.type == "blob" and range.body or nil)
+  if not serial then
     return nil, errors.new("AUTHORITY_UNAVAILABLE", "the git remote's " .. self.ref
-      .. " holds no serial tasknum can read", "commit " .. oid .. " on " .. self.where
+      .. " holds no serial tasknum can read", "commit " .. commit.oid .. " on " .. self.where
       .. " has no file `serial` holding a number; it is left as it is and nothing was written")
   end
-  self:remember(oid, serial)
-  return oid, serial
+  self:remember(commit.oid, serial, kept)
+  return commit.oid, serial, kept
 end
 
--- read() -> serial | false (no ref yet) | nil, err
+-- read() -> serial, range | false (no ref yet) | nil, err. range: the
+-- {min, max} the serial was kept for, when the commit says.
 function Git:read()
   self.used_cache = false
   local oid, err = self:remote_oid()
@@ -373,15 +408,15 @@ function Git:read()
     self.old_oid, self.mark = false, false
     return false
   end
-  local serial = self:cached(oid)
+  local serial, range = self:cached(oid)
   if serial then
     self.used_cache = true
   else
-    oid, serial = self:fetched()
+    oid, serial, range = self:fetched()
     if not oid then return nil, serial end
   end
   self.old_oid, self.mark = oid, serial
-  return serial
+  return serial, range
 end
 
 -- --- writing the remote ---------------------------------------------------------
@@ -401,8 +436,8 @@ local function data(s)
   return "data " .. #s .. "\n" .. s .. "\n"
 end
 
--- build(old, new) -> the new commit's id | nil, err
-function Git:build(old, new)
+-- build(old, new [, range]) -> the new commit's id | nil, err
+function Git:build(old, new, range)
   local host = oneline(core.hostname() or "localhost"):gsub("[<>%s]", "_")
   local sec = core.time()
   local who = self.who or {}
@@ -410,11 +445,13 @@ function Git:build(old, new)
     old == false and "none" or tostring(old), new, host, core.pid(),
     oneline(who.purpose or who.command or ""), nonce())
   local stream = "feature done\nblob\nmark :1\n" .. data(new .. "\n")
+    .. (range and ("blob\nmark :3\n" .. data(range.min .. " " .. range.max .. "\n")) or "")
     .. "commit " .. self.local_ref .. "\nmark :2\n"
     .. string.format("committer tasknum <tasknum@%s> %d +0000\n", host, sec)
     .. data(message)
     .. (self.old_oid and ("from " .. self.old_oid .. "\n") or "")
-    .. "M 100644 :1 serial\n\nget-mark :2\ndone\n"
+    .. "deleteall\nM 100644 :1 serial\n" .. (range and "M 100644 :3 range\n" or "")
+    .. "\nget-mark :2\ndone\n"
   local status, out, err = self:git({ "fast-import", "--quiet", "--force" }, stream,
     "building the next commit of " .. self.ref)
   if not status then return nil, out end
@@ -475,12 +512,13 @@ function Git:lost(why)
   return e
 end
 
--- commit(old, new) -> true | nil, err: moves the remote's mark from old
--- (what read() gave) to new; true only once the remote holds our commit.
-function Git:commit(old, new)
+-- commit(old, new [, range]) -> true | nil, err: moves the remote's mark
+-- from old (what read() gave) to new (kept for range {min, max}, when
+-- given); true only once the remote holds our commit.
+function Git:commit(old, new, range)
   assert(old == self.mark, "commit(old, new): old is not what read() gave")
-  assert(math.type(new) == "integer" and new > (old or -1), "commit(old, new): new must be above old")
-  local oid, err = self:build(old, new)
+  assert(math.type(new) == "integer" and new >= (old or 0), "commit(old, new): a mark never goes down")
+  local oid, err = self:build(old, new, range)
   if not oid then
     if errors.is(err) then return nil, err end
     if self.used_cache then -- the old commit may be gone from this clone: fetch next time
@@ -503,7 +541,7 @@ function Git:commit(old, new)
     verdict = "ok"
   end
   if verdict == "ok" then
-    self:remember(oid, new)
+    self:remember(oid, new, range)
     self.old_oid, self.mark = oid, new
     return true
   elseif verdict == "stale" then
@@ -519,17 +557,22 @@ function Git:commit(old, new)
     "tried " .. self.where .. hint .. "; nothing was written, the state is as it was")
 end
 
--- status() -> { kind, where, serial, held, holder?, error? } without the lock
+-- status() -> { kind, where, mark ({serial, min, max} | false: no ref
+-- yet), held, holder?, error? } without the lock
 function Git:status()
   local saved = self.deadline
   self.deadline = core.clock() + 10
-  local serial, err = self:read()
+  local serial, range = self:read()
   self.deadline = saved
   self.old_oid, self.mark = nil, nil
   local held = core.probe(self.lock_path) == true
-  local s = { kind = self.kind, where = self.where, serial = serial, held = held }
+  local s = { kind = self.kind, where = self.where, held = held }
   if held then s.holder = self:holder() end
-  if serial == nil then s.serial, s.error = nil, tostring(err) end
+  if serial == nil then
+    s.error = tostring(range)
+  else
+    s.mark = serial and { serial = serial, min = range and range.min, max = range and range.max } or false
+  end
   return s
 end
 

@@ -34,6 +34,8 @@ M.MIN_NET = 2.0   -- seconds a network step gets even past the deadline
 M.CREATE = "CREATE TABLE IF NOT EXISTS " .. M.TABLE .. " (\n"
   .. "  key text PRIMARY KEY,\n"
   .. "  serial bigint CHECK (serial >= 0),\n"
+  .. "  range_min bigint,\n"
+  .. "  range_max bigint,\n"
   .. "  holder text,\n"
   .. "  updated timestamptz NOT NULL DEFAULT now()\n"
   .. ")"
@@ -145,17 +147,21 @@ function Pg:close()
   end
 end
 
+-- serial_of(results, i) -> serial, range | false: the first row of the
+-- i-th result, (serial, range_min, range_max)
 local function serial_of(results, i)
   local rows = results[i]
   if not rows or #rows == 0 or not rows[1][1] then return false end
-  return math.tointeger(tonumber(rows[1][1]))
+  local row = rows[1]
+  local min, max = math.tointeger(tonumber(row[2] or "")), math.tointeger(tonumber(row[3] or ""))
+  return math.tointeger(tonumber(row[1])), min and max and { min = min, max = max } or nil
 end
 
 -- The statement that says who holds the row: the backend whose transaction
 -- id is the row's xmax and still runs (a FOR UPDATE lock is kept there).
 function Pg:holder_sql(k)
   return "SELECT t.serial, a.pid, a.application_name, a.client_addr::text, "
-    .. "extract(epoch from now() - a.xact_start)::float8 FROM " .. M.TABLE .. " t "
+    .. "extract(epoch from now() - a.xact_start)::float8, t.range_min, t.range_max FROM " .. M.TABLE .. " t "
     .. "LEFT JOIN pg_locks l ON l.locktype = 'transactionid' AND l.granted AND l.mode = 'ExclusiveLock' "
     .. "AND l.transactionid = t.xmax AND l.pid <> pg_backend_pid() "
     .. "LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE t.key = " .. k
@@ -183,7 +189,7 @@ function Pg:lock_row(created)
   end
   local begin = self.conn:txstatus() == "intrans" and "" or "BEGIN; "
   local sql = begin .. "SET LOCAL lock_timeout = '" .. wait .. "'; INSERT INTO " .. M.TABLE
-    .. " (key) VALUES (" .. k .. ") ON CONFLICT (key) DO NOTHING; SELECT serial FROM " .. M.TABLE
+    .. " (key) VALUES (" .. k .. ") ON CONFLICT (key) DO NOTHING; SELECT serial, range_min, range_max FROM " .. M.TABLE
     .. " WHERE key = " .. k .. " FOR UPDATE"
   local results, err = self:exec(sql, "locking the numbering's row")
   if results then return serial_of(results, #results) end
@@ -226,41 +232,41 @@ function Pg:acquire(deadline, holder)
   local conn, err = self:connect()
   if not conn then return nil, err end
   self.conn = conn
-  local mark
-  mark, err = self:lock_row()
+  local mark, range = self:lock_row()
   if mark == nil then
     self:close()
-    return nil, err
+    return nil, range
   end
-  self.pending = mark
+  self.pending, self.pending_range = mark, range
   return true
 end
 
--- read() -> serial | false | nil, err
+-- read() -> serial, range | false | nil, err. range: the {min, max} the
+-- serial was kept for, when the row says.
 function Pg:read()
   assert(self.conn or self.pending ~= nil, "read() before acquire()")
-  local mark = self.pending
-  self.pending = nil
+  local mark, range = self.pending, self.pending_range
+  self.pending, self.pending_range = nil, nil
   if mark == nil then
     if not self.conn then
       local conn, err = self:connect()
       if not conn then return nil, err end
       self.conn = conn
     end
-    local err
-    mark, err = self:lock_row()
-    if mark == nil then return nil, err end
+    mark, range = self:lock_row()
+    if mark == nil then return nil, range end
   end
   self.mark = mark
-  return mark
+  return mark, range
 end
 
 local function oneline(s) return (tostring(s or ""):gsub("%c", " ")) end
 
--- commit(old, new) -> true | nil, err: the row moved to new and committed.
-function Pg:commit(old, new)
+-- commit(old, new [, range]) -> true | nil, err: the row moved to new (kept
+-- for range {min, max}, when given) and committed.
+function Pg:commit(old, new, range)
   assert(old == self.mark, "commit(old, new): old is not what read() gave")
-  assert(math.type(new) == "integer" and new > (old or -1), "commit(old, new): new must be above old")
+  assert(math.type(new) == "integer" and new >= (old or 0), "commit(old, new): a mark never goes down")
   local c = self.conn
   if not c then return nil, self:unavailable("the connection was lost before the update") end
   local who = self.who or {}
@@ -268,7 +274,8 @@ function Pg:commit(old, new)
     tostring(who.host or core.hostname()), oneline(who.purpose or who.command)))
   local k = c:literal(self.key)
   local sql = "UPDATE " .. M.TABLE .. " SET serial = greatest(coalesce(serial, 0), " .. new
-    .. "), holder = " .. h .. ", updated = now() WHERE key = " .. k .. " AND serial IS NOT DISTINCT FROM "
+    .. "), range_min = " .. (range and range.min or "NULL") .. ", range_max = "
+    .. (range and range.max or "NULL") .. ", holder = " .. h .. ", updated = now() WHERE key = " .. k .. " AND serial IS NOT DISTINCT FROM "
     .. (old == false and "NULL" or tostring(old)) .. " RETURNING serial; COMMIT"
   local results, err = self:exec(sql, "updating the numbering's row")
   self.mark = nil
@@ -318,18 +325,21 @@ function Pg:holder()
   return holder_of(r[1][1], self.where)
 end
 
--- status() -> { kind, where, serial, held, holder?, error? } without a lock
+-- status() -> { kind, where, mark ({serial, min, max} | false: no mark
+-- yet), held, holder?, error? } without a lock
 function Pg:status()
   local r, err = self:query(function(conn) return self:holder_sql(conn:literal(self.key)) end,
     "reading the numbering's row")
   local s = { kind = self.kind, where = self.where, held = false }
   if r then
     local row = r[1][1]
-    s.serial = row and row[1] and math.tointeger(tonumber(row[1])) or false
+    local serial = row and row[1] and math.tointeger(tonumber(row[1]))
+    s.mark = serial and { serial = serial, min = math.tointeger(tonumber(row[6] or "")),
+      max = math.tointeger(tonumber(row[7] or "")) } or false
     s.holder = holder_of(row, self.where)
     s.held = s.holder ~= nil
   elseif err.sqlstate == "42P01" then
-    s.serial = false
+    s.mark = false
   else
     s.error = tostring(err)
   end
