@@ -15,6 +15,14 @@
 --
 --   {"serial":1234,"next":234,"min":0,"max":999,"check":"5c0e1a2b"}
 --
+-- A numbering kept on a remote (git:REMOTE, postgresql://) keeps its local
+-- mark here too (tasknum.authority.remote): it follows the remote's, and a
+-- block reserved there for this clone (`tasknum reserve K`) adds "limit":
+-- the serials from "serial" up to "limit" (excluded) are this clone's to
+-- hand out without asking the remote:
+--
+--   {"serial":1234,"next":234,"min":0,"max":999,"limit":1284,"check":"..."}
+--
 -- A new mark overwrites the copy holding the older serial, in place, and
 -- is synced (fdatasync) before the state file is written: one flush, where
 -- a temp file and a rename cost two. A crash in the middle of that write
@@ -119,33 +127,44 @@ local function check(text)
 end
 
 -- One copy of the mark: a line of JSON padded with blanks to a slot.
-function M.slot(s, min, max)
+function M.slot(s, min, max, limit)
   local body = string.format('{"serial":%d,"next":%d,"min":%d,"max":%d', s, serial.display(s, min, max),
-    min, max)
+    min, max) .. (limit and string.format(',"limit":%d', limit) or "")
   local line = body .. ',"check":"' .. check(body) .. '"}'
   return line .. string.rep(" ", M.SLOT - #line - 1) .. "\n"
 end
 
 local function int(s) return s and math.tointeger(tonumber(s)) end
 
--- parse_slot(text) -> { serial, min, max } | nil when the copy is not whole
+-- parse_slot(text) -> { serial, min, max [, limit] } | nil when the copy
+-- is not whole
 function M.parse_slot(text)
+  local limit
   local body, s, n, min, max, sum = text:match(
     '^({"serial":(%d+),"next":(%-?%d+),"min":(%-?%d+),"max":(%-?%d+)),"check":"(%x+)"}')
-  s, n, min, max = int(s), int(n), int(min), int(max)
+  if not body then
+    body, s, n, min, max, limit, sum = text:match(
+      '^({"serial":(%d+),"next":(%-?%d+),"min":(%-?%d+),"max":(%-?%d+),"limit":(%d+)),"check":"(%x+)"}')
+  end
+  s, n, min, max, limit = int(s), int(n), int(min), int(max), int(limit)
   if not (s and n and min and max) or sum ~= check(body) or min > max
       or serial.display(s, min, max) ~= n then
     return nil
   end
-  return { serial = s, min = min, max = max }
+  return { serial = s, min = min, max = max, limit = limit }
 end
 
--- parse(text) -> mark {serial, min, max}, the slot to write next (0 or 1)
--- | nil when no copy is whole
+-- parse(text) -> mark {serial, min, max[, limit]}, the slot to write next
+-- (0 or 1) | nil when no copy is whole. The copy with the larger serial is
+-- the mark; of two with the same serial, the one with the larger limit (a
+-- block reserved at the serial the mark had: the only write that keeps the
+-- serial and must win).
 function M.parse(text)
   local a = #text == 2 * M.SLOT and M.parse_slot(text:sub(1, M.SLOT))
   local b = #text == 2 * M.SLOT and M.parse_slot(text:sub(M.SLOT + 1))
-  if a and (not b or a.serial >= b.serial) then return a, 1 end
+  if a and (not b or a.serial > b.serial or (a.serial == b.serial and (a.limit or -1) >= (b.limit or -1))) then
+    return a, 1
+  end
   if b then return b, 0 end
   return nil
 end
@@ -176,13 +195,16 @@ function Marks:read()
   return mark.serial, { min = mark.min, max = mark.max }
 end
 
--- commit(old, new, range) -> true | nil, err: the mark moved from old
--- (read()'s serial, or false) to new for the range {min, max}, durably.
-function Marks:commit(old, new, range)
+-- commit(old, new, range [, limit]) -> true | nil, err: the mark moved
+-- from old (read()'s serial, or false) to new for the range {min, max},
+-- durably; limit: the end of a reserved block (see above), if any.
+function Marks:commit(old, new, range, limit)
   local k = self.kept
   if old and new < old then error("tasknum: a mark never goes down (" .. old .. " -> " .. new .. ")", 2) end
-  if old and new == old and k and k.min == range.min and k.max == range.max then return true end
-  local slot = M.slot(new, range.min, range.max)
+  if old and new == old and k and k.min == range.min and k.max == range.max and k.limit == limit then
+    return true
+  end
+  local slot = M.slot(new, range.min, range.max, limit)
   local ok, msg, errno
   if not old then
     core.sweep(self.mark_path) -- temp files of a create that was killed
@@ -196,7 +218,8 @@ function Marks:commit(old, new, range)
     end
     return nil, self:unavailable("cannot write its mark " .. self.mark_path, msg, errno)
   end
-  self.kept, self.spare = { serial = new, min = range.min, max = range.max }, self.spare and 1 - self.spare or 1
+  self.kept, self.spare = { serial = new, min = range.min, max = range.max, limit = limit },
+    self.spare and 1 - self.spare or 1
   return true
 end
 
