@@ -62,6 +62,45 @@ function M.allocate(opts)
   return r, text
 end
 
+-- reserve{count=K, purpose=, state=, timeout=, authority=, format=} ->
+-- answer [, text]: a block of K numbers taken, in one step, from a
+-- numbering kept on a remote (git:REMOTE, postgresql://...) and kept in
+-- this clone's local mark, for an agent that will run where the remote
+-- cannot be reached: allocations hand them out first, without the network
+-- (see tasknum.authority.remote), then go to the remote again. The answer's
+-- reserved: {count, first, last[, given_up]} (given_up: what was left of a
+-- previous block, now a gap); the state's counter stays at the block's
+-- first number (moved there, with counter_adjusted, when it was behind).
+function M.reserve(opts)
+  check_opts(opts, "tasknum.reserve")
+  local count = opts.count
+  if math.type(count) ~= "integer" or count < 1 then
+    return answer.invalid("reserve: count must be a whole number >= 1, got " .. tostring(count))
+  end
+  local bad = bad_timeout(opts)
+  if bad then return bad end
+  -- count is the block's size here, not numbers handed out in the step
+  local run = setmetatable({ reserve = count }, { __index = function(_, k) if k ~= "count" then return opts[k] end end })
+  local r, text = txn.run(run, function(t)
+    local a, i = t.auth, t.info
+    if not (a and a.inner) then
+      t:fail("INVALID_ARGUMENT", "reserve needs a numbering kept on a remote (git:REMOTE or "
+        .. "postgresql://...), not " .. tostring(a and a.kind), "a local numbering is always within reach, so "
+        .. "there is nothing to reserve; choose the team's with --authority, $TASKNUM_AUTHORITY or "
+        .. "project_numbering.authority")
+    end
+    local serial = require "tasknum.serial"
+    local size = serial.size(i.min, i.max)
+    if size and count > size then
+      t:fail("INVALID_ARGUMENT", string.format("cannot reserve %d numbers from the range %d..%d", count, i.min, i.max))
+    end
+    return { reserved = { count = count, first = serial.display(t.serial, i.min, i.max),
+      last = serial.display(t.serial + count - 1, i.min, i.max),
+      given_up = a.limit and a.local_old and a.limit - a.local_old or nil } }
+  end)
+  return r, text
+end
+
 -- add_task{name=, description=, fields=, if_absent=, + allocate's options
 -- but count} -> answer [, text]: the next number and the new entry first
 -- in active_projects, in one write (see tasknum.addtask). fields: a list

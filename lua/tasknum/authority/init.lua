@@ -52,6 +52,9 @@ M.file = file.new
 local KINDS = {
   worktrees = "tasknum.authority.worktrees",
   dir = "tasknum.authority.dir",
+  git = "tasknum.authority.remote",        -- git:REMOTE[#REF]
+  postgresql = "tasknum.authority.remote", -- postgresql://...[#KEY]
+  postgres = "tasknum.authority.remote",   -- postgres://... (libpq's other spelling)
 }
 
 -- choose(given [, committed]) -> spec, source: the authority asked for,
