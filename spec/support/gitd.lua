@@ -104,6 +104,23 @@ function M.daemon(base)
   error("git daemon did not start; see " .. log)
 end
 
+-- team(dir, n [, transport]) -> t: a bare repository (t.bare, under
+-- dir/srv) and n clones of it, t.clones[i] (dir/c<i>) with t.states[i]
+-- (their specs/state.json), over "file" (file://, the default), "daemon"
+-- (t.daemon: stop it with t.stop()) or "mixed" (odd clones over file://,
+-- even ones over the daemon).
+function M.team(dir, n, transport)
+  local t = { bare = M.bare(dir .. "/srv/team.git"), clones = {}, states = {} }
+  if transport == "daemon" or transport == "mixed" then t.daemon = M.daemon(dir .. "/srv") end
+  function t.stop() if t.daemon then t.daemon.stop() end end
+  for i = 1, n do
+    local over_daemon = transport == "daemon" or (transport == "mixed" and i % 2 == 0)
+    t.clones[i], t.states[i] = M.clone(over_daemon and t.daemon.url("team.git") or ("file://" .. t.bare),
+      dir .. "/c" .. i)
+  end
+  return t
+end
+
 -- refusing(dir) -> s: an HTTP server on a free loopback port that answers
 -- every request "401 Unauthorized" (a git host whose credentials fail).
 -- s.url(name), s.pid, s:stop().
