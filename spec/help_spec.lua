@@ -36,7 +36,7 @@ describe("help", function()
   it("the global usage: one line per command, help among them, the exit codes named", function()
     local names, block, out = listed()
     assert.are.same({ "add-task", "allocate", "check", "env", "help", "init", "lock", "mcp", "merge",
-      "run", "stats", "status", "sync", "todo" }, names)
+      "reserve", "run", "stats", "status", "sync", "todo" }, names)
     for line in block:gmatch("[^\n]+") do
       assert.matches("^  %S+%s+%S", line, "a command's summary takes more than one line: " .. line)
       assert.is_true(#line <= 79, "too wide: " .. line)
