@@ -66,6 +66,11 @@ local function authority_text(out, a)
     mark = "serial " .. tostring(a.serial)
   end
   line(out, "mark", mark)
+  local b = a.reservation
+  if b then
+    line(out, "reserved", string.format("%d left (%d..%d), handed out here without asking the remote",
+      b.left, b.first, b.last))
+  end
   if a.lock and a.lock.held then line(out, "numbering", "locked: " .. tostring(a.lock.description)) end
 end
 

@@ -73,6 +73,11 @@ function M.mark(path, real, info, opts)
   elseif st.serial ~= nil then
     m.serial = st.serial
   end
+  local b = st.reservation -- a block reserved on a remote numbering (tasknum reserve)
+  if b and info then
+    m.reservation = { left = b.left, first = serial.display(b.serial, info.min, info.max),
+      last = serial.display(b.limit - 1, info.min, info.max) }
+  end
   return m, a
 end
 

@@ -234,7 +234,7 @@ function Marks:status()
   if text then
     local mark = M.parse(text)
     if mark then
-      s.serial, s.range = mark.serial, { min = mark.min, max = mark.max }
+      s.serial, s.range, s.limit = mark.serial, { min = mark.min, max = mark.max }, mark.limit
     else
       s.error, s.corrupt = "the " .. self.kind .. " numbering's mark " .. self.mark_path .. " is corrupt", true
     end

@@ -203,19 +203,40 @@ function Remote:holder()
   return self.inner:holder()
 end
 
--- status() -> { kind, where, mark (the remote's: {serial, min, max} |
--- false), lock (this clone's), held, holder (the remote's lock), local_mark,
--- reservation {serial, limit, left} | nil, error }, taking nothing
+-- status() -> what tasknum.status reads of a numbering, taking nothing:
+-- { kind, where, serial (the one this clone continues from: the block's
+-- while one serves, else the larger of the remote's and the local mark's;
+-- false: none yet), range, lock (this clone's), held, holder, reservation
+-- {serial, limit, left} | nil, remote {serial, range} | nil, error }. No
+-- network while a block serves.
 function Remote:status()
-  local s = self.inner:status()
   local l = self.mark:status()
-  local lm = l.mark
-  local out = { kind = self.kind, where = self.where, mark = s.mark, held = s.held, holder = s.holder,
-    lock = l.lock, local_mark = lm, error = s.error or l.error }
-  if lm and lm.limit and lm.serial < lm.limit then
-    out.reservation = { serial = lm.serial, limit = lm.limit, left = lm.limit - lm.serial }
+  local s = { kind = self.kind, where = self.where, lock = l.lock, held = l.held, holder = l.holder,
+    error = l.error, corrupt = l.corrupt }
+  if l.error then return s end
+  if l.serial and l.limit and l.serial < l.limit then
+    s.serial, s.range = l.serial, l.range
+    s.reservation = { serial = l.serial, limit = l.limit, left = l.limit - l.serial }
+    return s
   end
-  return out
+  local r = self.inner:status()
+  if r.error then
+    s.error = r.error
+    return s
+  end
+  local rs, rr = false, nil
+  if r.mark then
+    rs = r.mark.serial
+    rr = r.mark.min and r.mark.max and { min = r.mark.min, max = r.mark.max } or nil
+  end
+  s.remote = { serial = rs, range = rr }
+  if l.serial and (rs == false or (same(l.range, rr) and l.serial > rs)) then
+    s.serial, s.range = l.serial, l.range
+  else
+    s.serial, s.range = rs, rr
+  end
+  if not s.held and r.held then s.held, s.holder = true, r.holder end
+  return s
 end
 
 return M
