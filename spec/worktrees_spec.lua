@@ -348,6 +348,38 @@ describe("bad input around the numbering", function()
     assert.is_false(r.retry_suggested)
   end)
 
+  it("the numbering's folder on a full disk: AUTHORITY_UNAVAILABLE, nothing written; a mark in place still moves", function()
+    if H.capture("id -u") ~= "0" then pending("needs root to mount a tmpfs") return end
+    local mnt = H.tmpdir()
+    if not H.ok("mount -t tmpfs -o size=16k,mode=0755 tmpfs " .. H.q(mnt) .. " 2>/dev/null") then
+      pending("cannot mount a tmpfs here") return
+    end
+    finally(function() H.ok("umount " .. H.q(mnt)) end)
+    local fill = "dd if=/dev/zero of=" .. H.q(mnt .. "/fill") .. " bs=4k 2>/dev/null; sync"
+    local a = R.repo({ [STATE] = H.state_text(3) })
+    local path, text = a .. "/" .. STATE, H.state_text(3)
+    H.ok(fill)
+    local r, code = run(a, { "allocate", "--no-todo", "--authority", "dir:" .. mnt })
+    refused(r, code, "AUTHORITY_UNAVAILABLE", 76, path, text)
+    assert.matches("No space left on device", r.error.details, 1, true)
+    assert.is_false(r.retry_suggested)
+    assert.is_nil(H.ls(mnt):find(".tmp-", 1, true), "temp file left in the numbering's folder")
+    -- room for the lock's record (one page), not for a new mark (two)
+    H.ok("rm " .. H.q(mnt .. "/fill") .. " && dd if=/dev/zero of=" .. H.q(mnt .. "/fill") .. " bs=4k count=3 2>/dev/null")
+    r, code = run(a, { "allocate", "--no-todo", "--authority", "dir:" .. mnt })
+    refused(r, code, "AUTHORITY_UNAVAILABLE", 76, path, text)
+    assert.matches("cannot write its mark", r.error_message, 1, true)
+    assert.matches("No space left on device", r.error.details, 1, true)
+    assert.is_nil(H.ls(mnt):find(".tmp-", 1, true), "temp file left in the numbering's folder")
+    assert.is_nil(H.read(mnt .. "/" .. KEY .. ".mark"))
+    -- with room, the mark is made; on a full disk again it is moved in place
+    H.ok("rm " .. H.q(mnt .. "/fill"))
+    assert.are.same({ 3 }, alloc(a, { "--authority", "dir:" .. mnt }).allocated_numbers)
+    H.ok(fill)
+    assert.are.same({ 4 }, alloc(a, { "--authority", "dir:" .. mnt }).allocated_numbers)
+    assert.are.same({ 5 }, alloc(a, { "--authority", "dir:" .. mnt }).allocated_numbers)
+  end)
+
   it("a corrupt mark file: STATE_CORRUPT, never written over, a copy kept beside it", function()
     local main = worktrees(1, H.state_text(3))[1]
     alloc(main)
