@@ -576,28 +576,77 @@ int json_member(const char *text, json_span obj, const char *key,
     return count == 0 ? JSON_ABSENT : count == 1 ? JSON_OK : JSON_DUPLICATE;
 }
 
-/* *cursor is 0 before the first element, then the offset just past the
- * element last returned (always > arr.start, so never 0 again). Sets *at
- * to the next element's first byte, or returns JSON_ABSENT at the end. */
-static int next_start(const char *text, json_span arr, size_t cursor, ptr *at)
+/* *cursor is 0 before the first element (or member), then the offset
+ * just past the element (or member value) last returned: always > the
+ * container's start, so never 0 again. Sets *at to the next one's first
+ * byte, or returns JSON_ABSENT at the end. open is '[' or '{'. */
+static int next_start(const char *text, json_span c, size_t cursor, unsigned char open,
+                      ptr *at)
 {
-    ptr base = (ptr)text, end = base + arr.end, p;
-    if (arr.start >= arr.end || base[arr.start] != '[')
+    ptr base = (ptr)text, end = base + c.end, p;
+    unsigned char close = open == '[' ? ']' : '}';
+    if (c.start >= c.end || base[c.start] != open)
         return JSON_WRONG_TYPE;
     if (cursor == 0) {
-        p = skip_ws(base + arr.start + 1, end);
+        p = skip_ws(base + c.start + 1, end);
     } else {
-        if (cursor <= arr.start || cursor > arr.end)
+        if (cursor <= c.start || cursor > c.end)
             return JSON_INVALID;
         p = skip_ws(base + cursor, end);
         if (p < end && *p == ',')
             p = skip_ws(p + 1, end);
-        else if (p == end || *p != ']')
+        else if (p == end || *p != close)
             return JSON_INVALID;
     }
-    if (p < end && *p == ']')
+    if (p < end && *p == close)
         return JSON_ABSENT;
     *at = p;
+    return JSON_OK;
+}
+
+int json_member_nth(const char *text, json_span obj, const char *key,
+                    size_t keylen, unsigned nth, json_span *value)
+{
+    size_t cursor = 0;
+    json_span name;
+    int st;
+    while ((st = json_next_pair(text, obj, &cursor, &name, value)) == JSON_OK)
+        if (name_is((ptr)text + name.start + 1, (ptr)text + name.end - 1,
+                    (const unsigned char *)key, keylen) && nth-- == 0)
+            return JSON_OK;
+    return st;
+}
+
+int json_next_pair(const char *text, json_span obj, size_t *cursor,
+                   json_span *name, json_span *value)
+{
+    ptr base = (ptr)text, end = base + obj.end, p, n, ne;
+    int st = next_start(text, obj, *cursor, '{', &p);
+    if (st != JSON_OK)
+        return st;
+    if ((st = walk_member(text, &p, end, &n, &ne, value)) != JSON_OK)
+        return st;
+    name->start = (size_t)(n - 1 - base);
+    name->end = (size_t)(ne + 1 - base);
+    *cursor = value->end;
+    return JSON_OK;
+}
+
+int json_unescape(const char *text, json_span str, char *out, size_t *len)
+{
+    ptr p = (ptr)text + str.start, end = (ptr)text + str.end;
+    unsigned char *o = (unsigned char *)out;
+    if (end - p < 2 || *p != '"' || end[-1] != '"')
+        return JSON_WRONG_TYPE;
+    for (p++, end--; p < end;) {
+        size_t n = 1;
+        if (*p != '\\')
+            *o = *p++;
+        else if ((p = decode_escape(p, end, o, &n)) == NULL)
+            return JSON_INVALID;
+        o += n;
+    }
+    *len = (size_t)(o - (unsigned char *)out);
     return JSON_OK;
 }
 
@@ -605,7 +654,7 @@ int json_next(const char *text, json_span arr, size_t *cursor,
               json_span *elem)
 {
     ptr p, v;
-    int st = next_start(text, arr, *cursor, &p);
+    int st = next_start(text, arr, *cursor, '[', &p);
     if (st != JSON_OK)
         return st;
     if ((v = value_end(p, (ptr)text + arr.end)) == NULL)
@@ -617,10 +666,10 @@ int json_next(const char *text, json_span arr, size_t *cursor,
 }
 
 /* Walks the object at *pp member by member to the byte after its '}',
- * noting the first member named key: one pass, where json_next followed by
- * json_member would skip every element twice. */
+ * noting the first member named key and counting them: one pass, where
+ * json_next followed by json_member would skip every element twice. */
 static int walk_object(const char *text, ptr *pp, ptr end, const char *key,
-                       size_t keylen, json_span *value)
+                       size_t keylen, json_span *value, unsigned *count)
 {
     ptr p = skip_ws(*pp + 1, end);
     if (p < end && *p == '}') {
@@ -633,8 +682,8 @@ static int walk_object(const char *text, ptr *pp, ptr end, const char *key,
         int st = walk_member(text, &p, end, &name, &name_end, &v);
         if (st != JSON_OK)
             return st;
-        if (value->start == value->end
-            && name_is(name, name_end, (const unsigned char *)key, keylen))
+        if (name_is(name, name_end, (const unsigned char *)key, keylen)
+            && (*count)++ == 0)
             *value = v;
         if (p < end && *p == '}') {
             *pp = p + 1;
@@ -648,18 +697,22 @@ static int walk_object(const char *text, ptr *pp, ptr end, const char *key,
 
 int json_next_member(const char *text, json_span arr, size_t *cursor,
                      const char *key, size_t keylen, json_span *elem,
-                     json_span *value)
+                     json_span *value, unsigned *count)
 {
     ptr p, end = (ptr)text + arr.end, v;
-    int st = next_start(text, arr, *cursor, &p);
+    unsigned ignored;
+    int st = next_start(text, arr, *cursor, '[', &p);
     if (st != JSON_OK)
         return st;
+    if (!count)
+        count = &ignored;
     value->start = value->end = 0;
+    *count = 0;
     v = p;
     /* p == end when the span stops short of its ']' (never in a validated
      * text, but the span comes from the caller): read nothing there. */
     if (p < end && *p == '{')
-        st = walk_object(text, &v, end, key, keylen, value);
+        st = walk_object(text, &v, end, key, keylen, value, count);
     else if ((v = value_end(p, end)) == NULL)
         st = JSON_INVALID;
     if (st != JSON_OK)
@@ -694,5 +747,153 @@ int json_integer(const char *text, json_span s, int64_t *out)
     }
     /* -(2^63) has no positive int64 twin: build it without overflowing. */
     *out = !neg ? (int64_t)v : v == max + 1 ? INT64_MIN : -(int64_t)v;
+    return JSON_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Whole numbers however they are spelled (json_whole)
+ * ------------------------------------------------------------------------ */
+
+/* Characters of a number, from raw bytes or (in a string) with escapes
+ * decoded: next() gives the next one, -1 at the end, -2 for anything that
+ * cannot be part of a number (a byte past ASCII, a bad escape). */
+typedef struct chars { ptr p, end; int in_string; } chars;
+
+static int next_char(chars *c)
+{
+    unsigned char buf[4];
+    size_t n;
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p >= 0x80 || (c->in_string && *c->p == '"'))
+        return -2;
+    if (!c->in_string || *c->p != '\\')
+        return *c->p++;
+    if ((c->p = decode_escape(c->p, c->end, buf, &n)) == NULL || n != 1 || buf[0] >= 0x80) {
+        c->p = c->end;
+        return -2;
+    }
+    return buf[0];
+}
+
+/* The decimal being read: value = mant * 10^(zeros - frac + exp). mant
+ * keeps the significant digits without their trailing zeros (counted in
+ * zeros), so a negative power means a fraction; big: mant passed 2^64. */
+typedef struct decimal {
+    uint64_t mant;
+    int64_t zeros, frac, exp;
+    int big, neg, digits;
+} decimal;
+
+/* Exponents are capped: past it no whole number of any text fits anyway. */
+#define EXP_CAP ((int64_t)1 << 50)
+
+static void add_digit(decimal *d, unsigned v, int in_fraction)
+{
+    d->digits++;
+    d->frac += in_fraction;
+    if (v == 0) {
+        d->zeros += d->mant != 0 || d->big;
+        return;
+    }
+    for (int64_t k = 0; !d->big && k <= d->zeros; k++) {
+        unsigned add = k == d->zeros ? v : 0;
+        if (d->mant > (UINT64_MAX - add) / 10)
+            d->big = 1;
+        else
+            d->mant = d->mant * 10 + add;
+    }
+    d->zeros = 0;
+}
+
+/* Digits at c (first already read into *ch); leaves *ch after them. */
+static int read_digits(chars *c, int *ch, decimal *d, int in_fraction)
+{
+    int n = 0;
+    for (; *ch >= '0' && *ch <= '9'; *ch = next_char(c), n++)
+        add_digit(d, (unsigned)(*ch - '0'), in_fraction);
+    return n;
+}
+
+static int read_exponent(chars *c, int *ch, decimal *d)
+{
+    int neg = 0, n = 0;
+    *ch = next_char(c);
+    if (*ch == '+' || *ch == '-') {
+        neg = *ch == '-';
+        *ch = next_char(c);
+    }
+    for (; *ch >= '0' && *ch <= '9'; *ch = next_char(c), n++)
+        if (d->exp < EXP_CAP)
+            d->exp = d->exp * 10 + (*ch - '0');
+    if (d->exp > EXP_CAP)
+        d->exp = EXP_CAP;
+    if (neg)
+        d->exp = -d->exp;
+    return n;
+}
+
+/* The number at c: JSON's grammar, and in a string also leading zeros, a
+ * '+' and blanks around it. Returns 0 when it does not parse. */
+static int read_decimal(chars *c, decimal *d)
+{
+    int ch = next_char(c), lead;
+    while (c->in_string && (ch == ' ' || ch == '\t'))
+        ch = next_char(c);
+    if (ch == '-' || (c->in_string && ch == '+')) {
+        d->neg = ch == '-';
+        ch = next_char(c);
+    }
+    lead = ch == '0';
+    if (read_digits(c, &ch, d, 0) == 0 || (lead && d->digits > 1 && !c->in_string))
+        return 0;
+    if (ch == '.') {
+        ch = next_char(c);
+        if (read_digits(c, &ch, d, 1) == 0)
+            return 0;
+    }
+    if ((ch == 'e' || ch == 'E') && read_exponent(c, &ch, d) == 0)
+        return 0;
+    while (c->in_string && (ch == ' ' || ch == '\t'))
+        ch = next_char(c);
+    return ch == -1;
+}
+
+int json_whole(const char *text, json_span s, int64_t *out)
+{
+    chars c = {(ptr)text + s.start, (ptr)text + s.end, 0};
+    decimal d = {0, 0, 0, 0, 0, 0, 0};
+    int64_t power;
+    uint64_t limit = (uint64_t)INT64_MAX, v;
+    int st = json_integer(text, s, out);
+    if (st != JSON_WRONG_TYPE)
+        return st;  /* the usual spelling, read the usual way */
+    if (s.start >= s.end)
+        return JSON_WRONG_TYPE;
+    if (*c.p == '"') {
+        if (s.end - s.start < 2 || c.end[-1] != '"')
+            return JSON_WRONG_TYPE;
+        c.p++, c.end--, c.in_string = 1;
+    }
+    if (!read_decimal(&c, &d))
+        return JSON_WRONG_TYPE;
+    if (d.mant == 0 && !d.big) {
+        *out = 0;  /* -0, 0.0, 0e999: zero however written */
+        return JSON_OK;
+    }
+    power = d.zeros - d.frac + d.exp;
+    if (power < 0)
+        return JSON_WRONG_TYPE;  /* mant does not end in 0: a fraction */
+    if (d.big || power > 19)
+        return JSON_RANGE;
+    limit += (uint64_t)d.neg;
+    for (v = d.mant; power > 0; power--) {
+        if (v > limit / 10)
+            return JSON_RANGE;
+        v *= 10;
+    }
+    if (v > limit)
+        return JSON_RANGE;
+    *out = !d.neg ? (int64_t)v : v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
     return JSON_OK;
 }

@@ -67,16 +67,50 @@ int json_next(const char *text, json_span arr, size_t *cursor,
 
 /* Like json_next, and in the same single pass over an object element sets
  * *value to the span of its first member named key (keylen bytes, escapes
- * decoded); *value is empty (start == end) when the element is not an
- * object or has no such member. */
+ * decoded) and *count (when not NULL) to how many members have that name;
+ * *value is empty (start == end) and *count 0 when the element is not an
+ * object or has no such member. json_member_nth finds the others. */
 int json_next_member(const char *text, json_span arr, size_t *cursor,
                      const char *key, size_t keylen, json_span *elem,
-                     json_span *value);
+                     json_span *value, unsigned *count);
+
+/* The nth (0 for the first) member named key of the object at span obj,
+ * as json_member compares names. Returns JSON_OK, JSON_ABSENT (fewer than
+ * n + 1 such members), JSON_WRONG_TYPE or JSON_INVALID. */
+int json_member_nth(const char *text, json_span obj, const char *key,
+                    size_t keylen, unsigned nth, json_span *value);
+
+/* Steps through the members of the object at span obj (from a validated
+ * text). Start with *cursor = 0; each call sets *name to the member's name
+ * (the string with its quotes, as json_unescape takes it) and *value to
+ * its value, and returns JSON_OK; then JSON_ABSENT after the last one.
+ * JSON_WRONG_TYPE if obj is not an object; a malformed span or cursor
+ * gives JSON_INVALID, never a read outside obj. */
+int json_next_pair(const char *text, json_span obj, size_t *cursor,
+                   json_span *name, json_span *value);
+
+/* Decodes the string at span str (quotes included) into out, which must
+ * have room for str.end - str.start bytes (a decoded string is never
+ * longer than its JSON text); sets *len. Returns JSON_OK, JSON_WRONG_TYPE
+ * when the span is not a string, JSON_INVALID for a bad escape. */
+int json_unescape(const char *text, json_span str, char *out, size_t *len);
 
 /* Reads the value at span s as a JSON integer literal: -?(0|[1-9][0-9]*),
  * no fraction and no exponent ("-0" is 0). Returns JSON_OK and sets *out,
  * JSON_WRONG_TYPE for any other value (5.0, 1e2, "5", null), or JSON_RANGE
  * when the literal does not fit in int64. */
 int json_integer(const char *text, json_span s, int64_t *out);
+
+/* Reads the value at span s as a whole number however it is spelled: any
+ * JSON number whose exact decimal value is an integer (5, 5.0, 5e0, 5E+0,
+ * 50e-1, 0.5e1, -0, -0.0, 0e999), or a string whose content, escapes
+ * decoded, is such a number written with optional leading zeros, an
+ * optional '+' and optional spaces or tabs around it ("5", "005", " 5",
+ * "+5", "5.0", "5e0"). No hex, no "5.", no ".5", no other text. Exact:
+ * 5.0000000000000001 is not 5 (whatever a double would say). Returns
+ * JSON_OK and sets *out, JSON_RANGE for a whole number outside int64, or
+ * JSON_WRONG_TYPE (a fraction, another string, any other value). Whatever
+ * json_integer accepts, this reads the same. */
+int json_whole(const char *text, json_span s, int64_t *out);
 
 #endif

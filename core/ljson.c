@@ -152,53 +152,121 @@ static int wanted(lua_State *L, int idx, lua_Integer n)
     return 0;
 }
 
+/* Holds n for the element at elem in the table on top, unless an earlier
+ * element holds it already. */
+static void hold(lua_State *L, int64_t n, json_span elem)
+{
+    if (lua_rawgeti(L, -1, n) != LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 2, 0);
+    lua_pushinteger(L, (lua_Integer)elem.start + 1);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, (lua_Integer)elem.end);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, n);
+}
+
+/* The number a member's value holds, however it is spelled (json_whole):
+ * plain digits, read first, cost what they always did. */
+static int held_value(const char *text, json_span value, int64_t *n)
+{
+    if (value.start == value.end)
+        return 0;
+    return json_integer(text, value, n) == JSON_OK || json_whole(text, value, n) == JSON_OK;
+}
+
 /* held(text, start, stop, field [, numbers]) -> { [n] = {start, stop} }:
- * for each object in the array at start..stop whose member field is an
- * integer n (the first such element wins), limited to numbers when given.
- * One pass in C over each element (json_next_member), not a walk through
- * elements() and member() from Lua, which skipped every element twice. */
+ * for each object in the array at start..stop whose member field holds a
+ * whole number n, however it is spelled ("5", 5.0, 5e0: json_whole), the
+ * element's span (the first such element wins), limited to numbers when
+ * given. An element with field twice holds every value it gives (readers
+ * disagree on which one counts: jq takes the last). One pass in C over
+ * each element (json_next_member), not a walk through elements() and
+ * member() from Lua, which skipped every element twice. */
 static int l_held(lua_State *L)
 {
     size_t len, flen, cursor = 0;
     const char *text = luaL_checklstring(L, 1, &len);
     json_span arr = check_span(L, 2, len), elem, value;
     const char *field = luaL_checklstring(L, 4, &flen);
+    unsigned count;
     int64_t n;
     if (!lua_isnoneornil(L, 5))
         luaL_checktype(L, 5, LUA_TTABLE);
+    lua_settop(L, 5);  /* numbers, or nil, stays at 5 */
     lua_newtable(L);
-    while (json_next_member(text, arr, &cursor, field, flen, &elem, &value) == JSON_OK) {
-        if (value.start == value.end
-            || json_integer(text, value, &n) != JSON_OK || !wanted(L, 5, n))
-            continue;
-        if (lua_rawgeti(L, -1, n) == LUA_TNIL) {
-            lua_pop(L, 1);
-            push_span(L, elem);
-            lua_createtable(L, 2, 0);
-            lua_insert(L, -3);
-            lua_rawseti(L, -3, 2);
-            lua_rawseti(L, -2, 1);
-            lua_rawseti(L, -2, n);
-        } else {
-            lua_pop(L, 1);
+    while (json_next_member(text, arr, &cursor, field, flen, &elem, &value, &count) == JSON_OK) {
+        for (unsigned i = 0; i < count; i++) {
+            if (i > 0 && json_member_nth(text, elem, field, flen, i, &value) != JSON_OK)
+                break;
+            if (held_value(text, value, &n) && wanted(L, 5, n))
+                hold(L, n, elem);
         }
     }
     return 1;
 }
 
-/* integer(text, start, stop) -> integer | nil, reason, nil */
-static int l_integer(lua_State *L)
+/* pairs(text, start, stop) -> {name1, s1, e1, name2, s2, e2, ...}: the
+ * members of the object at start..stop in order, names decoded, values as
+ * spans | nil, reason, nil */
+static int l_pairs(lua_State *L)
+{
+    size_t len, cursor = 0, nlen;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span obj = check_span(L, 2, len), name, value;
+    lua_Integer i = 0;
+    luaL_Buffer b;
+    int st;
+    lua_newtable(L);
+    while ((st = json_next_pair(text, obj, &cursor, &name, &value)) == JSON_OK) {
+        char *out = luaL_buffinitsize(L, &b, name.end - name.start);
+        if (json_unescape(text, name, out, &nlen) != JSON_OK)
+            return json_fail(L, "invalid", 0);
+        luaL_pushresultsize(&b, nlen);
+        lua_rawseti(L, -2, ++i);
+        lua_pushinteger(L, (lua_Integer)value.start + 1);
+        lua_rawseti(L, -2, ++i);
+        lua_pushinteger(L, (lua_Integer)value.end);
+        lua_rawseti(L, -2, ++i);
+    }
+    if (st != JSON_ABSENT)
+        return json_fail(L, status_word(st, "not an object"), 0);
+    return 1;
+}
+
+/* A number read by fn from the span at args 1..3: integer | nil, reason,
+ * nil; what is the reason for a value of the wrong type. */
+static int read_number(lua_State *L, int (*fn)(const char *, json_span, int64_t *),
+                       const char *what)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
     json_span s = check_span(L, 2, len);
     int64_t v;
-    int st = json_integer(text, s, &v);
+    int st = fn(text, s, &v);
     if (st == JSON_OK) {
         lua_pushinteger(L, v);
         return 1;
     }
-    return json_fail(L, status_word(st, "not an integer"), 0);
+    return json_fail(L, status_word(st, what), 0);
+}
+
+/* integer(text, start, stop) -> integer | nil, reason, nil: a plain
+ * integer literal (json_integer) */
+static int l_integer(lua_State *L)
+{
+    return read_number(L, json_integer, "not an integer");
+}
+
+/* whole(text, start, stop) -> integer | nil, reason, nil: the value as a
+ * whole number however it is spelled (json_whole); reason "not a whole
+ * number" or "out of range" */
+static int l_whole(lua_State *L)
+{
+    return read_number(L, json_whole, "not a whole number");
 }
 
 static const luaL_Reg json_funcs[] = {
@@ -207,7 +275,9 @@ static const luaL_Reg json_funcs[] = {
     {"integer", l_integer},
     {"member", l_member},
     {"members", l_members},
+    {"pairs", l_pairs},
     {"validate", l_validate},
+    {"whole", l_whole},
     {NULL, NULL}
 };
 

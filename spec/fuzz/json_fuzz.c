@@ -4,13 +4,17 @@
  *  - json_validate against a deliberately simple recursive reference
  *    validator (same status, same root span), and that errors stay in
  *    bounds with a reason;
- *  - json_integer on the whole input against a reference parser;
+ *  - json_integer on the whole input against a reference parser, and
+ *    json_whole (every spelling of a whole number) against a reference
+ *    that works on decimal strings;
  *  - json_member / json_next on the input even when it is not valid: the
  *    scanner must stay inside the span and terminate;
  *  - on valid input: every span returned is in bounds, ordered, and is
  *    itself a valid JSON text; the splice of next_project_number that an
  *    allocation does keeps the text valid, changes only the value's bytes,
- *    and reads back; project_number of each active project is read.
+ *    and reads back; project_number of each active project is read;
+ *    json_next_pair and json_member_nth list the members json_member
+ *    finds, and json_unescape decodes names as the reference does.
  * Any violation traps, so libFuzzer reports it with the input. */
 #include "json.h"
 
@@ -280,6 +284,93 @@ static int ref_integer(const uint8_t *s, size_t n, int64_t *out)
     return JSON_OK;
 }
 
+/* Reference for json_whole, on decimal strings: the digits and the power
+ * of ten, normalised, then compared with the int64 limits as text. */
+static int ref_whole_number(const uint8_t *s, size_t n, int in_string, int64_t *out)
+{
+    size_t i = 0, nd = 0;
+    char *dig = malloc(n + 1);
+    long long exp = 0, fracd = 0;
+    int neg = 0, st = JSON_WRONG_TYPE;
+    REQUIRE(dig != NULL);
+    if (in_string) while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (i < n && (s[i] == '-' || (in_string && s[i] == '+'))) neg = s[i++] == '-';
+    size_t d0 = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') dig[nd++] = (char)s[i++];
+    if (i == d0 || (!in_string && s[d0] == '0' && i - d0 > 1)) goto done;
+    if (i < n && s[i] == '.') {
+        size_t f0 = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') dig[nd++] = (char)s[i++], fracd++;
+        if (i == f0) goto done;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        int eneg = 0;
+        size_t e0;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) eneg = s[i++] == '-';
+        e0 = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (exp < 1000000000LL) exp = exp * 10 + (s[i] - '0');
+            i++;
+        }
+        if (i == e0) goto done;
+        if (eneg) exp = -exp;
+    }
+    if (in_string) while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (i != n) goto done;
+    exp -= fracd;
+    size_t lo = 0, hi = nd;
+    while (lo < hi && dig[lo] == '0') lo++;
+    if (lo == hi) { *out = 0; st = JSON_OK; goto done; }
+    while (dig[hi - 1] == '0') hi--, exp++;
+    if (exp < 0) goto done;
+    st = JSON_RANGE;
+    if ((long long)(hi - lo) + exp > 19) goto done;
+    char buf[24];
+    size_t len = 0;
+    for (size_t k = lo; k < hi; k++) buf[len++] = dig[k];
+    for (long long k = 0; k < exp; k++) buf[len++] = '0';
+    buf[len] = 0;
+    const char *lim = neg ? "9223372036854775808" : "9223372036854775807";
+    if (len == 19 && strcmp(buf, lim) > 0) goto done;
+    unsigned long long v = strtoull(buf, NULL, 10);
+    *out = neg ? (v == 9223372036854775808ULL ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+    st = JSON_OK;
+done:
+    free(dig);
+    return st;
+}
+
+/* json_whole's reference on any span: a number, or a string decoded first
+ * (escapes that decode to anything but ASCII make it no number). */
+static int ref_whole(const uint8_t *d, json_span sp, int64_t *out)
+{
+    const uint8_t *s = d + sp.start;
+    size_t n = sp.end - sp.start;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        json_span inner;
+        json_error e;
+        uint8_t *dec;
+        size_t len;
+        int st;
+        /* only validated strings are decoded; others are no number */
+        if (json_validate(as_text(s), n, &inner, &e) != JSON_OK || inner.start != 0 || inner.end != n)
+            return JSON_WRONG_TYPE;
+        dec = malloc(n);
+        REQUIRE(dec != NULL);
+        len = ref_decode(s, n, 0, dec);
+        st = JSON_WRONG_TYPE;
+        if (memchr(dec, '"', len) == NULL) {
+            int ascii = 1;
+            for (size_t k = 0; k < len; k++) ascii &= dec[k] < 0x80;
+            if (ascii) st = ref_whole_number(dec, len, 1, out);
+        }
+        free(dec);
+        return st;
+    }
+    return ref_whole_number(s, n, 0, out);
+}
+
 /* --- checks on the scanner ------------------------------------------------ */
 
 /* s must lie in outer and be a complete JSON text on its own. */
@@ -300,6 +391,18 @@ static int check_integer(const uint8_t *d, json_span s, int64_t *out)
     REQUIRE(st != JSON_OK || a == b);
     if (out) *out = a;
     return st;
+}
+
+/* json_whole agrees with the reference on a validated value's span, and
+ * with json_integer wherever that one reads a number. */
+static void check_whole(const uint8_t *d, json_span s)
+{
+    int64_t a = 0, b = 0, c = 0;
+    int st = json_whole(as_text(d), s, &a);
+    REQUIRE(st == ref_whole(d, s, &b));
+    REQUIRE(st != JSON_OK || a == b);
+    if (json_integer(as_text(d), s, &c) == JSON_OK)
+        REQUIRE(st == JSON_OK && a == c);
 }
 
 /* Iterates an array: elements in bounds, in order, each a valid value;
@@ -354,6 +457,36 @@ static void check_multi(const uint8_t *d, json_span obj, const char *const *keys
     }
 }
 
+/* json_next_pair walks the members in order: each name decodes as the
+ * reference decodes it, and json_member finds that name's first value at
+ * or before this one. */
+static void check_pairs(const uint8_t *d, json_span obj)
+{
+    size_t cursor = 0, last = obj.start, count = 0;
+    json_span name, value, first;
+    int st;
+    uint8_t *a = malloc(obj.end - obj.start), *b = malloc(obj.end - obj.start);
+    REQUIRE(a != NULL && b != NULL);
+    while ((st = json_next_pair(as_text(d), obj, &cursor, &name, &value)) == JSON_OK) {
+        size_t la = 0, lb;
+        REQUIRE(name.start >= last && name.end < value.start && value.end <= obj.end);
+        REQUIRE(cursor == value.end && ++count <= obj.end - obj.start);
+        check_span(d, obj, value);
+        REQUIRE(json_unescape(as_text(d), name, (char *)a, &la) == JSON_OK);
+        lb = ref_decode(d, obj.end, name.start, b);
+        REQUIRE(la == lb && memcmp(a, b, la) == 0);
+        st = json_member(as_text(d), obj, (const char *)a, la, &first);
+        REQUIRE((st == JSON_OK || st == JSON_DUPLICATE) && first.start <= value.start);
+        REQUIRE(st == JSON_DUPLICATE || first.start == value.start);
+        last = value.end;
+    }
+    REQUIRE(st == (d[obj.start] == '{' ? JSON_ABSENT : JSON_WRONG_TYPE));
+    if (d[obj.start] != '"')
+        REQUIRE(json_unescape(as_text(d), obj, (char *)a, &count) == JSON_WRONG_TYPE);
+    free(a);
+    free(b);
+}
+
 /* Looks up the object's first member name (decoded) and two fixed keys,
  * so escaped names and duplicates are compared with the reference too. */
 static void check_members(const uint8_t *d, json_span obj)
@@ -378,6 +511,7 @@ static void check_members(const uint8_t *d, json_span obj)
     }
     check_multi(d, obj, keys, lens, nkeys);
     free(name);
+    check_pairs(d, obj);
 }
 
 /* json_next_member steps through the same elements as json_next and
@@ -390,7 +524,8 @@ static void check_next_member(const uint8_t *d, json_span arr, int valid)
     int st1, st2;
     do {
         st1 = json_next(as_text(d), arr, &c1, &e1);
-        st2 = json_next_member(as_text(d), arr, &c2, "project_number", 14, &e2, &v);
+        unsigned times = 0;
+        st2 = json_next_member(as_text(d), arr, &c2, "project_number", 14, &e2, &v, &times);
         REQUIRE(!valid || st1 == st2);
         if (st2 != JSON_OK)
             break;
@@ -405,6 +540,18 @@ static void check_next_member(const uint8_t *d, json_span arr, int valid)
             REQUIRE(v.start == want.start && v.end == want.end);
         else
             REQUIRE(v.start == v.end);
+        REQUIRE(times == (st == JSON_OK ? 1u : st == JSON_DUPLICATE ? times : 0u));
+        REQUIRE(st != JSON_DUPLICATE || times >= 2);
+        for (unsigned k = 0; k < times; k++) {
+            json_span nth;
+            REQUIRE(json_member_nth(as_text(d), e2, "project_number", 14, k, &nth) == JSON_OK);
+            REQUIRE(k > 0 || (nth.start == v.start && nth.end == v.end));
+            check_span(d, e2, nth);
+            check_whole(d, nth);
+        }
+        json_span none;
+        REQUIRE(json_member_nth(as_text(d), e2, "project_number", 14, times, &none)
+                == (d[e2.start] == '{' ? JSON_ABSENT : JSON_WRONG_TYPE));
     } while (st1 == JSON_OK || !valid);
 }
 
@@ -412,8 +559,10 @@ static void project_number(const uint8_t *d, json_span elem)
 {
     json_span v;
     int st = check_member(d, elem, (const uint8_t *)"project_number", 14, &v);
-    if (st == JSON_OK || st == JSON_DUPLICATE)
+    if (st == JSON_OK || st == JSON_DUPLICATE) {
         check_integer(d, v, NULL);
+        check_whole(d, v);
+    }
     check_members(d, elem);
 }
 
@@ -424,6 +573,17 @@ static void poke_unvalidated(const uint8_t *d, size_t n)
     json_span all = {0, n}, v;
     int64_t x;
     check_integer(d, all, &x);
+    (void)json_whole(as_text(d), all, &x);
+    {
+        size_t c = 0;
+        json_span nm, vv;
+        int guard = 0;
+        while (json_next_pair(as_text(d), all, &c, &nm, &vv) == JSON_OK) {
+            REQUIRE(nm.end <= n && vv.end <= n && ++guard <= (int)n);
+            (void)json_whole(as_text(d), vv, &x);
+        }
+        (void)json_member_nth(as_text(d), all, "a", 1, 1, &vv);
+    }
     if (json_member(as_text(d), all, "next_project_number", 19, &v) == JSON_OK)
         REQUIRE(v.start < v.end && v.end <= n);
     each_element(d, all, 0, NULL);
@@ -471,6 +631,7 @@ static void check_valid(const uint8_t *d, size_t n, json_span root)
     int st;
     REQUIRE(root.start < root.end && root.end <= n);
     check_integer(d, root, NULL);
+    check_whole(d, root);
     if (d[root.start] == '[') {
         each_element(d, root, 1, check_members);
         check_next_member(d, root, 1);
