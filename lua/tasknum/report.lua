@@ -21,47 +21,94 @@ local function decode(text)
   if ok then return tidy(v) end
 end
 
+-- The number a project_number value holds, however it is spelled
+-- (core.whole: "5", 5.0, 5e0 ...): n, and whether the spelling is loose
+-- (anything but the plain digits a %d gives); nil when it holds none.
+local function number_of(text, vs, ve)
+  local n = core.whole(text, vs, ve)
+  if not n then return nil end
+  return n, text:sub(vs, ve) ~= string.format("%d", n)
+end
+
+-- One entry of active_projects: its numbers (every value of project_number,
+-- even when the key is given twice: readers disagree on which one counts),
+-- its name, and what a check reports about it.
+local function entry_of(text, es, ee, index)
+  local entry = { index = index, numbers = {}, values = {}, dup_keys = {} }
+  if text:sub(es, es) ~= "{" then return entry end
+  local pairs_list = core.pairs(text, es, ee) or {}
+  local seen = {}
+  for i = 1, #pairs_list, 3 do
+    local key, vs, ve = pairs_list[i], pairs_list[i + 1], pairs_list[i + 2]
+    if seen[key] == 1 then entry.dup_keys[#entry.dup_keys + 1] = key end
+    seen[key] = (seen[key] or 0) + 1
+    if key == "project_number" then
+      local n, loose = number_of(text, vs, ve)
+      entry.values[#entry.values + 1] = { text = text:sub(vs, math.min(ve, vs + 60)), number = n, loose = loose }
+      if n then entry.numbers[#entry.numbers + 1] = n end
+    elseif key == "project_name" and entry.name == nil then
+      local name = decode(text:sub(vs, ve))
+      entry.name = type(name) == "string" and name or false
+    end
+  end
+  entry.name = entry.name or nil
+  entry.number = entry.numbers[1]
+  return entry
+end
+
 -- active(text, info) -> the entries of active_projects in file order, each
--- { index, number (integer or nil), name }; info is state.parse's answer.
+-- { index, number (the first it holds, or nil), numbers (all it holds),
+-- values ({text, number, loose} for each project_number member),
+-- dup_keys (names given twice), name }, and the kind of the value when
+-- active_projects is there but is not an array ("object", ...); info is
+-- state.parse's answer (which refuses active_projects twice).
 function M.active(text, info)
-  local s, e = core.member(text, info.root_start, info.root_stop, "active_projects")
+  local found = info.top and info.top.active_projects
+  local s, e
+  if found then s, e = found[1], found[2] else s, e = core.member(text, info.root_start, info.root_stop, "active_projects") end
   local list = {}
-  if not s or text:sub(s, s) ~= "[" then return list end
+  if not s then return list end
+  local first = text:sub(s, s)
+  if first ~= "[" then
+    return list, ({ ["{"] = "an object", ['"'] = "a string", t = "true", f = "false", n = "null" })[first]
+        or "a number"
+  end
   local spans = core.elements(text, s, e)
   for i = 1, #spans, 2 do
-    local es, ee = spans[i], spans[i + 1]
-    local entry = { index = #list + 1 }
-    if text:sub(es, es) == "{" then
-      local vs, ve = core.member(text, es, ee, "project_number")
-      entry.number = vs and core.integer(text, vs, ve) or nil
-      local ns, ne = core.member(text, es, ee, "project_name")
-      local name = ns and decode(text:sub(ns, ne))
-      entry.name = type(name) == "string" and name or nil
-    end
-    list[#list + 1] = entry
+    list[#list + 1] = entry_of(text, spans[i], spans[i + 1], #list + 1)
   end
   return list
 end
 
 -- How many numbers the counter hands out from next before it reaches n,
--- wrapping from max to min.
+-- wrapping from max to min; unsigned (a range may span all 64 bits).
 local function distance(next, n, min, max)
   if n >= next then return n - next end
   return (max - next) + (n - min) + 1
 end
 
+-- An unsigned count as a JSON integer: past math.maxinteger it is capped.
+local function capped(u)
+  return u < 0 and math.maxinteger or u
+end
+
 -- room(info, active) -> free numbers from the counter on before it would
--- hand out one that an active project holds, and that project (nil, and
--- the size of the range, when no active project is in the range).
+-- hand out one that an active project holds, that project and that
+-- number (nil, and the size of the range, when no active project is in
+-- the range).
 function M.room(info, active)
-  local best, nearest
+  local best, nearest, number
   for _, a in ipairs(active) do
-    if a.number and a.number >= info.min and a.number <= info.max then
-      local d = distance(info.next, a.number, info.min, info.max)
-      if not best or d < best then best, nearest = d, a end
+    for _, n in ipairs(a.numbers or { a.number }) do
+      if n >= info.min and n <= info.max then
+        local d = distance(info.next, n, info.min, info.max)
+        if not best or math.ult(d, best) then best, nearest, number = d, a, n end
+      end
     end
   end
-  return best or (info.max - info.min + 1), nearest
+  if best then return capped(best), nearest, number end
+  local size = info.max - info.min + 1 -- 0 when the range spans all 64 bits
+  return size == 0 and math.maxinteger or capped(size)
 end
 
 -- audit_path(state_path, policies) -> where the audit policy logs: its

@@ -172,6 +172,10 @@ function M.parse(text)
   end
   local min, max, authority = range_of(text, top)
   if not min then return nil, max end
+  -- readers disagree on which of two counts (jq: the last), so the numbers
+  -- active projects hold would depend on the reader
+  local as, aerr = span_of(top, "active_projects", "")
+  if as == nil then return nil, aerr end
   if next < min or next > max then
     return corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
       "set project_numbering {\"min\": A, \"max\": B} to a range that holds it, "

@@ -30,12 +30,12 @@ local function counter(s, text)
     return
   end
   local active = report.active(text, info)
-  local room, nearest = report.room(info, active)
+  local room, nearest, number = report.room(info, active)
   s.next_project_number = info.next
   s.range = { min = info.min, max = info.max }
   s.active_project_count = #active
   s.room = room
-  s.next_active = nearest and { project_number = nearest.number, project_name = nearest.name }
+  s.next_active = nearest and { project_number = number, project_name = nearest.name }
     or json.null
   return info
 end
@@ -118,35 +118,84 @@ end
 
 -- --- check ------------------------------------------------------------------
 
-local function name_of(a)
-  return string.format("%d (%s)", a.number, a.name or "no name")
+local function name_of(a, n)
+  return string.format("%d (%s)", n or a.number, a.name or "no name")
 end
 
+local function add(problems, p) problems[#problems + 1] = p end
+
+-- Numbers held by two active projects.
 local function duplicates(active, problems)
   local first = {}
   for _, a in ipairs(active) do
-    if a.number then
-      local other = first[a.number]
-      if other then
-        problems[#problems + 1] = { check = "duplicate", project_number = a.number,
+    for _, n in ipairs(a.numbers) do
+      local other = first[n]
+      if other and other ~= a then
+        add(problems, { check = "duplicate", project_number = n,
           message = string.format("project number %d is held by active projects %s and %s "
-            .. "(entries %d and %d)", a.number, other.name or "?", a.name or "?", other.index, a.index) }
-      else
-        first[a.number] = a
+            .. "(entries %d and %d)", n, other.name or "?", a.name or "?", other.index, a.index) })
+      elseif not other then
+        first[n] = a
       end
+    end
+  end
+end
+
+local function entry_name(a)
+  return string.format("active project entry %d (%s)", a.index, a.name or "no name")
+end
+
+-- What only some readers see: a number spelled loosely (held, but a jq
+-- `select(.project_number == 5)` misses "5"), a project_number that holds
+-- no number, and a key an entry gives twice.
+local function spellings(active, problems)
+  for _, a in ipairs(active) do
+    for _, v in ipairs(a.values) do
+      if v.loose then
+        add(problems, { check = "loose", project_number = v.number, written = v.text,
+          message = string.format("%s writes its project_number as %s: tasknum holds %d, but tools "
+            .. "that compare numbers miss it; write %d", entry_name(a), v.text, v.number, v.number) })
+      elseif not v.number then
+        add(problems, { check = "not-whole", written = v.text,
+          message = string.format("%s has project_number %s, which is not a whole number in 64 bits: "
+            .. "it holds no number", entry_name(a), v.text) })
+      end
+    end
+    for _, key in ipairs(a.dup_keys) do
+      local held = {}
+      for i, v in ipairs(key == "project_number" and a.values or {}) do held[i] = v.text end
+      add(problems, { check = "duplicate-key", key = key, entry = a.index,
+        message = string.format("%s gives %s more than once; readers disagree on which counts "
+          .. "(jq takes the last)%s", entry_name(a), key,
+          #held > 0 and ", so tasknum holds every one (" .. table.concat(held, ", ") .. ")" or "") })
+    end
+  end
+end
+
+-- Top-level keys given twice (those tasknum reads make the state corrupt
+-- already; a team policy may read the others).
+local function top_keys(text, info, problems)
+  local list, seen = core.pairs(text, info.root_start, info.root_stop) or {}, {}
+  for i = 1, #list, 3 do
+    local key = list[i]
+    seen[key] = (seen[key] or 0) + 1
+    if seen[key] == 2 then
+      add(problems, { check = "duplicate-key", key = key,
+        message = string.format("the top-level key %s is given more than once; readers disagree on "
+          .. "which counts (jq takes the last)", key) })
     end
   end
 end
 
 -- Active projects that the next AHEAD numbers from the counter run into.
 local function ahead(info, active, problems)
-  local room, nearest = report.room(info, active)
+  local room, nearest, n = report.room(info, active)
   if nearest and room < M.AHEAD then
-    problems[#problems + 1] = { check = "ahead", project_number = nearest.number, room = room,
+    add(problems, { check = "ahead", project_number = n, room = room,
       message = room == 0
-        and string.format("the counter %d is held by active project %s", info.next, name_of(nearest))
-        or string.format("active project %s is only %d number%s after the counter %d", name_of(nearest),
-          room, room == 1 and "" or "s", info.next) }
+        and string.format("the counter %d is held by active project %s", info.next, name_of(nearest, n))
+        or string.format("active project %s is only %d number%s after the counter %d", name_of(nearest, n),
+          room, room == 1 and "" or "s", info.next) })
   end
 end
 
@@ -203,7 +252,13 @@ function M.problems(text, where)
     problems[1] = { check = "well-formed", message = err.message, details = err.details }
     return problems
   end
-  local active = report.active(text, info)
+  local active, kind = report.active(text, info)
+  if kind and kind ~= "null" then
+    add(problems, { check = "not-array", message = "active_projects is " .. kind
+      .. ", not an array: no number in it is held" })
+  end
+  top_keys(text, info, problems)
+  spellings(active, problems)
   duplicates(active, problems)
   ahead(info, active, problems)
   if where then

@@ -257,11 +257,22 @@ function Txn:span(...)
 end
 
 -- held(array_key, field [, numbers]) -> { [number] = {start, stop} of its
--- element } for the elements of the top-level array whose field is an
--- integer (the first element wins); only for the given numbers, if any.
+-- element } for the elements of the top-level array whose field holds a
+-- whole number, however it is spelled ("5", 5.0, 5e0: core.whole; a field
+-- given twice holds both values); the first element wins; only for the
+-- given numbers, if any. An array key given twice fails the step
+-- (STATE_CORRUPT): which numbers it holds would depend on the reader.
 function Txn:held(array_key, field, numbers)
   local s, e = self:span(array_key)
-  if not s or self.text:sub(s, s) ~= "[" then return {} end
+  if not s then
+    local _, why = core.member(self.text, self.info.root_start, self.info.root_stop, array_key)
+    if why == "duplicate" then
+      self:fail("STATE_CORRUPT", array_key .. " appears twice",
+        "keep one of them: readers disagree on which one counts (jq takes the last)")
+    end
+    return {}
+  end
+  if self.text:sub(s, s) ~= "[" then return {} end
   return core.held(self.text, s, e, field, numbers)
 end
 
