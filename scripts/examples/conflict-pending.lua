@@ -32,13 +32,14 @@ end
 function M.pick(txn, count)
   local all = taken(txn)
   if SKIP then
-    local numbers, looked, size = {}, 0, txn.info.max - txn.info.min + 1
+    -- numbers left to look at after this one, unsigned (see conflict-skip.lua)
+    local numbers, after = {}, txn.info.max - txn.info.min
     while #numbers < count do
-      if looked == size then
+      if all[txn.counter] then txn:skip(1) else numbers[#numbers + 1] = txn:take(1)[1] end
+      if #numbers < count and after == 0 then
         txn:fail("NUMBER_CONFLICT", "not enough free numbers in the range")
       end
-      looked = looked + 1
-      if all[txn.counter] then txn:skip(1) else numbers[#numbers + 1] = txn:take(1)[1] end
+      after = after - 1
     end
     return numbers
   end

@@ -10,21 +10,24 @@ M.max_count = 10
 
 function M.pick(txn, count)
   local held = txn:held("active_projects", "project_number")
-  local size = txn.info.max - txn.info.min + 1
-  local numbers, looked = {}, 0
+  -- How many numbers of the range are left to look at after this one:
+  -- max - min, unsigned (a range of all 64 bits holds 2^64 numbers, one
+  -- more than an integer counts, so "max - min + 1" would be 0).
+  local after = txn.info.max - txn.info.min
+  local numbers = {}
   while #numbers < count do
-    if looked == size then
-      txn:fail("NUMBER_CONFLICT",
-        string.format("only %d free numbers in %d..%d, %d asked for",
-          #numbers, txn.info.min, txn.info.max, count),
-        "every other number is held by an active project; archive the finished ones")
-    end
-    looked = looked + 1
     if held[txn.counter] then
       txn:skip(1)
     else
       numbers[#numbers + 1] = txn:take(1)[1]
     end
+    if #numbers < count and after == 0 then
+      txn:fail("NUMBER_CONFLICT",
+        string.format("only %d free numbers in %d..%d, %d asked for",
+          #numbers, txn.info.min, txn.info.max, count),
+        "every other number is held by an active project; archive the finished ones")
+    end
+    after = after - 1
   end
   return numbers
 end
