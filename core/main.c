@@ -225,6 +225,24 @@ static int pmain(lua_State *L)
     return 1;
 }
 
+/* The stderr line, `tasknum: message` (an error value's message reads
+ * "CODE: message"), on one line whatever msg holds (a traceback has many):
+ * control characters escaped as the CLI's emit escapes them (\n, \r, \t,
+ * \xHH). */
+static void report_line(const char *msg)
+{
+    fputs("tasknum: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            fprintf(stderr, "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
+}
+
 /* Last resort when the Lua side itself failed: a JSON answer from C. */
 static void report_fatal(const char *msg)
 {
@@ -239,7 +257,7 @@ static void report_fatal(const char *msg)
     }
     fputs("\"},\"error_code\":\"SCRIPT_ERROR\",\"retry_suggested\":false,"
           "\"lock_acquired\":false}\n", stdout);
-    fprintf(stderr, "tasknum: %s\n", msg);
+    report_line(msg);
 }
 
 int main(int argc, char **argv)

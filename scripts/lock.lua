@@ -71,5 +71,5 @@ local result = tasknum.hold(opts, function(h)
   return { command_status = started.status }
 end)
 if result.status ~= "success" then return cli.emit(result) end
-if started.message then io.stderr:write("tasknum: lock: ", started.message, "\n") end
+if started.message then io.stderr:write("tasknum: lock: ", cli.oneline(started.message), "\n") end
 return started.status

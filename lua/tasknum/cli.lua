@@ -40,15 +40,26 @@ function M.json(r)
   return answer.encode(r) .. "\n"
 end
 
+-- oneline(text) -> text on one line: control characters (newlines, tabs,
+-- ESC, DEL ...) written as escapes (\n, \t, \x1b, \x7f), so that
+-- nothing a message quotes can end the line or drive a terminal; every
+-- other byte stays.
+local ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+function M.oneline(text)
+  return (tostring(text):gsub("%c", function(c)
+    return ESCAPES[c] or string.format("\\x%02x", c:byte())
+  end))
+end
+
 -- emit(result [, text]) -> exit status. Prints text (the answer as its
--- format rendered it; JSON without one) on stdout, and a short line on
--- stderr when it is a failure.
+-- format rendered it; JSON without one) on stdout, and on failure one
+-- line on stderr, `tasknum: CODE: message`, always one line (oneline).
 function M.emit(result, text)
   io.stdout:write(text or M.json(result))
   io.stdout:flush()
   if result.status ~= "success" then
-    io.stderr:write("tasknum: ", result.error_code or "ERROR", ": ",
-      tostring(result.error_message), "\n")
+    io.stderr:write("tasknum: ", M.oneline(result.error_code or "ERROR"), ": ",
+      M.oneline(result.error_message), "\n")
   end
   return answer.exit_status(result)
 end
@@ -185,14 +196,19 @@ end
 
 local function bad(message) errors.raise("INVALID_ARGUMENT", message) end
 
+-- One number syntax for every option: decimal digits, nothing else (no
+-- hex, no exponent, no blanks, no "+"); a whole number may have a "-", a
+-- number of seconds a fraction (2, 0.5, .5).
 local function convert(kind, name, value)
   if kind == "string" then return value end
-  local n = tonumber(value)
   if kind == "integer" then
-    n = value:match("^%-?%d+$") and math.tointeger(n)
-    if not n then bad(name .. " takes a whole number, got " .. value) end
-  elseif not n or n ~= n or n < 0 or n == math.huge then
-    bad(name .. " takes a number of seconds >= 0, got " .. value)
+    local n = value:match("^%-?%d+$") and math.tointeger(tonumber(value))
+    if not n then bad(name .. " takes a whole number in decimal digits, got " .. value) end
+    return n
+  end
+  local n = (value:match("^%d+$") or value:match("^%d*%.%d+$")) and tonumber(value)
+  if not n or n == math.huge then
+    bad(name .. " takes a number of seconds in decimal digits (2, 0.5), got " .. value)
   end
   return n
 end
