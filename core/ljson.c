@@ -118,16 +118,18 @@ static int l_members(lua_State *L)
     return 1;
 }
 
-/* elements(text, start, stop) -> {s1, e1, s2, e2, ...} | nil, reason, nil */
+/* elements(text, start, stop [, most]) -> {s1, e1, s2, e2, ...}, the
+ * first most elements (all without it) | nil, reason, nil. An edit that
+ * needs the first two of 100,000 elements builds no table of them all. */
 static int l_elements(lua_State *L)
 {
     size_t len, cursor = 0;
     const char *text = luaL_checklstring(L, 1, &len);
     json_span arr = check_span(L, 2, len), elem;
-    lua_Integer n = 0;
-    int st;
+    lua_Integer n = 0, most = luaL_optinteger(L, 4, LUA_MAXINTEGER);
+    int st = JSON_OK;
     lua_newtable(L);
-    while ((st = json_next(text, arr, &cursor, &elem)) == JSON_OK) {
+    while (n / 2 < most && (st = json_next(text, arr, &cursor, &elem)) == JSON_OK) {
         lua_pushinteger(L, (lua_Integer)elem.start + 1);
         lua_rawseti(L, -2, ++n);
         lua_pushinteger(L, (lua_Integer)elem.end);
@@ -136,6 +138,30 @@ static int l_elements(lua_State *L)
     if (st == JSON_WRONG_TYPE)
         return json_fail(L, "not an array", 0);
     return 1;
+}
+
+/* next_element(text, start, stop [, after]) -> estart, estop of the
+ * element of the array at start..stop that follows the one ending at
+ * after (the first one without it), or nothing after the last | nil,
+ * reason, nil. A walk over the elements that builds no table of them. */
+static int l_next_element(lua_State *L)
+{
+    size_t len, cursor = 0;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span arr = check_span(L, 2, len), elem;
+    int st;
+    if (!lua_isnoneornil(L, 4)) {
+        lua_Integer after = luaL_checkinteger(L, 4);
+        luaL_argcheck(L, after > (lua_Integer)arr.start && (size_t)after <= arr.end, 4,
+                      "not inside the array");
+        cursor = (size_t)after;
+    }
+    st = json_next(text, arr, &cursor, &elem);
+    if (st == JSON_OK)
+        return push_span(L, elem);
+    if (st == JSON_ABSENT)
+        return 0;
+    return json_fail(L, status_word(st, "not an array"), 0);
 }
 
 static int wanted(lua_State *L, int idx, lua_Integer n)
@@ -209,9 +235,12 @@ static int l_held(lua_State *L)
     return 1;
 }
 
-/* pairs(text, start, stop) -> {name1, s1, e1, name2, s2, e2, ...}: the
- * members of the object at start..stop in order, names decoded, values as
- * spans | nil, reason, nil */
+/* pairs(text, start, stop [, into]) -> {name1, s1, e1, name2, s2, e2,
+ * ...}, n: the members of the object at start..stop in order, names
+ * decoded, values as spans, and how many slots that fills. into: a table
+ * to fill instead of a new one (slots past n are left as they were), so a
+ * walk over 100,000 entries makes no garbage table per entry | nil,
+ * reason, nil */
 static int l_pairs(lua_State *L)
 {
     size_t len, cursor = 0, nlen;
@@ -220,7 +249,13 @@ static int l_pairs(lua_State *L)
     lua_Integer i = 0;
     luaL_Buffer b;
     int st;
-    lua_newtable(L);
+    if (lua_isnoneornil(L, 4)) {
+        lua_settop(L, 3);
+        lua_newtable(L);
+    } else {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        lua_settop(L, 4);
+    }
     while ((st = json_next_pair(text, obj, &cursor, &name, &value)) == JSON_OK) {
         char *out = luaL_buffinitsize(L, &b, name.end - name.start);
         if (json_unescape(text, name, out, &nlen) != JSON_OK)
@@ -234,7 +269,8 @@ static int l_pairs(lua_State *L)
     }
     if (st != JSON_ABSENT)
         return json_fail(L, status_word(st, "not an object"), 0);
-    return 1;
+    lua_pushinteger(L, i);
+    return 2;
 }
 
 /* A number read by fn from the span at args 1..3: integer | nil, reason,
@@ -261,12 +297,37 @@ static int l_integer(lua_State *L)
     return read_number(L, json_integer, "not an integer");
 }
 
-/* whole(text, start, stop) -> integer | nil, reason, nil: the value as a
- * whole number however it is spelled (json_whole); reason "not a whole
- * number" or "out of range" */
+/* whole(text, start, stop) -> integer, plain | nil, reason, nil: the
+ * value as a whole number however it is spelled (json_whole), and whether
+ * it is written plainly, as "%d" writes it (not "5", 5.0, -0); reason "not
+ * a whole number" or "out of range" */
 static int l_whole(lua_State *L)
 {
-    return read_number(L, json_whole, "not a whole number");
+    size_t len;
+    int64_t v, plain;
+    if (read_number(L, json_whole, "not a whole number") != 1)
+        return 3;
+    v = (int64_t)lua_tointeger(L, -1);
+    const char *text = lua_tolstring(L, 1, &len);
+    json_span s = check_span(L, 2, len);
+    lua_pushboolean(L, json_integer(text, s, &plain) == JSON_OK && !(v == 0 && text[s.start] == '-'));
+    return 2;
+}
+
+/* string(text, start, stop) -> the string value at start..stop decoded |
+ * nil, reason, nil: no copy of the JSON text on the way */
+static int l_string(lua_State *L)
+{
+    size_t len, n;
+    const char *text = luaL_checklstring(L, 1, &len);
+    json_span s = check_span(L, 2, len);
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, s.end - s.start);
+    int st = json_unescape(text, s, out, &n);
+    if (st != JSON_OK)
+        return json_fail(L, status_word(st, "not a string"), 0);
+    luaL_pushresultsize(&b, n);
+    return 1;
 }
 
 static const luaL_Reg json_funcs[] = {
@@ -275,7 +336,9 @@ static const luaL_Reg json_funcs[] = {
     {"integer", l_integer},
     {"member", l_member},
     {"members", l_members},
+    {"next_element", l_next_element},
     {"pairs", l_pairs},
+    {"string", l_string},
     {"validate", l_validate},
     {"whole", l_whole},
     {NULL, NULL}

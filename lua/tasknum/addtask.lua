@@ -77,9 +77,11 @@ end
 
 -- The first entry of active_projects named name that holds a number.
 local function existing(t, name)
-  for _, a in ipairs(report.active(t.text, t.info)) do
-    if a.name == name and a.number then return a.number end
-  end
+  local n
+  report.each(t.text, t.info, function(a)
+    if a.name == name and a.number then n = a.number return true end
+  end)
+  return n
 end
 
 -- run(opts) -> answer [, text]: opts as for tasknum.allocate (state,

@@ -50,22 +50,31 @@ local function newline(text)
   return text:find("\r\n", 1, true) and "\r\n" or "\n"
 end
 
+-- The first capture of pattern (anchored with "^") at position s of text,
+-- when the match ends by e: text is the whole state, never copied.
+local function match_in(text, pattern, s, e)
+  local found, stop, capture = text:find(pattern, s)
+  if found and stop <= e then return capture end
+end
+
 -- style of the container value at [s, e] ({ or [): one line or many, the
 -- indentation unit, the separators. What an empty container cannot tell
--- comes from fallback (the file's style), else from jq's defaults.
+-- comes from fallback (the file's style), else from jq's defaults. Reads
+-- the text in place: a copy of the root's value would be a copy of the
+-- whole state.
 local function style_of(text, s, e, fallback)
   fallback = fallback or { colon = ": ", comma = ", ", unit = "  " }
-  local v = text:sub(s, e)
   local style = { nl = newline(text), unit = fallback.unit, comma = fallback.comma,
                   compact = fallback.compact,
-                  colon = v:match('^{%s*"[^"\\]*"([ \t]*:[ \t]*)') or fallback.colon }
-  if v:find("\n", 1, true) then
-    local own, inner = line_indent(text, s), v:match("^[{%[][ \t]*\r?\n([ \t]*)")
+                  colon = match_in(text, '^{%s*"[^"\\]*"([ \t]*:[ \t]*)', s, e) or fallback.colon }
+  local nl = text:find("\n", s, true)
+  if nl and nl <= e then
+    local own, inner = line_indent(text, s), match_in(text, "^[{%[][ \t]*\r?\n([ \t]*)", s, e)
     if inner and #inner > #own and inner:sub(1, #own) == own then style.unit = inner:sub(#own + 1) end
     style.compact = false
-  elseif not v:match("^[{%[]%s*[}%]]$") then
+  elseif not match_in(text, "^[{%[]%s*([}%]])", s, e) then
     style.compact = true
-    style.comma = "," .. (v:match(",([ \t]*)") or fallback.comma:sub(2))
+    style.comma = "," .. (match_in(text, "^[^,]*,([ \t]*)", s, e) or fallback.comma:sub(2))
   end
   return style
 end
@@ -151,7 +160,7 @@ function M.prepend(txn, path, value)
   if not s or text:sub(s, s) ~= "[" then
     txn:fail("SCRIPT_ERROR", table.concat(path, ".") .. " is not an array in the state")
   end
-  local spans = core.elements(text, s, e)
+  local spans = core.elements(text, s, e, 2) -- the first two say the style
   if #spans == 0 then
     local style = style_of(text, s, e, file_style(txn))
     local own = line_indent(text, s)
@@ -162,6 +171,7 @@ function M.prepend(txn, path, value)
       new = "[" .. style.nl .. own .. style.unit .. encode(value, style, own .. style.unit)
           .. style.nl .. own .. "]"
     end
+    text = nil -- so that splice can let go of the old text (see txn:splice)
     return txn:splice(s, e, new)
   end
   local fs, fe = spans[1], spans[2]
@@ -171,20 +181,21 @@ function M.prepend(txn, path, value)
   -- the gap between two elements: between the first two, else "," and the
   -- blanks before the first
   local gap = spans[3] and text:sub(fe + 1, spans[3] - 1) or "," .. text:sub(s + 1, fs - 1)
-  txn:splice(fs, fs - 1, encode(value, style, line_indent(text, fs)) .. gap)
+  local insert = encode(value, style, line_indent(text, fs)) .. gap
+  text = nil -- so that splice can let go of the old text (see txn:splice)
+  txn:splice(fs, fs - 1, insert)
 end
 
 -- set(txn, path, value): sets the member at path (a top-level key, or a
 -- list of keys) to value. An existing value is replaced in place; a missing
 -- member is added after the last member of its object.
-function M.set(txn, path, value)
-  path = path_of(path)
-  local text = txn.text
+-- The splice set() makes: start, stop, new text.
+local function set_splice(txn, text, path, value)
   local s, e = txn:span(table.unpack(path))
   if s then
     local style = (text:sub(s, s) == "{" or text:sub(s, s) == "[") and style_of(text, s, e, file_style(txn))
         or file_style(txn)
-    return txn:splice(s, e, encode(value, style, line_indent(text, s)))
+    return s, e, encode(value, style, line_indent(text, s))
   end
   local ps, pe = txn.info.root_start, txn.info.root_stop
   if #path > 1 then ps, pe = txn:span(table.unpack(path, 1, #path - 1)) end
@@ -198,16 +209,22 @@ function M.set(txn, path, value)
   if last == ps then -- an empty object
     local own = line_indent(text, ps)
     if style.compact then
-      return txn:splice(ps + 1, pe - 1, key .. style.colon .. encode(value, style, own))
+      return ps + 1, pe - 1, key .. style.colon .. encode(value, style, own)
     end
     local inner = own .. style.unit
-    return txn:splice(ps + 1, pe - 1, style.nl .. inner .. key .. style.colon
-      .. encode(value, style, inner) .. style.nl .. own)
+    return ps + 1, pe - 1, style.nl .. inner .. key .. style.colon
+      .. encode(value, style, inner) .. style.nl .. own
   end
   local lead = text:match("^{([ \t]*\r?\n?[ \t]*)", ps)
   local gap = style.compact and style.comma or "," .. lead
-  txn:splice(last + 1, last, gap .. key .. style.colon
-    .. encode(value, style, style.compact and "" or lead:match("[ \t]*$")))
+  return last + 1, last, gap .. key .. style.colon
+    .. encode(value, style, style.compact and "" or lead:match("[ \t]*$"))
+end
+
+function M.set(txn, path, value)
+  local s, e, new = set_splice(txn, txn.text, path_of(path), value)
+  -- no local holds the old text now, so splice can let go of it
+  return txn:splice(s, e, new)
 end
 
 return M

@@ -25,59 +25,112 @@ end
 -- (core.whole: "5", 5.0, 5e0 ...): n, and whether the spelling is loose
 -- (anything but the plain digits a %d gives); nil when it holds none.
 local function number_of(text, vs, ve)
-  local n = core.whole(text, vs, ve)
+  local n, plain = core.whole(text, vs, ve)
   if not n then return nil end
-  return n, text:sub(vs, ve) ~= string.format("%d", n)
+  return n, not plain
 end
 
--- One entry of active_projects: its numbers (every value of project_number,
--- even when the key is given twice: readers disagree on which one counts),
--- its name, and what a check reports about it.
-local function entry_of(text, es, ee, index)
-  local entry = { index = index, numbers = {}, values = {}, dup_keys = {} }
-  if text:sub(es, es) ~= "{" then return entry end
-  local pairs_list = core.pairs(text, es, ee) or {}
-  local seen = {}
-  for i = 1, #pairs_list, 3 do
-    local key, vs, ve = pairs_list[i], pairs_list[i + 1], pairs_list[i + 2]
-    if seen[key] == 1 then entry.dup_keys[#entry.dup_keys + 1] = key end
-    seen[key] = (seen[key] or 0) + 1
+-- numbers(a) -> iterator over the numbers entry a holds
+function M.numbers(a)
+  local list, i = a.numbers, 0
+  return function()
+    i = i + 1
+    if list then return list[i] end
+    if i == 1 then return a.number end
+  end
+end
+
+-- The members of one entry, filled in place by core.pairs for each entry
+-- in turn: a state of 100,000 entries makes no garbage table per entry
+-- (nor does seen, active()'s key -> index of the last entry giving it).
+local scratch = {}
+
+-- One entry of active_projects, as light as it can be for the common
+-- case: { index, number, name }, plus numbers (every number it holds,
+-- when more than one: project_number given twice, readers disagree on
+-- which counts), values ({text, number, loose} for each project_number
+-- member, when one is loose, holds no number or is given twice) and
+-- dup_keys (names given twice), each only when there is something to say.
+local function entry_of(text, es, ee, index, seen, entry)
+  if entry then
+    entry.index, entry.number, entry.name, entry.numbers, entry.values, entry.dup_keys =
+      index, nil, nil, nil, nil, nil
+  else
+    entry = { index = index }
+  end
+  if text:byte(es) ~= 123 then return entry end -- "{"
+  local list, n = core.pairs(text, es, ee, scratch)
+  if not list then return entry end
+  local values, first, fs, fe, loose = nil, nil, nil, nil, nil
+  for i = 1, n, 3 do
+    local key, vs, ve = list[i], list[i + 1], list[i + 2]
+    if seen[key] == index then
+      entry.dup_keys = entry.dup_keys or {}
+      entry.dup_keys[#entry.dup_keys + 1] = key
+    end
+    seen[key] = index
     if key == "project_number" then
-      local n, loose = number_of(text, vs, ve)
-      entry.values[#entry.values + 1] = { text = text:sub(vs, math.min(ve, vs + 60)), number = n, loose = loose }
-      if n then entry.numbers[#entry.numbers + 1] = n end
+      local number, is_loose = number_of(text, vs, ve)
+      if not fs then
+        first, fs, fe, loose = number, vs, ve, is_loose
+      else -- given twice: every value is held, each reported
+        values = values or { { number = first, loose = loose, vs = fs, ve = fe } }
+        values[#values + 1] = { number = number, loose = is_loose, vs = vs, ve = ve }
+      end
     elseif key == "project_name" and entry.name == nil then
-      local name = decode(text:sub(vs, ve))
-      entry.name = type(name) == "string" and name or false
+      entry.name = core.string(text, vs, ve) or false
     end
   end
   entry.name = entry.name or nil
-  entry.number = entry.numbers[1]
+  entry.number = first
+  if not values and (not fs or (first and not loose)) then return entry end -- the usual case
+  values = values or { { number = first, loose = loose, vs = fs, ve = fe } }
+  for _, v in ipairs(values) do
+    v.text = text:sub(v.vs, math.min(v.ve, v.vs + 60))
+    if v.number then
+      entry.numbers = entry.numbers or {}
+      entry.numbers[#entry.numbers + 1] = v.number
+    end
+  end
+  entry.number = entry.numbers and entry.numbers[1]
+  entry.values = values
   return entry
 end
 
--- active(text, info) -> the entries of active_projects in file order, each
--- { index, number (the first it holds, or nil), numbers (all it holds),
--- values ({text, number, loose} for each project_number member),
--- dup_keys (names given twice), name }, and the kind of the value when
--- active_projects is there but is not an array ("object", ...); info is
--- state.parse's answer (which refuses active_projects twice).
-function M.active(text, info)
+-- each(text, info, fn [, keep]) -> calls fn(entry) for the entries of
+-- active_projects in file order (see entry_of: index, number, name, and
+-- numbers, values, dup_keys when there is something to say) until fn
+-- returns true; returns the kind of the value when active_projects is
+-- there but is not an array ("an object", "null", ...). info is
+-- state.parse's answer (which refuses active_projects twice). Without
+-- keep, fn gets the same table each time, refilled: a lookup over 100,000
+-- entries then makes no garbage table per entry (their garbage, freed,
+-- still counts in the process's memory).
+function M.each(text, info, fn, keep)
   local found = info.top and info.top.active_projects
   local s, e
   if found then s, e = found[1], found[2] else s, e = core.member(text, info.root_start, info.root_stop, "active_projects") end
-  local list = {}
-  if not s then return list end
+  if not s then return nil end
   local first = text:sub(s, s)
   if first ~= "[" then
-    return list, ({ ["{"] = "an object", ['"'] = "a string", t = "true", f = "false", n = "null" })[first]
+    return ({ ["{"] = "an object", ['"'] = "a string", t = "true", f = "false", n = "null" })[first]
         or "a number"
   end
-  local spans = core.elements(text, s, e)
-  for i = 1, #spans, 2 do
-    list[#list + 1] = entry_of(text, spans[i], spans[i + 1], #list + 1)
+  local seen, cursor, index, reused = {}, nil, 0, not keep and {} or nil
+  while true do
+    local es, ee = core.next_element(text, s, e, cursor)
+    if not es then return nil end
+    index, cursor = index + 1, ee
+    if fn(entry_of(text, es, ee, index, seen, reused)) then return nil end
   end
-  return list
+end
+
+-- active(text, info) -> the list of each()'s entries, and the kind of a
+-- value that is not an array
+function M.active(text, info)
+  local list = {}
+  local kind = M.each(text, info, function(entry) list[#list + 1] = entry end, true)
+  return list, kind
 end
 
 -- How many numbers the counter hands out from next before it reaches n,
@@ -99,7 +152,7 @@ end
 function M.room(info, active)
   local best, nearest, number
   for _, a in ipairs(active) do
-    for _, n in ipairs(a.numbers or { a.number }) do
+    for n in M.numbers(a) do
       if n >= info.min and n <= info.max then
         local d = distance(info.next, n, info.min, info.max)
         if not best or math.ult(d, best) then best, nearest, number = d, a, n end

@@ -128,7 +128,7 @@ local function add(problems, p) problems[#problems + 1] = p end
 local function duplicates(active, problems)
   local first = {}
   for _, a in ipairs(active) do
-    for _, n in ipairs(a.numbers) do
+    for n in report.numbers(a) do
       local other = first[n]
       if other and other ~= a then
         add(problems, { check = "duplicate", project_number = n,
@@ -150,7 +150,7 @@ end
 -- no number, and a key an entry gives twice.
 local function spellings(active, problems)
   for _, a in ipairs(active) do
-    for _, v in ipairs(a.values) do
+    for _, v in ipairs(a.values or {}) do
       if v.loose then
         add(problems, { check = "loose", project_number = v.number, written = v.text,
           message = string.format("%s writes its project_number as %s: tasknum holds %d, but tools "
@@ -161,7 +161,7 @@ local function spellings(active, problems)
             .. "it holds no number", entry_name(a), v.text) })
       end
     end
-    for _, key in ipairs(a.dup_keys) do
+    for _, key in ipairs(a.dup_keys or {}) do
       local held = {}
       for i, v in ipairs(key == "project_number" and a.values or {}) do held[i] = v.text end
       add(problems, { check = "duplicate-key", key = key, entry = a.index,

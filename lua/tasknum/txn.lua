@@ -290,18 +290,41 @@ function Txn:decoded()
   return self.view
 end
 
+-- A state this large is let go of before its edited copy is built.
+M.LARGE = 1 << 20
+
 -- splice(start, stop, text): replaces those bytes of the state; the state
--- must stay valid. Spans found before a splice are stale after it.
+-- must stay valid (an edit that would not is refused and leaves the text
+-- as it was). Spans found before a splice are stale after it.
+--
+-- Memory: the old text, the pieces around the edit and the new text would
+-- make three copies of the state at once (and the garbage collector lets
+-- garbage grow to the size of the live heap, a state's size more). For a
+-- large state the step collects before cutting the pieces, lets go of the
+-- old text once they are cut and collects it before building the new
+-- one, so an edit peaks at twice the state's size (when nothing else
+-- holds the old text: tasknum.edit lets go of it first).
 function Txn:splice(s, e, text)
-  self.text = self.text:sub(1, s - 1) .. text .. self.text:sub(e + 1)
-  self.view = nil
-  local info, err = state.parse(self.text)
-  if not info then
-    self:fail("SCRIPT_ERROR", "an edit would leave the state invalid", err.message)
+  local old = self.text
+  local large = #old >= M.LARGE
+  if large then collectgarbage() end -- what the body left (a walk over the entries)
+  local head, tail, replaced = old:sub(1, s - 1), old:sub(e + 1), old:sub(s, e)
+  local checked = rawequal(old, self.checked)
+  if large then
+    old, self.text, self.checked, self.view = nil, nil, nil, nil
+    collectgarbage()
   end
-  if info.next ~= self.previous then
+  local new = head .. text .. tail
+  local info, err = state.parse(new)
+  if not info or info.next ~= self.previous then
+    if not self.text then -- the text let go of above, as it was
+      self.text = head .. replaced .. tail
+      if checked then self.checked = self.text end
+    end
+    if not info then self:fail("SCRIPT_ERROR", "an edit would leave the state invalid", err.message) end
     self:fail("SCRIPT_ERROR", "edits must not change next_project_number; use txn:take()")
   end
+  self.text, self.checked, self.view = new, new, nil
   self.info, self.dirty = info, true
 end
 
@@ -332,15 +355,17 @@ function Txn:write_staged()
   return written
 end
 
--- The new text when the step did more than move the counter, checked in
--- full: whatever a body did, nothing invalid reaches the disk (guarantee
--- 5). nil when only the counter moved and the text is still the one
--- parse() accepted: then the new text is that one with one integer literal
--- replaced by another in the range, valid by construction, and the state
--- is written as three pieces around the counter without building it.
+-- The new text when the step's text is not the one parse() last accepted
+-- (a body that set txn.text itself), checked in full: whatever a body did,
+-- nothing invalid reaches the disk (guarantee 5). nil when the text is
+-- still the one parse() accepted (as read, or as txn:splice left it): then
+-- the new text is that one with one integer literal replaced by another in
+-- the range, valid by construction, and the state is written as three
+-- pieces around the counter without building it (a copy of a 75 MB state
+-- less to hold).
 function Txn:new_text(literal)
   local i = self.info
-  if not self.dirty and rawequal(self.text, self.checked) and math.type(self.counter) == "integer"
+  if rawequal(self.text, self.checked) and math.type(self.counter) == "integer"
       and self.counter >= i.min and self.counter <= i.max then
     return nil
   end
