@@ -70,6 +70,11 @@ describe("peak memory on a large state (issue 13.8)", function()
       H.write(path, text)
       local rss, code, out, err = measure(dir, args)
       assert.are.equal(0, code, name .. ": " .. tostring(out) .. tostring(err))
+      if (os.getenv("TASKNUM_BUILD") or ""):find("san") then
+        -- ASan's shadow memory and quarantine are in the figure: the command
+        -- ran on the large state under ASan, its memory is measured unsanitized
+        pending("peak RSS means nothing under ASan; `make test` measures it") return
+      end
       print(string.format("# %s on a %.1f MB state: peak RSS %.1f MB = %.2f × the state (limit %.1f MB)",
         name, size / MB, rss / MB, rss / size, limit() / MB))
       assert.is_true(rss <= limit(), string.format("%s peaked at %.1f MB, %.2f × a %.1f MB state; "

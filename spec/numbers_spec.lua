@@ -177,6 +177,7 @@ describe("numbers written loosely (issue 13.1)", function()
       assert.are.equal("STATE_CORRUPT", r.error_code)
       assert.matches("pending_tasks appears twice", r.error_message, 1, true)
       untouched(dir, path, text)
+      assert.are.equal(text, H.read(path .. ".backup"))
     end)
   end)
 

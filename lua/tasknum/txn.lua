@@ -73,17 +73,20 @@ function Txn:acquire()
   self.locked_at, self.acquired = now, true
 end
 
--- Reads and checks the state under the lock. A corrupt state is left as it
--- is, with a copy kept beside it.
+-- A state found corrupt is left as it is, with a copy kept beside it:
+-- what the error's details then say.
+local function kept(real, text)
+  local where, why = state.backup(real, text)
+  return "; the file was left untouched"
+    .. (where and ", a copy is in " .. where or " (no backup: " .. tostring(why) .. ")")
+end
+
+-- Reads and checks the state under the lock.
 function Txn:load()
   local text = must(self.file:load())
   local info, err = state.parse(text)
   if not info then
-    if err.code == "STATE_CORRUPT" then
-      local where, why = state.backup(self.real, text)
-      err.details = (err.details or "") .. "; the file was left untouched"
-        .. (where and ", a copy is in " .. where or " (no backup: " .. tostring(why) .. ")")
-    end
+    if err.code == "STATE_CORRUPT" then err.details = (err.details or "") .. kept(self.real, text) end
     error(err, 0)
   end
   self.text, self.info, self.previous, self.counter = text, info, info.next, info.next
@@ -267,8 +270,8 @@ function Txn:held(array_key, field, numbers)
   if not s then
     local _, why = core.member(self.text, self.info.root_start, self.info.root_stop, array_key)
     if why == "duplicate" then
-      self:fail("STATE_CORRUPT", array_key .. " appears twice",
-        "keep one of them: readers disagree on which one counts (jq takes the last)")
+      self:fail("STATE_CORRUPT", array_key .. " appears twice", "keep one of them: readers "
+        .. "disagree on which one counts (jq takes the last)" .. kept(self.real, self.text))
     end
     return {}
   end
