@@ -181,6 +181,19 @@ describe("numbers written loosely (issue 13.1)", function()
     end)
   end)
 
+  describe("the merge driver", function()
+    it("sees 5 given to two tasks when one branch wrote it \"5\"", function()
+      local dir = H.tmpdir()
+      local function side(name, entries) H.write(dir .. "/" .. name, state(6, entries)) end
+      H.write(dir .. "/base", '{\n  "next_project_number": 5,\n  "active_projects": [\n  ]\n}\n')
+      side("ours", { entry("5", "ours") })
+      side("theirs", { entry('"5"', "theirs") })
+      local _, code, err = H.run({ "merge", dir .. "/base", dir .. "/ours", dir .. "/theirs" })
+      assert.are.equal(1, code)
+      assert.matches("project number 5 was given to two different tasks", err, 1, true)
+    end)
+  end)
+
   describe("tasknum check", function()
     it("reports each loose spelling, with the number it holds", function()
       local r, code = run(state(100, { entry('"5"', "a"), entry("6.0", "b"), entry("-0", "c"), entry("7", "d") }),

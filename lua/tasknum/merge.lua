@@ -108,11 +108,12 @@ local function decoded(text, s, e, key)
 end
 
 -- The number and name of an entry of active_projects; nil when it is not
--- an object with an integer project_number.
+-- an object with a project_number that holds a whole number, however it
+-- is written ("5", 5.0: core.whole, as the conflict check reads it).
 local function identity(text, s, e)
   if text:sub(s, s) ~= "{" then return nil end
   local vs, ve = core.member(text, s, e, "project_number")
-  local n = vs and core.integer(text, vs, ve)
+  local n = vs and core.whole(text, vs, ve)
   if not n then return nil end
   local name = decoded(text, s, e, "project_name")
   return n, type(name) == "string" and name or nil

@@ -140,8 +140,10 @@ function Txn:reconcile()
   if mark == nil then error(range, 0) end
   local i = self.info
   local r = serial.reconcile(i.next, mark, i.min, i.max, { range = range, numbers = function()
-    local list = {}
-    for _, a in ipairs(require("tasknum.report").active(self.text, i)) do list[#list + 1] = a.number end
+    local list, report = {}, require("tasknum.report")
+    report.each(self.text, i, function(a) -- every number an entry holds, however written
+      for n in report.numbers(a) do list[#list + 1] = n end
+    end)
     return list
   end })
   self.mark, self.serial, self.reconciled = mark, r.serial, r
