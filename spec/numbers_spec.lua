@@ -254,6 +254,18 @@ describe("numbers written loosely (issue 13.1)", function()
       assert.are.equal("not-array", checks_of(r))
     end)
 
+    it("lists the first 1000 problems, counts the rest, and keeps those that stop an allocation", function()
+      local entries = {}
+      for i = 1, 1200 do entries[i] = entry(string.format('"%d"', 100 + i), "t" .. i) end
+      local r, code, _, path = run(state(101, entries), { "check" })
+      assert.are.equal(65, code)
+      assert.are.equal(1000, #r.error.problems)
+      assert.are.equal(201, r.error.problems_left_out) -- 1200 loose + 1 ahead, less 1000
+      assert.are.equal("ahead", r.error.problems[1].check)
+      assert.matches("^1201 problems in " .. path:gsub("%p", "%%%0") .. ": the counter 101 is held", r.error_message)
+      assert.matches("; and 1191 more %(error.problems lists the first 1000%)$", r.error_message)
+    end)
+
     it("passes a state written plainly", function()
       local r, code = run(state(100, { entry("5"), entry("6") }), { "check" })
       assert.are.equal(0, code)

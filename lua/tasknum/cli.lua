@@ -55,7 +55,7 @@ end
 -- format rendered it; JSON without one) on stdout, and on failure one
 -- line on stderr, `tasknum: CODE: message`, always one line (oneline).
 function M.emit(result, text)
-  io.stdout:write(text or M.json(result))
+  if text then io.stdout:write(text) else io.stdout:write(answer.encode(result), "\n") end
   io.stdout:flush()
   if result.status ~= "success" then
     io.stderr:write("tasknum: ", M.oneline(result.error_code or "ERROR"), ": ",

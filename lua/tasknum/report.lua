@@ -46,15 +46,18 @@ end
 local scratch = {}
 
 -- One entry of active_projects, as light as it can be for the common
--- case: { index, number, name }, plus numbers (every number it holds,
--- when more than one: project_number given twice, readers disagree on
--- which counts), values ({text, number, loose} for each project_number
--- member, when one is loose, holds no number or is given twice) and
--- dup_keys (names given twice), each only when there is something to say.
+-- case: { index, number, name }. Only when there is something to say:
+-- vs, ve and loose for a project_number written loosely ("5", 5.0: loose
+-- = true, number set) or holding no number (number nil); values, a list
+-- of {number, loose, vs, ve}, and numbers, every number held, for a
+-- project_number given twice (readers disagree on which counts, so each
+-- is held); dup_keys, the names given twice. A state of 66,000 entries
+-- all written "5" then costs no table per entry beyond the entry's own.
 local function entry_of(text, es, ee, index, seen, entry)
   if entry then
     entry.index, entry.number, entry.name, entry.numbers, entry.values, entry.dup_keys =
       index, nil, nil, nil, nil, nil
+    entry.vs, entry.ve, entry.loose = nil, nil, nil
   else
     entry = { index = index }
   end
@@ -83,18 +86,26 @@ local function entry_of(text, es, ee, index, seen, entry)
   end
   entry.name = entry.name or nil
   entry.number = first
-  if not values and (not fs or (first and not loose)) then return entry end -- the usual case
-  values = values or { { number = first, loose = loose, vs = fs, ve = fe } }
+  if not values then
+    if fs and (loose or not first) then entry.vs, entry.ve, entry.loose = fs, fe, loose end
+    return entry
+  end
   for _, v in ipairs(values) do
-    v.text = text:sub(v.vs, math.min(v.ve, v.vs + 60))
     if v.number then
       entry.numbers = entry.numbers or {}
       entry.numbers[#entry.numbers + 1] = v.number
     end
   end
-  entry.number = entry.numbers and entry.numbers[1]
-  entry.values = values
+  entry.number, entry.values = entry.numbers and entry.numbers[1], values
   return entry
+end
+
+-- odd(a) -> the project_number values of entry a worth a word, as a list
+-- of {number, loose, vs, ve}: those written loosely or holding no number,
+-- and all of them when the key is given twice (nil when there is none).
+function M.odd(a)
+  if a.values then return a.values end
+  if a.vs then return { { number = a.number, loose = a.loose, vs = a.vs, ve = a.ve } } end
 end
 
 -- each(text, info, fn [, keep]) -> calls fn(entry) for the entries of

@@ -16,6 +16,7 @@ local M = {}
 
 M.RECENT = 5  -- allocations status lists
 M.AHEAD = 10  -- the most one allocation hands out under the default policy
+M.LISTED = 10 -- problems check's message names (error.problems lists all)
 
 local function error_fields(e)
   return { code = e.code, message = e.message, details = e.details }
@@ -122,7 +123,23 @@ local function name_of(a, n)
   return string.format("%d (%s)", n or a.number, a.name or "no name")
 end
 
-local function add(problems, p) problems[#problems + 1] = p end
+-- The problems a check lists: the first LIMIT; past them they are only
+-- counted (a state with 66,000 entries written "5" would otherwise list
+-- 66,000, megabytes of JSON): problems -> how many were left out.
+M.LIMIT = 1000
+local left_out = setmetatable({}, { __mode = "k" })
+
+-- full(problems) -> true (counting one more left out) when the list has
+-- LIMIT problems: callers ask before building a problem's message.
+local function full(problems)
+  if #problems < M.LIMIT then return false end
+  left_out[problems] = (left_out[problems] or 0) + 1
+  return true
+end
+
+local function add(problems, p)
+  if not full(problems) then problems[#problems + 1] = p end
+end
 
 -- Numbers held by two active projects.
 local function duplicates(active, problems)
@@ -148,22 +165,24 @@ end
 -- What only some readers see: a number spelled loosely (held, but a jq
 -- `select(.project_number == 5)` misses "5"), a project_number that holds
 -- no number, and a key an entry gives twice.
-local function spellings(active, problems)
+local function spellings(text, active, problems)
   for _, a in ipairs(active) do
-    for _, v in ipairs(a.values or {}) do
-      if v.loose then
-        add(problems, { check = "loose", project_number = v.number, written = v.text,
+    for _, v in ipairs(report.odd(a) or {}) do
+      if (v.loose or not v.number) and not full(problems) then
+        local written = text:sub(v.vs, math.min(v.ve, v.vs + 60))
+        problems[#problems + 1] = v.loose and { check = "loose", project_number = v.number, written = written,
           message = string.format("%s writes its project_number as %s: tasknum holds %d, but tools "
-            .. "that compare numbers miss it; write %d", entry_name(a), v.text, v.number, v.number) })
-      elseif not v.number then
-        add(problems, { check = "not-whole", written = v.text,
+            .. "that compare numbers miss it; write %d", entry_name(a), written, v.number, v.number) }
+          or { check = "not-whole", written = written,
           message = string.format("%s has project_number %s, which is not a whole number in 64 bits: "
-            .. "it holds no number", entry_name(a), v.text) })
+            .. "it holds no number", entry_name(a), written) }
       end
     end
     for _, key in ipairs(a.dup_keys or {}) do
       local held = {}
-      for i, v in ipairs(key == "project_number" and a.values or {}) do held[i] = v.text end
+      for i, v in ipairs(key == "project_number" and a.values or {}) do
+        held[i] = text:sub(v.vs, math.min(v.ve, v.vs + 60))
+      end
       add(problems, { check = "duplicate-key", key = key, entry = a.index,
         message = string.format("%s gives %s more than once; readers disagree on which counts "
           .. "(jq takes the last)%s", entry_name(a), key,
@@ -203,18 +222,22 @@ end
 -- gives to a task of another name (the worktrees authority knows them all).
 local function across(tree, text, info, problems)
   local mine = {}
-  for _, a in ipairs(report.active(text, info)) do
-    if a.number and a.name then mine[a.number] = a.name end
-  end
+  report.each(text, info, function(a) -- every number an entry holds, however written
+    for n in report.numbers(a) do
+      if a.name then mine[n] = a.name end
+    end
+  end)
   for _, top in ipairs(require("tasknum.gitdir").worktrees(tree)) do
     local other = top ~= tree.top and state.read(top .. "/" .. tree.path)
     local oinfo = other and state.parse(other)
     for _, a in ipairs(oinfo and report.active(other, oinfo) or {}) do
-      local name = a.number and mine[a.number]
-      if name and a.name and a.name ~= name then
-        problems[#problems + 1] = { check = "duplicate", project_number = a.number, worktree = top,
-          message = string.format("project number %d is held by active project %s here and by %s in the "
-            .. "worktree %s", a.number, name, a.name, top) }
+      for n in report.numbers(a) do
+        local name = mine[n]
+        if name and a.name and a.name ~= name then
+          problems[#problems + 1] = { check = "duplicate", project_number = n, worktree = top,
+            message = string.format("project number %d is held by active project %s here and by %s in the "
+              .. "worktree %s", n, name, a.name, top) }
+        end
       end
     end
   end
@@ -243,28 +266,29 @@ local function numbering(path, real, text, info, opts, problems)
 end
 
 -- problems(text [, where]) -> the list of what is wrong with a state
--- text, and the failure of its authority when one cannot be reached.
--- where: {path, real, opts} of the state, to ask its numbering too.
+-- text (the first LIMIT), the failure of its authority when one cannot be
+-- reached, and how many problems were left out past LIMIT. where: {path,
+-- real, opts} of the state, to ask its numbering too.
 function M.problems(text, where)
   local problems = {}
   local info, err = state.parse(text)
   if not info then
     problems[1] = { check = "well-formed", message = err.message, details = err.details }
-    return problems
+    return problems, nil, 0
   end
   local active, kind = report.active(text, info)
   if kind and kind ~= "null" then
     add(problems, { check = "not-array", message = "active_projects is " .. kind
       .. ", not an array: no number in it is held" })
   end
-  top_keys(text, info, problems)
-  spellings(active, problems)
-  duplicates(active, problems)
+  -- the ones that stop an allocation first: past LIMIT only spellings
+  -- and keys given twice can be left out
   ahead(info, active, problems)
-  if where then
-    return problems, numbering(where.path, where.real, text, info, where.opts, problems)
-  end
-  return problems
+  duplicates(active, problems)
+  local unreachable = where and numbering(where.path, where.real, text, info, where.opts, problems)
+  top_keys(text, info, problems)
+  spellings(text, active, problems)
+  return problems, unreachable, left_out[problems] or 0
 end
 
 -- check(opts) -> success with problems = [], or STATE_CORRUPT listing them
@@ -273,18 +297,27 @@ function M.check(opts)
   if not path then return answer.failure(real) end
   local text, rerr = state.read(path)
   if not text then return answer.failure(rerr, { state_path = path }) end
-  local problems, unreachable = M.problems(text, { path = path, real = real, opts = opts })
+  local problems, unreachable, left_out = M.problems(text, { path = path, real = real, opts = opts })
   if unreachable then return answer.failure(unreachable, { state_path = path }) end
   if #problems == 0 then
     return answer.success{ state_path = path, problems = json.array({}) }
   end
-  local lines, behind = {}, false
-  for i, p in ipairs(problems) do lines[i], behind = p.message, behind or p.check == "behind" end
-  return answer.failure(errors.new("STATE_CORRUPT", string.format("%d problem%s in %s: %s", #problems,
-    #problems == 1 and "" or "s", path, table.concat(lines, "; ")),
+  -- the message names the first few, error.problems the first LIMIT (a
+  -- state with 66,000 loose entries made a 10 MB message, four times over)
+  local lines, total, behind = {}, #problems + left_out, false
+  for i, p in ipairs(problems) do
+    behind = behind or p.check == "behind"
+    if i <= M.LISTED then lines[i] = p.message end
+  end
+  if total > M.LISTED then
+    lines[#lines + 1] = string.format("and %d more (error.problems lists %s)", total - M.LISTED,
+      left_out > 0 and "the first " .. #problems or "them all")
+  end
+  return answer.failure(errors.new("STATE_CORRUPT", string.format("%d problem%s in %s: %s", total,
+    total == 1 and "" or "s", path, table.concat(lines, "; ")),
     "the state file was not changed; " .. (behind and "`tasknum sync` moves a counter behind its mark; fix the "
       .. "rest" or "fix it") .. " by hand (archive finished projects, renumber duplicates) and run tasknum check again",
-    nil, { problems = problems }), { state_path = path })
+    nil, { problems = problems, problems_left_out = left_out > 0 and left_out or nil }), { state_path = path })
 end
 
 return M
