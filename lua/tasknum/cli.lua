@@ -19,7 +19,8 @@
 -- The parser reads the options from it, and --help, `tasknum help NAME`,
 -- the global usage, the man page and shell completion all print it: a new
 -- command or option shows up everywhere by being declared. Kinds: "string",
--- "integer", "seconds" (a number >= 0), "flag", "list" (a string that may
+-- "integer" (decimal digits, a "-" allowed), "seconds" (decimal digits,
+-- a fraction allowed: 2, 0.5, .5), "flag", "list" (a string that may
 -- repeat). An option's key in opts is its name without dashes, "-" as "_"
 -- (--no-todo: opts.no_todo), unless it says key = "...". complete = "file"
 -- or "format" tells shell completion what its value is. Options several
