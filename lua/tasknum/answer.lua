@@ -191,6 +191,9 @@ local function properties(more)
     error_message = t("string", "on failure: one line saying what went wrong"),
     retry_suggested = t("boolean", "on failure: true when calling again (after a few seconds) may succeed; "
       .. "false when something must be fixed first"),
+    authority = t("object", "where the numbering lives: kind (file, worktrees, dir, git, postgresql) and where"),
+    counter_adjusted = t("object", "the state's counter was behind the numbering's mark (a checkout, reset or "
+      .. "merge took it back): from (the counter the file held), to (where it continued), reason"),
   }, more)
 end
 
