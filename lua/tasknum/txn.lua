@@ -176,7 +176,10 @@ end
 function Txn:git_top()
   local known = self.auth and self.auth.top
   if known == nil then known = self.file.top end
-  if known == nil then known = require("tasknum.gitdir").top(self.real) end
+  if known == nil then -- tasknum.gitdir.top, without loading it
+    known = core.upward(require("tasknum.fs").dirname(self.real), ".git") or false
+    self.file.top = known
+  end
   return known
 end
 
