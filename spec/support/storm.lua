@@ -35,7 +35,7 @@ while [ ! -e "$STOP" ]; do
     shift $(( RANDOM % $# ))
     comm=
     IFS= read -r comm < /proc/$1/comm 2>/dev/null
-    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); echo "$n" > "$COUNT.now"; fi
+    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); fi
   fi
   sleep 0.00$(( (RANDOM % 10) + 2 ))
 done
@@ -65,11 +65,13 @@ function M.run(dir, states, seconds, finally)
   H.ok("sleep " .. seconds)
   local enough = core.clock() + 4 * seconds
   while core.clock() < enough do
-    local ok_runs = 0
+    local ok_runs, killed = 0, 0
     for _, log in ipairs(logs) do
-      for _ in (H.read(log) or ""):gmatch("%f[^\n%z]0\t") do ok_runs = ok_runs + 1 end
+      local text = H.read(log) or ""
+      for _ in text:gmatch("%f[^\n%z]0\t") do ok_runs = ok_runs + 1 end
+      for _ in text:gmatch("%f[^\n%z]137\t") do killed = killed + 1 end
     end
-    if ok_runs >= M.ENOUGH and (tonumber(H.read(dir .. "/kills.now") or "") or 0) >= M.ENOUGH then break end
+    if ok_runs >= M.ENOUGH and killed >= M.ENOUGH then break end
     H.ok("sleep 0.2")
   end
   H.write(stop, "")
