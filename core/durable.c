@@ -3,6 +3,7 @@
  * files a killed writer left behind. */
 #include "durable.h"
 
+#include "beside.h"
 #include "fdio.h"
 
 #include <ctype.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define TEMP_RANDOM 6   /* mkostemp's XXXXXX */
@@ -84,34 +86,104 @@ static int fail(char *where, size_t cap, const char *path)
     return -1;
 }
 
-/* The permission bits a new file gets from open(..., 0644): 0644 & ~umask.
- * umask(2) can only be read by changing it, which races with other threads,
- * so read it from /proc when possible. */
+/* The permission bits a new file gets from open(..., 0644): 0644 & ~umask. */
 static mode_t new_file_mode(void)
 {
-    unsigned mask = 022;
-    FILE *f = fopen("/proc/self/status", "re");
-    char line[128];
-    int found = 0;
-    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-        found = sscanf(line, "Umask: %o", &mask) == 1;
-    if (f != NULL)
-        fclose(f);
-    if (!found) {
-        mode_t m = umask(022);
-        umask(m);
-        mask = m;
-    }
-    return 0644 & ~(mode_t)mask;
+    return 0644 & ~beside_umask();
 }
 
-/* Gives the temp file the target's mode, and its owner when we are root
- * (chown first: it clears set-id bits that chmod then restores). */
-static int copy_attributes(int fd, const struct stat *st, int exists)
+/* Whether name is in a namespace whose attributes the security module
+ * decides for a new file (an SELinux label): copied when allowed, else
+ * left to it. */
+static int lsm_owned(const char *name)
+{
+    return strncmp(name, "security.", 9) == 0;
+}
+
+/* Copies one extended attribute of path onto fd. */
+static int copy_xattr(int fd, const char *path, const char *name)
+{
+    ssize_t n = lgetxattr(path, name, NULL, 0);
+    if (n == -1)
+        return errno == ENODATA ? 0 : -1;   /* removed meanwhile */
+    char *value = malloc(n > 0 ? (size_t)n : 1);
+    if (value == NULL)
+        return -1;
+    n = lgetxattr(path, name, value, (size_t)n);
+    int rc = n == -1 ? -1 : fsetxattr(fd, name, value, (size_t)n, 0);
+    int err = errno;
+    free(value);
+    if (rc == -1 && n != -1 && lsm_owned(name))
+        return 0;
+    errno = err;
+    return rc;
+}
+
+/* Copies every extended attribute of path onto fd: user.* ones, the POSIX
+ * ACL (system.posix_acl_access), trusted.* when root. A file system
+ * without them has none to copy. */
+static int copy_xattrs(int fd, const char *path)
+{
+    char *names = NULL;
+    ssize_t n = -1;
+    for (int tries = 0; tries < 4; tries++) {   /* the list may grow meanwhile */
+        n = llistxattr(path, NULL, 0);
+        if (n <= 0)
+            break;
+        free(names);
+        names = malloc((size_t)n);
+        if (names == NULL)
+            return -1;
+        n = llistxattr(path, names, (size_t)n);
+        if (n != -1 || errno != ERANGE)
+            break;
+    }
+    int rc = 0;
+    if (n == -1)
+        rc = errno == ENOTSUP ? 0 : -1;
+    for (ssize_t i = 0; rc == 0 && i < n; i += (ssize_t)strlen(names + i) + 1)
+        rc = copy_xattr(fd, path, names + i);
+    int err = errno;
+    free(names);
+    errno = err;
+    return rc;
+}
+
+/* The new file keeps the old one's group: as root by chown (with the
+ * owner), else by chown to that group when the caller is a member. One
+ * that cannot be kept is a failure when the group has rights that others
+ * lack (the team would be locked out of the state); else the file moves to
+ * the caller's group, which changes nobody's access. */
+static int keep_owner(int fd, const struct stat *st)
+{
+    if (geteuid() == 0)
+        return fchown(fd, st->st_uid, st->st_gid);
+    struct stat now;
+    if (fstat(fd, &now) == -1)
+        return -1;
+    if (now.st_gid == st->st_gid || fchown(fd, (uid_t)-1, st->st_gid) == 0)
+        return 0;
+    if (errno != EPERM)
+        return -1;
+    mode_t group = (st->st_mode >> 3) & 7, other = st->st_mode & 7;
+    return (group & ~other) ? -1 : 0;
+}
+
+/* Gives the temp file the target's owner and group (see keep_owner), its
+ * extended attributes and ACL, then its mode: chown first (it clears
+ * set-id bits), the ACL before the mode (chmod sets the ACL mask from the
+ * group bits, which are the old mask). A new file (no target) takes like's
+ * group, owner and mode when given, else 0644 less the umask. */
+static int copy_attributes(int fd, const char *path, const struct stat *st, int exists,
+                           const struct beside_like *like, int *group_lost)
 {
     if (!exists)
-        return fchmod(fd, new_file_mode());
-    if (geteuid() == 0 && fchown(fd, st->st_uid, st->st_gid) == -1)
+        return like != NULL && like->known ? beside_adopt(fd, like, 0) : fchmod(fd, new_file_mode());
+    if (keep_owner(fd, st) == -1) {
+        *group_lost = errno == EPERM;
+        return -1;
+    }
+    if (copy_xattrs(fd, path) == -1)
         return -1;
     return fchmod(fd, st->st_mode & 07777);
 }
@@ -158,10 +230,11 @@ static int discard(const char *tmp, char *where, size_t cap, const char *about)
 }
 
 /* Prepares and fills the temp file; closes fd on every path. */
-static int write_temp(int fd, const struct stat *st, int exists,
+static int write_temp(int fd, const struct target *t, const struct stat *st, int exists,
+                      const struct beside_like *like, int *group_lost,
                       const struct iovec *iov, int iovcnt)
 {
-    if (copy_attributes(fd, st, exists) == -1) {
+    if (copy_attributes(fd, t->path, st, exists, like, group_lost) == -1) {
         int err = errno;
         close(fd);
         errno = err;
@@ -170,22 +243,44 @@ static int write_temp(int fd, const struct stat *st, int exists,
     return fill_temp(fd, iov, iovcnt);
 }
 
+/* What is at the target, not following a link (resolve() followed those):
+ * 1 a regular file (st filled), 0 nothing, -1 with errno: the lstat's, or
+ * ELOOP, EISDIR, ENXIO for something no file content can replace. */
+static int target_state(const char *path, struct stat *st)
+{
+    if (lstat(path, st) == -1)
+        return errno == ENOENT ? 0 : -1;
+    if (S_ISREG(st->st_mode))
+        return 1;
+    errno = S_ISLNK(st->st_mode) ? ELOOP : S_ISDIR(st->st_mode) ? EISDIR : ENXIO;
+    return -1;
+}
+
 /* Creates, fills and renames the temp file for t. tmp holds the mkostemp
  * template and receives the temp file's name. */
 static int replace_via(const struct target *t, char *tmp,
                        const struct iovec *iov, int iovcnt, int exclusive,
+                       const struct beside_like *like,
                        const volatile sig_atomic_t *cancel,
                        char *where, size_t cap)
 {
     struct stat st;
-    int exists = stat(t->path, &st) == 0;
-    if (!exists && errno != ENOENT)
+    int group_lost = 0;
+    memset(&st, 0, sizeof st);
+    int exists = exclusive ? 0 : target_state(t->path, &st);
+    if (exists == -1)
         return fail(where, cap, t->path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd == -1)
         return fail(where, cap, t->dir);
-    if (write_temp(fd, &st, exists, iov, iovcnt) == -1)
-        return discard(tmp, where, cap, tmp);
+    if (write_temp(fd, t, &st, exists, like, &group_lost, iov, iovcnt) == -1) {
+        if (!group_lost)
+            return discard(tmp, where, cap, tmp);
+        char about[4096];
+        snprintf(about, sizeof about, "%s (its group %ld, which the new file cannot keep: "
+                 "you are not a member)", t->path, (long)st.st_gid);
+        return discard(tmp, where, cap, about);
+    }
     if (cancel != NULL && *cancel != 0) {
         errno = EINTR;
         return discard(tmp, where, cap, t->path);
@@ -214,7 +309,8 @@ int durable_replace(const char *path, const char *data, size_t len,
 }
 
 static int write_file(const char *path, const struct iovec *iov, int iovcnt,
-                      int exclusive, const volatile sig_atomic_t *cancel,
+                      int exclusive, const struct beside_like *like,
+                      const volatile sig_atomic_t *cancel,
                       char *where, size_t cap)
 {
     struct target t;
@@ -225,7 +321,7 @@ static int write_file(const char *path, const struct iovec *iov, int iovcnt,
     if (asprintf(&tmp, "%s/.%s" DURABLE_TEMP_TAG "XXXXXX", t.dir, t.base) < 0)
         fail(where, cap, path);
     else
-        rc = replace_via(&t, tmp, iov, iovcnt, exclusive, cancel, where, cap);
+        rc = replace_via(&t, tmp, iov, iovcnt, exclusive, like, cancel, where, cap);
     int err = errno;
     free(tmp);
     target_free(&t);
@@ -237,14 +333,17 @@ int durable_replacev(const char *path, const struct iovec *iov, int iovcnt,
                      const volatile sig_atomic_t *cancel,
                      char *where, size_t cap)
 {
-    return write_file(path, iov, iovcnt, 0, cancel, where, cap);
+    return write_file(path, iov, iovcnt, 0, NULL, cancel, where, cap);
 }
 
 int durable_create(const char *path, const char *data, size_t len,
-                   char *where, size_t cap)
+                   const char *like, char *where, size_t cap)
 {
     struct iovec iov = {(void *)(uintptr_t)data, len};
-    return write_file(path, &iov, 1, 1, NULL, where, cap);
+    struct beside_like model = {0};
+    if (like != NULL && beside_like_of(like, &model) == -1)
+        return fail(where, cap, like);
+    return write_file(path, &iov, 1, 1, &model, NULL, where, cap);
 }
 
 int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
@@ -281,8 +380,13 @@ static int is_temp_of(const char *name, const char *base)
 }
 
 /* Counts the temp files beside path's real target, removing them when
- * remove is set. Directories of that name are never touched. */
-static int scan_temps(const char *path, int remove)
+ * remove is set. Only regular files are temp files (whatever their link
+ * count: a durable_create killed between its link and its unlink leaves
+ * one with two, and removing a name removes only that name); anything else
+ * in such a name is foreign: -1, errno as beside_open's, found and where
+ * naming it, nothing removed. */
+static int scan_temps(const char *path, int remove, struct beside_found *found,
+                      char *where, size_t cap)
 {
     struct target t;
     if (target_init(&t, path) == -1)
@@ -292,10 +396,25 @@ static int scan_temps(const char *path, int remove)
     struct dirent *e;
     while (n >= 0 && (errno = 0, e = readdir(d)) != NULL) {
         struct stat st;
-        if (!is_temp_of(e->d_name, t.base) ||
-            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-            S_ISDIR(st.st_mode))
+        if (!is_temp_of(e->d_name, t.base))
             continue;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+            if (errno != ENOENT)
+                n = -1;
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            if (found != NULL) {
+                found->set = 1;
+                found->st = st;
+                found->len = strlen(e->d_name);
+            }
+            if (where != NULL && cap > 0)
+                snprintf(where, cap, "%s", e->d_name);
+            errno = S_ISLNK(st.st_mode) ? ELOOP : S_ISDIR(st.st_mode) ? EISDIR : ENXIO;
+            n = -1;
+            break;
+        }
         if (!remove || unlinkat(dirfd(d), e->d_name, 0) == 0)
             n++;
         else if (errno != ENOENT)   /* ENOENT: someone else removed it */
@@ -311,12 +430,22 @@ static int scan_temps(const char *path, int remove)
     return n;
 }
 
-int durable_sweep(const char *path)
+int durable_sweep(const char *path, struct beside_found *found, char *where, size_t cap)
 {
-    return scan_temps(path, 1);
+    return scan_temps(path, 1, found, where, cap);
 }
 
-int durable_count_temps(const char *path)
+int durable_count_temps(const char *path, struct beside_found *found, char *where, size_t cap)
 {
-    return scan_temps(path, 0);
+    return scan_temps(path, 0, found, where, cap);
+}
+
+int durable_folder(const char *path, char *dir, size_t cap)
+{
+    struct target t;
+    if (target_init(&t, path) == -1)
+        return -1;
+    snprintf(dir, cap, "%s", t.dir);
+    target_free(&t);
+    return 0;
 }

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "beside.h"
 #include "durable.h"
 #include "fdio.h"
 #include "lutil.h"
@@ -87,15 +89,18 @@ static int l_replace(lua_State *L)
     return 1;
 }
 
-/* create(path, text) -> true | nil, message, errno (EEXIST when path
- * exists): writes a new file durably, never replacing one */
+/* create(path, text [, like]) -> true | nil, message, errno (EEXIST when
+ * something, even a dangling link, is at path): writes a new file durably,
+ * never replacing one; with the group, mode (and owner, as root) of the
+ * file like when given */
 static int l_create(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
+    const char *like = luaL_optstring(L, 3, NULL);
     char where[4096] = "";
-    if (durable_create(path, text, len, where, sizeof where) != 0)
+    if (durable_create(path, text, len, like, where, sizeof where) != 0)
         return lutil_fail(L, errno, where[0] ? where : path);
     lua_pushboolean(L, 1);
     return 1;
@@ -157,20 +162,35 @@ static int l_overwrite(lua_State *L)
     return 1;
 }
 
-/* readfile(path) -> text | nil, message, errno (EISDIR for a folder):
- * one read into a buffer of the file's size (io.read("a") grows its buffer
- * by doubling and copies). */
+/* The failure for a file that is not regular: EISDIR, or ENXIO naming
+ * what it is (a FIFO would block a reader, a device never end). */
+static int not_regular(lua_State *L, box *b, const struct stat *st, const char *path)
+{
+    if (S_ISDIR(st->st_mode))
+        return box_fail(L, b, EISDIR, path);
+    box_close(b);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: is %s, not a regular file (%s)", path, beside_what(st), strerror(ENXIO));
+    lua_pushinteger(L, ENXIO);
+    return 3;
+}
+
+/* readfile(path [, nofollow]) -> text | nil, message, errno (EISDIR for a
+ * folder, ENXIO for a FIFO, socket or device, ELOOP for a link when
+ * nofollow): one read into a buffer of the file's size (io.read("a") grows
+ * its buffer by doubling and copies). The open never blocks. */
 static int l_readfile(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    int nofollow = lua_toboolean(L, 2) ? O_NOFOLLOW : 0;
     box *fd = new_box(L);
     struct stat st;
     luaL_Buffer b;
-    fd->fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | nofollow);
     if (fd->fd == -1 || fstat(fd->fd, &st) == -1)
         return box_fail(L, fd, errno, path);
-    if (S_ISDIR(st.st_mode))
-        return box_fail(L, fd, EISDIR, path);
+    if (!S_ISREG(st.st_mode))
+        return not_regular(L, fd, &st, path);
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     char *p = luaL_buffinitsize(L, &b, cap);
     for (;;) {
@@ -187,22 +207,81 @@ static int l_readfile(lua_State *L)
     return 1;
 }
 
+/* The failure of a sweep or count: a foreign object in a temp file's
+ * name is named, as beside.c names them. */
+static int temps_failed(lua_State *L, int err, const char *path,
+                        const struct beside_found *found, const char *name)
+{
+    char dir[4096], msg[8192];
+    if (!found->set || durable_folder(path, dir, sizeof dir) == -1)
+        return lutil_fail(L, err, path);
+    beside_message(msg, sizeof msg, dir, name, err, found);
+    return lutil_failmsg(L, err, msg);
+}
+
+/* sweep(path) -> how many temp files of a killed writer were removed
+ * beside path's real target | nil, message, errno (a foreign object in
+ * such a name: ELOOP, ENXIO, EISDIR, named, left in place) */
+/* A Lua file of our own making (liolib's luaL_Stream), closed by fclose. */
+static int stream_close(lua_State *L)
+{
+    luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    int ok = fclose(p->f) == 0;
+    return luaL_fileresult(L, ok, NULL);
+}
+
+/* openread(path [, nofollow]) -> a Lua file open for reading | nil,
+ * message, errno: as io.open(path, "rb"), but the open never blocks and
+ * only a regular file is opened (ENXIO naming a FIFO, socket or device,
+ * EISDIR for a folder; ELOOP for a link when nofollow): for files others
+ * may replace, such as the audit log, read line by line. */
+static int l_openread(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int nofollow = lua_toboolean(L, 2) ? O_NOFOLLOW : 0;
+    luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
+    p->f = NULL;
+    p->closef = NULL;   /* a closed file until it is open */
+    luaL_setmetatable(L, LUA_FILEHANDLE);
+    box *fd = new_box(L);
+    struct stat st;
+    fd->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | nofollow);
+    if (fd->fd == -1 || fstat(fd->fd, &st) == -1)
+        return box_fail(L, fd, errno, path);
+    if (!S_ISREG(st.st_mode))
+        return not_regular(L, fd, &st, path);
+    if (fcntl(fd->fd, F_SETFL, fcntl(fd->fd, F_GETFL) & ~O_NONBLOCK) == -1)
+        return box_fail(L, fd, errno, path);
+    p->f = fdopen(fd->fd, "rb");
+    if (p->f == NULL)
+        return box_fail(L, fd, errno, path);
+    fd->fd = -1;   /* the stream owns it now */
+    p->closef = stream_close;
+    lua_pop(L, 1);   /* the box */
+    return 1;
+}
+
 static int l_sweep(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int n = durable_sweep(path);
+    struct beside_found found = {0};
+    char name[256] = "";
+    int n = durable_sweep(path, &found, name, sizeof name);
     if (n < 0)
-        return lutil_fail(L, errno, path);
+        return temps_failed(L, errno, path, &found, name);
     lua_pushinteger(L, n);
     return 1;
 }
 
+/* temps(path) -> how many there are, as sweep() but removing none */
 static int l_temps(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int n = durable_count_temps(path);
+    struct beside_found found = {0};
+    char name[256] = "";
+    int n = durable_count_temps(path, &found, name, sizeof name);
     if (n < 0)
-        return lutil_fail(L, errno, path);
+        return temps_failed(L, errno, path, &found, name);
     lua_pushinteger(L, n);
     return 1;
 }
@@ -330,6 +409,7 @@ static const luaL_Reg file_funcs[] = {
     {"cwd", l_cwd},
     {"listdir", l_listdir},
     {"mkdir", l_mkdir},
+    {"openread", l_openread},
     {"publish", l_publish},
     {"readfile", l_readfile},
     {"realpath", l_realpath},

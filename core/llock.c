@@ -3,7 +3,10 @@
  * whose __gc and __close release it, so that no error can leak a lock. */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
 
+#include "beside.h"
 #include "lock.h"
 #include "lutil.h"
 
@@ -25,27 +28,41 @@ static lock_handle *new_lock(lua_State *L)
 }
 
 /* The failure triple for a lock that was not taken (errno in err): a
- * message of our own where strerror would mislead ("Connection timed out"). */
+ * message of our own where strerror would mislead ("Connection timed out"),
+ * and one naming a foreign object in the lock file's name. */
 static int lock_failed(lua_State *L, int err, const char *path)
 {
+    struct stat st;
     if (err == ETIMEDOUT)
         return lutil_failmsg(L, err, "timed out waiting for the lock");
     if (err == EINTR)
         return lutil_failmsg(L, err, "interrupted while waiting for the lock");
+    if ((err == ELOOP || err == EMLINK || err == ENXIO || err == EISDIR)
+        && lstat(path, &st) == 0) {
+        struct beside_found found = {1, st, strlen(path)};
+        char msg[8192];
+        beside_message(msg, sizeof msg, "", path, err, &found);
+        return lutil_failmsg(L, err, msg);
+    }
     return lutil_fail(L, err, path);
 }
 
-/* lock(path, timeout [, record]) -> handle | nil, message, errno
+/* lock(path, timeout [, record [, like]]) -> handle | nil, message, errno
  * (ETIMEDOUT: still held when the time ran out; EINTR: the host's stop
- * flag was raised) */
+ * flag was raised). like: the state file, whose group, mode (and owner,
+ * as root) the lock file takes when it is made. */
 static int l_lock(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     double timeout = (double)luaL_optnumber(L, 2, -1);
     size_t rlen = 0;
     const char *record = luaL_optlstring(L, 3, NULL, &rlen);
+    const char *like_path = luaL_optstring(L, 4, NULL);
+    struct beside_like like = {0};
+    if (like_path != NULL && beside_like_of(like_path, &like) == -1)
+        return lutil_fail(L, errno, like_path);
     lock_handle *h = new_lock(L);
-    h->fd = lock_acquire(path, timeout, lutil_cancel(L));
+    h->fd = lock_acquire(path, &like, timeout, lutil_cancel(L));
     if (h->fd < 0)
         return lock_failed(L, errno, path);
     if (record && lock_describe(h->fd, record, rlen) != 0) {

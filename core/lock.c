@@ -10,6 +10,7 @@
  * last instant. The kernel wakes the helper the moment the lock is free. */
 #include "lock.h"
 
+#include "beside.h"
 #include "clock.h"
 #include "fdio.h"
 
@@ -149,16 +150,37 @@ static int wait_slow(int fd, off_t start, off_t len, double timeout,
     return err;
 }
 
+/* Opens the lock file without following a link, never blocking, and only
+ * if it is a regular file with one name (beside.h): made when missing and
+ * like is given, with like's group, mode and (as root) owner. */
+static int open_lock_file(const char *path, const struct beside_like *like)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL || (size_t)(slash - path) >= sizeof dir) {
+        if (slash != NULL) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        return beside_open(".", path, O_RDWR | (like ? O_CREAT : 0), like, NULL, NULL);
+    }
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return beside_open(dir, slash + 1, O_RDWR | (like ? O_CREAT : 0), like, NULL, NULL);
+}
+
 /* Opens path and locks the bytes [start, start + len) (len 0: to the end),
  * as lock_acquire describes. */
-static int acquire_range(const char *path, off_t start, off_t len,
+static int acquire_range(const char *path, const struct beside_like *like,
+                         off_t start, off_t len,
                          double timeout, const volatile sig_atomic_t *cancel)
 {
     if (timeout != timeout) {   /* NaN */
         errno = EINVAL;
         return -1;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = open_lock_file(path, like);
     if (fd == -1)
         return -1;
     if (try_lock(fd, F_OFD_SETLK, start, len) == 0)
@@ -173,10 +195,10 @@ static int acquire_range(const char *path, off_t start, off_t len,
     return -1;
 }
 
-int lock_acquire(const char *path, double timeout,
+int lock_acquire(const char *path, const struct beside_like *like, double timeout,
                  const volatile sig_atomic_t *cancel)
 {
-    return acquire_range(path, 0, 0, timeout, cancel);
+    return acquire_range(path, like, 0, 0, timeout, cancel);
 }
 
 int lock_narrow(int fd, long byte)
@@ -221,7 +243,7 @@ int lock_adopt(int fd, long byte, const char *path, double timeout,
      * else's lock there means the variables were inherited by mistake. */
     if (try_lock(fd, F_OFD_SETLK, (off_t)byte, 1) != 0)
         return -1;
-    return acquire_range(path, (off_t)byte + 1, 1, timeout, cancel);
+    return acquire_range(path, NULL, (off_t)byte + 1, 1, timeout, cancel);
 }
 
 /* The record overwrites the old one in place, padded with spaces to the
@@ -246,7 +268,7 @@ int lock_describe(int fd, const char *record, size_t len)
 
 long lock_read_record(const char *path, char *buf, size_t cap)
 {
-    ssize_t len = fdio_read_small(path, O_NOFOLLOW, buf, cap);
+    ssize_t len = fdio_read_small(path, O_NOFOLLOW | O_NONBLOCK, buf, cap);
     if (len < 0)
         return -1;
     while (len > 0 && buf[len - 1] == ' ') /* the padding lock_describe adds */
@@ -261,7 +283,7 @@ long lock_read_record(const char *path, char *buf, size_t cap)
  * works on a lock file the caller may not write). */
 int lock_probe(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd == -1)
         return errno == ENOENT ? 0 : -1;
     struct flock fl = whole_file(F_WRLCK);

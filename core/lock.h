@@ -8,8 +8,12 @@
 #include <signal.h>
 #include <stddef.h>
 
-/* Opens path (creating it 0644 if needed, never through a symlink at the
- * last component) and takes an exclusive OFD lock on the whole file. Waits
+#include "beside.h"
+
+/* Opens path (never through a link at the last component, never blocking,
+ * only a regular file with one name: see beside.h; created when missing
+ * with the group, mode and, as root, owner of like, the state file's
+ * model) and takes an exclusive OFD lock on the whole file. Waits
  * at most timeout seconds: timeout < 0 waits forever, 0 tries once.
  * Returns the locked descriptor (close-on-exec), or -1 with errno:
  * ETIMEDOUT when the time ran out, EINTR when *cancel became non-zero
@@ -17,7 +21,7 @@
  * open/fcntl (EINVAL for a NaN timeout). Other signals do not end the wait
  * early. The wait is a helper thread that exists only while waiting; the
  * uncontended path takes the lock with one fcntl and starts no thread. */
-int lock_acquire(const char *path, double timeout,
+int lock_acquire(const char *path, const struct beside_like *like, double timeout,
                  const volatile sig_atomic_t *cancel);
 
 /* Sharing a held lock with the commands a holder runs (tasknum lock): the

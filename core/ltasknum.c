@@ -1,7 +1,8 @@
 /* ltasknum.c: the module tasknum.core, merged from one library per file,
  * as Lua's linit.c merges its own: lalloc.c (take), lfile.c (files and
- * folders), ljson.c (the JSON scanner), llock.c (lock handles), lproc.c
- * (processes, clocks, children), lrun.c (commands run to their end), lpg.c
+ * folders), lbeside.c (the files beside a state, reached without links),
+ * ljson.c (the JSON scanner), llock.c (lock handles), lproc.c (processes,
+ * clocks, children), lrun.c (commands run to their end), lpg.c
  * (PostgreSQL, the table core.pg). lutil.h says what they share.
  *
  * One failure shape: every OS failure returns nil, message, errno, the
@@ -20,9 +21,9 @@ static const struct { const char *name; int value; } errnos[] = {
     {"EACCES", EACCES}, {"EAGAIN", EAGAIN}, {"EBADF", EBADF},
     {"EBUSY", EBUSY}, {"EEXIST", EEXIST}, {"EINTR", EINTR},
     {"EINVAL", EINVAL}, {"EIO", EIO}, {"EISDIR", EISDIR},
-    {"ELOOP", ELOOP}, {"EMFILE", EMFILE}, {"ENFILE", ENFILE},
+    {"ELOOP", ELOOP}, {"EMFILE", EMFILE}, {"EMLINK", EMLINK}, {"ENFILE", ENFILE},
     {"ENOENT", ENOENT}, {"ENOMEM", ENOMEM}, {"ENOSPC", ENOSPC},
-    {"ENOTDIR", ENOTDIR}, {"ENOTEMPTY", ENOTEMPTY}, {"EPERM", EPERM},
+    {"ENOTDIR", ENOTDIR}, {"ENXIO", ENXIO}, {"ENOTEMPTY", ENOTEMPTY}, {"EPERM", EPERM},
     {"ERANGE", ERANGE}, {"EROFS", EROFS}, {"ESTALE", ESTALE},
     {"ETIMEDOUT", ETIMEDOUT}, {"EXDEV", EXDEV},
 };
@@ -39,6 +40,7 @@ int luaopen_tasknum_core(lua_State *L)
     lua_newtable(L);
     lalloc_register(L);
     lfile_register(L);
+    lbeside_register(L);
     ljson_register(L);
     llock_register(L);
     lproc_register(L);

@@ -38,6 +38,7 @@ char **lutil_strings(lua_State *L, int t, lua_Integer n);
  * (and creates its handle classes). */
 void lalloc_register(lua_State *L);   /* take */
 void lfile_register(lua_State *L);    /* files and folders */
+void lbeside_register(lua_State *L);  /* the files beside a state, without links */
 void ljson_register(lua_State *L);    /* the JSON scanner */
 void llock_register(lua_State *L);    /* lock handles */
 void lproc_register(lua_State *L);    /* processes, clocks, children */

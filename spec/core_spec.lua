@@ -472,7 +472,6 @@ describe("core.sweep and core.temps", function()
   local function populate(where)
     for _, name in ipairs(matching) do writefile(where .. "/" .. name, "partial") end
     for _, name in ipairs(others) do writefile(where .. "/" .. name, "keep") end
-    assert.is_true(sh("mkdir " .. q(where .. "/.state.json.tmp-dir123")))
   end
 
   it("counts and removes exactly the temp files of that file", function()
@@ -486,9 +485,31 @@ describe("core.sweep and core.temps", function()
     for _, name in ipairs(others) do
       assert.equal("keep", readfile(dir .. "/" .. name), name)
     end
-    assert.is_true(sh("test -d " .. q(dir .. "/.state.json.tmp-dir123")))
     assert.equal("{}", readfile(path))
     assert.equal(0, core.sweep(path))
+  end)
+
+  it("leaves a foreign object in a temp file's name in place and names it", function()
+    -- a folder, a link to a folder full of files, a FIFO: none is a temp
+    -- file tasknum made; sweeping never follows or removes them
+    writefile(dir .. "/victim/a", "keep")
+    for _, case in ipairs({
+      { "mkdir %s", "is a folder", core.EISDIR },
+      { "ln -s victim %s", "is a symbolic link", core.ELOOP },
+      { "mkfifo %s", "is a FIFO", core.ENXIO },
+    }) do
+      local name = dir .. "/.state.json.tmp-for123"
+      assert.is_true(sh(case[1]:format(q(name))))
+      for _, f in ipairs({ core.temps, core.sweep }) do
+        local none, msg, errno = f(path)
+        assert.is_nil(none)
+        assert.matches(name .. ": " .. case[2], msg, 1, true)
+        assert.equal(case[3], errno)
+      end
+      assert.is_true(sh("test -e " .. q(name) .. " -o -L " .. q(name)), case[2])
+      assert.equal("keep", readfile(dir .. "/victim/a"))
+      assert.is_true(sh("rm -rf " .. q(name)))
+    end
   end)
 
   it("looks beside the symlink's real target", function()
