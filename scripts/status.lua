@@ -36,6 +36,7 @@ local function room_text(s)
 end
 
 local function legacy_text(l)
+  if not l.path then return "none (a state not named *.json has no legacy folder)" end
   if not l.present then return "none (" .. l.path .. ")" end
   local who = l.pid and ("pid " .. l.pid) or "no info"
   if l.mine then return "present, kept by the lock holder (" .. who .. ")" end
@@ -101,7 +102,8 @@ local function text(s)
   authority_text(out, s.authority)
   line(out, "lock", s.lock.held and ("held: " .. s.lock.description) or "free")
   line(out, "legacy lock", legacy_text(s.legacy))
-  line(out, "temp files", s.temp_files == 0 and "none"
+  line(out, "temp files", s.temp_error and ("cannot count them: " .. s.temp_error)
+    or s.temp_files == 0 and "none"
     or s.temp_files .. " left by killed writers (the next allocation removes them)")
   line(out, "audit log", string.format("%s (%d bytes)", s.audit.path, s.audit.bytes))
   recent_text(out, s)

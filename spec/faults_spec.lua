@@ -7,16 +7,15 @@
 -- keeps its mode and owner.
 --
 -- Permissions do not stop root, so those cases run the binary as nobody
--- (setpriv); the file-system cases mount a tmpfs. Where that is not
--- possible the case is pending with the reason, never passed.
+-- (setpriv; from a checkout nobody cannot enter, a copy of the binary that
+-- nobody can run); the file-system cases mount a tmpfs. Where that is not
+-- possible (not root) the case is pending with the reason, never passed.
 local H = require "spec_helper"
 local core = require "tasknum.core"
 
 local sh, capture = H.ok, H.capture
 
-local function is_root() return capture("id -u") == "0" end
-
-local NOBODY, as_nobody = H.NOBODY, H.as_nobody
+local is_root, as_nobody = H.is_root, H.as_nobody
 
 -- A tmpfs of that size mounted on a fresh folder, or nil and why not.
 local function mount_tmpfs(size)
@@ -129,14 +128,14 @@ describe("file-system faults give SYSTEM_ERROR (71)", function()
     local text = H.state_text(5)
     local dir, path = H.project(text)
     sh("mkdir " .. H.q(dir .. "/.opencode/specs/.state.json.lock"))
-    system_error({ "allocate" }, { cwd = dir }, path, text, ".state.json.lock", "Is a directory")
+    system_error({ "allocate" }, { cwd = dir }, path, text, ".state.json.lock", "is a folder, not a regular file")
   end)
 
   it("a lock file that cannot be opened: a symlink in its place is not followed", function()
     local text = H.state_text(5)
     local dir, path = H.project(text)
     sh("ln -s " .. H.q(dir .. "/elsewhere") .. " " .. H.q(dir .. "/.opencode/specs/.state.json.lock"))
-    system_error({ "allocate" }, { cwd = dir }, path, text, ".state.json.lock", "symbolic links")
+    system_error({ "allocate" }, { cwd = dir }, path, text, ".state.json.lock", "is a symbolic link")
     assert.is_nil(H.read(dir .. "/elsewhere"), "the lock followed the symlink")
   end)
 
@@ -232,13 +231,24 @@ describe("beside the state", function()
     local keep = { ".state.json.tmp-toolong7", ".other.json.tmp-abcdef", "state.json.tmp-abcdef",
                    ".state.json.tmp-ab.def" }
     for _, name in ipairs(keep) do H.write(specs .. "/" .. name, "not ours") end
-    sh("mkdir " .. H.q(specs .. "/.state.json.tmp-Dir123"))
     local r = H.run_json({ "allocate" }, { cwd = dir })
     assert.are.equal("success", r.status)
     assert.is_nil(H.read(specs .. "/.state.json.tmp-Ab12Cd"))
     assert.is_nil(H.read(specs .. "/.state.json.tmp-000000"))
     for _, name in ipairs(keep) do assert.are.equal("not ours", H.read(specs .. "/" .. name), name) end
-    assert.is_true(sh("test -d " .. H.q(specs .. "/.state.json.tmp-Dir123")))
+  end)
+
+  it("a folder in a temp file's name is foreign: an error naming it, left in place", function()
+    local text = H.state_text(5)
+    local dir, path = H.project(text)
+    local specs = dir .. "/.opencode/specs"
+    sh("mkdir " .. H.q(specs .. "/.state.json.tmp-Dir123") .. " && touch " .. H.q(specs .. "/.state.json.tmp-Dir123/x"))
+    local r, code = H.run_json({ "allocate" }, { cwd = dir })
+    assert.are.equal("SYSTEM_ERROR", r.error_code)
+    assert.are.equal(71, code)
+    assert.matches(specs .. "/.state.json.tmp-Dir123: is a folder", r.error.message, 1, true)
+    assert.are.equal(text, H.read(path))
+    assert.is_true(sh("test -f " .. H.q(specs .. "/.state.json.tmp-Dir123/x")))
   end)
 
   it("a writer killed between its fsync and its rename leaves a temp file the next one removes", function()

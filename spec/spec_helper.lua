@@ -94,15 +94,53 @@ function H.project(text)
   return dir, path
 end
 
+-- --- other users ---------------------------------------------------------------
+-- Specs about permissions and hostile folders run the binary as root and as
+-- unprivileged users: nobody, or numeric ids with no passwd entry (the
+-- kernel needs none), switched to with setpriv.
+
+function H.is_root() return H.capture("id -u") == "0" end
+
+-- as(uid [, gid [, groups]]) -> the shell words that run a command as
+-- that user (gid defaults to uid; groups: supplementary gids, a list), or
+-- nil and why not.
+function H.as(uid, gid, groups)
+  if not H.is_root() then return nil, "needs root to run the binary as another user" end
+  local prefix = string.format("setpriv --reuid=%s --regid=%s %s", uid, gid or uid,
+    groups and #groups > 0 and ("--groups=" .. table.concat(groups, ",")) or "--clear-groups")
+  if not H.ok(prefix .. " true 2>/dev/null") then return nil, "setpriv cannot switch users here" end
+  return prefix
+end
+
+-- public_bin() -> a path of the binary that every user can run: H.bin
+-- itself, or (a checkout under a 0700 home) a copy in a fresh folder under
+-- /tmp, made for the current test (H.cleanup removes it).
+local copy
+function H.public_bin()
+  if H.ok("setpriv --reuid=65534 --regid=65534 --clear-groups test -x " .. H.q(H.bin) .. " 2>/dev/null") then
+    return H.bin
+  end
+  if copy and H.ok("test -x " .. H.q(copy)) then return copy end
+  local dir = H.tmpdir()
+  copy = dir .. "/tasknum"
+  assert(H.ok("chmod 755 " .. H.q(dir) .. " && cp " .. H.q(H.bin) .. " " .. H.q(copy)
+    .. " && chmod 755 " .. H.q(copy)))
+  return copy
+end
+
 -- TASKNUM_WRAP: shell words put before the binary in H.run, e.g.
 -- "valgrind --error-exitcode=99 -q" (CI runs the CLI specs that way).
 H.wrap = os.getenv("TASKNUM_WRAP") or ""
 
 -- Runs the binary: run(args, {cwd=, env=, stdin=, prefix=}) -> stdout, exit
 -- code, stderr. prefix: shell words before the binary (and before
--- TASKNUM_WRAP), such as a setpriv command to run it as another user.
+-- TASKNUM_WRAP), such as a setpriv command to run it as another user (the
+-- binary is then one that user can run: H.public_bin()).
 function H.run(args, opts)
   opts = opts or {}
+  if opts.prefix and opts.prefix ~= "" and not opts.bin then
+    opts = setmetatable({ bin = H.public_bin() }, { __index = opts })
+  end
   local parts = {}
   for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. H.q(v) end
   local cmd = (opts.cwd and ("cd " .. H.q(opts.cwd) .. " && ") or "")
@@ -130,12 +168,11 @@ end
 -- Permissions do not stop root: specs of a file this user may not read
 -- run the binary as nobody. -> the prefix for H.run (setpriv ...), or nil
 -- and why that cannot be done here (the spec is then pending, never passed).
+-- From a checkout nobody cannot enter (a 0700 home), H.run runs a copy of
+-- the binary that nobody can (H.public_bin).
 H.NOBODY = "setpriv --reuid=nobody --regid=nogroup --clear-groups"
 function H.as_nobody()
-  if H.capture("id -u") ~= "0" then return nil, "needs root to run the binary as another user" end
-  if not H.ok(H.NOBODY .. " true 2>/dev/null") then return nil, "setpriv cannot switch to nobody here" end
-  if not H.ok(H.NOBODY .. " test -x " .. H.q(H.bin)) then return nil, "nobody cannot run " .. H.bin end
-  return H.NOBODY
+  return H.as("nobody", "nogroup")
 end
 
 -- Names in a folder (ls -A), sorted, as one string.

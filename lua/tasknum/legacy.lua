@@ -5,6 +5,11 @@
 -- that folder too, so those scripts wait; before it takes it, it waits for
 -- a live holder of the folder and breaks a folder whose holder is gone.
 --
+-- Every name here is reached relative to the state's folder without
+-- following links (core's *at functions): a link, a FIFO or a file with
+-- other names where the folder, its info or their temp names belong is an
+-- error naming it, never followed, written or removed.
+--
 -- Everything here runs under tasknum's kernel lock: two tasknum processes
 -- never judge and break the same folder at once, so a break can never let
 -- two of them in (the race of lock-by-mkdir libraries). The folder has no
@@ -21,11 +26,17 @@ M.DEFAULT_STALE = 60
 M.REUSE_SLACK = 2
 M.PID_MAX = 4194304   -- the kernel's largest pid_max
 local FIRST_SLEEP, MAX_SLEEP = 0.001, 0.05
-local EEXIST, ENOENT, EINVAL, ETIMEDOUT, EINTR, ENOTEMPTY = core.EEXIST, core.ENOENT,
-  core.EINVAL, core.ETIMEDOUT, core.EINTR, core.ENOTEMPTY
+local EEXIST, ENOENT, EINVAL, ETIMEDOUT, EINTR = core.EEXIST, core.ENOENT,
+  core.EINVAL, core.ETIMEDOUT, core.EINTR
+-- what the *at functions say of a foreign object in a name
+local FOREIGN = { [core.ELOOP] = true, [core.ENXIO] = true, [core.EMLINK] = true,
+  [core.EISDIR] = true, [core.ENOTDIR] = true }
 
--- path(state) -> the legacy folder beside the (real) state file
+-- path(state) -> the legacy folder beside the (real) state file, or nil:
+-- old scripts lock STATE.json with .STATE.lock; a state whose name does
+-- not end in .json has none (its lock file is .NAME.lock already).
 function M.path(state_path)
+  if not state_path:match("[^/]%.json$") then return nil end
   return fs.beside(state_path:gsub("%.json$", ""), ".%s.lock")
 end
 
@@ -38,12 +49,10 @@ function M.gone(pid, since)
   return nil
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read(256)
-  f:close()
-  return text
+-- read(folder) -> the first 256 bytes of its info | nil, message, errno
+local function read(folder)
+  local dir, name = fs.split(folder)
+  return core.readat(dir, name .. "/info", 256)
 end
 
 -- What a reader makes of the folder: nil when there is none, else
@@ -52,12 +61,13 @@ end
 -- process started after the lock was taken) or "aged" (older than stale
 -- seconds, judged from EPOCH, or the folder's mtime without a usable info).
 function M.inspect(folder, stale)
-  local st, msg, errno = core.stat(folder)
+  local st, msg, errno = core.statat(fs.split(folder))
   if not st then
     if errno == ENOENT then return nil end
     return { path = folder, verdict = "unreadable", error = msg }
   end
-  local info = read(folder .. "/info")
+  local info, imsg, ierrno = nil, nil, nil
+  if st.type == "directory" then info, imsg, ierrno = read(folder) end
   info = info and info:gsub("%s+$", "")
   local pid, epoch = (info or ""):match("^%s*(%d+):(%d+)$")
   pid, epoch = math.tointeger(tonumber(pid)), tonumber(epoch)
@@ -66,6 +76,8 @@ function M.inspect(folder, stale)
     kind = st.type, age_s = core.time() - (epoch or st.mtime) }
   if st.type ~= "directory" then
     found.verdict = "not a folder"
+  elseif FOREIGN[ierrno] then -- a FIFO or a link as info: nothing to judge, nothing to break
+    found.verdict, found.error = "foreign", imsg
   elseif pid and M.gone(pid, epoch) then
     found.verdict = M.gone(pid, epoch)
   elseif found.age_s > (stale or M.DEFAULT_STALE) then
@@ -83,13 +95,13 @@ function M.describe(found)
     found.info or "", found.age_s or 0, found.verdict)
 end
 
+-- Removes the folder and the names in it (info, an info.tmp-PID of
+-- refresh(), a script's own files): only the names, never what a link
+-- among them points to; a folder inside, or a non-folder in its place, is
+-- foreign and left there (nil, message).
 local function remove_now(folder)
-  os.remove(folder .. "/info")
-  local ok, msg, errno = os.remove(folder)
-  if errno == ENOTEMPTY then -- an info.tmp-PID of refresh(), or a script's own files
-    for _, name in ipairs(core.listdir(folder) or {}) do os.remove(folder .. "/" .. name) end
-    ok, msg, errno = os.remove(folder)
-  end
+  local dir, name = fs.split(folder)
+  local ok, msg, errno = core.removeat(dir, name, "tree")
   if ok or errno == ENOENT then return true end
   return nil, msg
 end
@@ -101,30 +113,29 @@ end
 -- wait out for the whole stale age.
 local function remove(folder, pid)
   if folder:match("%.tmp%-%d+$") then return remove_now(folder) end
-  local away = string.format("%s.tmp-%d", folder, pid)
-  local ok, msg, errno = os.rename(folder, away)
-  if not ok and errno ~= ENOENT then -- an old folder of that name in the way
-    remove_now(away)
-    ok, msg, errno = os.rename(folder, away)
+  local dir, name = fs.split(folder)
+  local away = string.format("%s.tmp-%d", name, pid)
+  local ok, msg, errno = core.renameat(dir, name, away, "folder")
+  if not ok and errno ~= ENOENT and not FOREIGN[errno] then -- an old folder of that name in the way
+    local cleared, cmsg = remove_now(dir .. "/" .. away)
+    if not cleared then return nil, cmsg end
+    ok, msg, errno = core.renameat(dir, name, away, "folder")
   end
   if not ok then
     if errno == ENOENT then return true end
     return nil, msg
   end
-  return remove_now(away)
+  return remove_now(dir .. "/" .. away)
 end
 
 local function mine(pid, epoch)
   return string.format("%d:%d\n", pid, epoch or (core.time()))
 end
 
-local function write_info(folder, text)
-  local f, msg = io.open(folder .. "/info", "wb")
-  if not f then return nil, msg end
-  local ok, werr = f:write(text)
-  local closed, cerr = f:close()
-  if not ok or not closed then return nil, tostring(werr or cerr) end
-  return true
+-- Writes info into a folder just made (a new file, never one found there).
+local function write_info(folder, text, like)
+  local dir, name = fs.split(folder)
+  return core.writeat(dir, name .. "/info", text, like)
 end
 
 -- make(folder) -> info | nil, message, errno (EEXIST: it is there). The
@@ -134,24 +145,28 @@ end
 -- one breaks at once; never one without info, which every caller would
 -- have to wait out for the whole stale age. Where the file system cannot
 -- rename without replacing (EINVAL), mkdir and then info, as scripts do.
-local function make(folder, pid, epoch)
-  local info, tmp = mine(pid, epoch), string.format("%s.tmp-%d", folder, pid)
-  local ok, msg, errno = core.mkdir(tmp)
+-- Folder and info take the state's (like's) group and mode, so that the
+-- team's old scripts can remove them.
+local function make(folder, pid, epoch, like)
+  local dir, name = fs.split(folder)
+  local info, tmpname = mine(pid, epoch), string.format("%s.tmp-%d", name, pid)
+  local tmp = dir .. "/" .. tmpname
+  local ok, msg, errno = core.mkdirat(dir, tmpname, like)
   if not ok and errno == EEXIST then -- left by a process that had our pid
     remove(tmp, pid)
-    ok, msg, errno = core.mkdir(tmp)
+    ok, msg, errno = core.mkdirat(dir, tmpname, like)
   end
   if ok then
-    ok, msg = write_info(tmp, info)
+    ok, msg = write_info(tmp, info, like)
     if not ok then remove(tmp, pid) return nil, "cannot write " .. tmp .. "/info: " .. tostring(msg) end
-    ok, msg, errno = core.publish(tmp, folder)
+    ok, msg, errno = core.renameat(dir, tmpname, name, "folder", true)
     if ok then return info end
     remove(tmp, pid)
     if errno ~= EINVAL then return nil, msg, errno end
   end
-  ok, msg, errno = core.mkdir(folder)
+  ok, msg, errno = core.mkdirat(dir, name, like)
   if not ok then return nil, msg, errno end
-  local written, werr = write_info(folder, info)
+  local written, werr = write_info(folder, info, like)
   if written then return info end
   remove(folder, pid)
   return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
@@ -159,16 +174,22 @@ end
 
 -- Removes the private folders of tasknums killed between making and
 -- publishing them. Only a holder of the kernel lock makes one, so while
--- we hold it none of them is live.
+-- we hold it none of them is live. -> true | nil, message: a foreign
+-- object in such a name (a link, a FIFO) is named and left in place.
 local function sweep(folder, pid)
   local dir, base = fs.split(folder)
   local pattern = "^" .. base:gsub("%p", "%%%0") .. "%.tmp%-%d+$"
-  for _, name in ipairs(core.listdir(dir) or {}) do
-    if name:match(pattern) then remove(dir .. "/" .. name, pid) end
+  for _, name in ipairs(core.listat(dir) or {}) do
+    if name:match(pattern) then
+      local ok, msg = remove(dir .. "/" .. name, pid)
+      if not ok then return nil, msg end
+    end
   end
+  return true
 end
 
--- enter(folder, opts) -> held | nil, message, found, errno. opts: pid
+-- enter(folder, opts) -> held | nil, message, found, errno. opts: like
+-- (the state file, whose group and mode the folder and info take), pid
 -- (this process's), epoch (now, whole seconds, for info), stale (seconds), deadline (a core.clock() value; nil
 -- waits forever), breaks (a list that gets what each break found),
 -- interrupted (a function: true to give up). held is { path, info, pid,
@@ -177,11 +198,13 @@ end
 -- is the folder as last seen.
 function M.enter(folder, opts)
   local delay, pid, since = FIRST_SLEEP, opts.pid, nil
-  sweep(folder, pid)
+  local swept, serr = sweep(folder, pid)
+  if not swept then return nil, serr end
   while true do
-    local info, msg, errno = make(folder, pid, opts.epoch)
+    local info, msg, errno = make(folder, pid, opts.epoch, opts.like)
     if info then
-      return { path = folder, info = info, pid = pid, waited = since and core.clock() - since or 0 }
+      return { path = folder, info = info, pid = pid, like = opts.like,
+        waited = since and core.clock() - since or 0 }
     end
     if errno ~= EEXIST then return nil, msg, nil, errno end
     local found = M.inspect(folder, opts.stale)
@@ -212,23 +235,23 @@ function M.refresh(held)
   local info = mine(held.pid)
   -- info is replaced by a rename, never truncated in place: killed
   -- half-way it still names this (then dead) process, not nobody.
-  local tmp = string.format("%s/info.tmp-%d", held.path, held.pid)
-  local f, msg = io.open(tmp, "wb")
-  local ok = f and f:write(info)
-  if f then ok = f:close() and ok end
-  if ok then ok, msg = os.rename(tmp, held.path .. "/info") end
+  local dir, name = fs.split(held.path)
+  local tmp = string.format("%s/info.tmp-%d", name, held.pid)
+  core.removeat(dir, tmp) -- one of ours left by a refresh killed half-way
+  local ok, msg = core.writeat(dir, tmp, info, held.like)
+  if ok then ok, msg = core.renameat(dir, tmp, name .. "/info", "file") end
   if not ok then
-    os.remove(tmp)
+    core.removeat(dir, tmp)
     return nil, tostring(msg)
   end
   held.info = info
-  return core.touch(held.path)
+  return core.touchat(dir, name)
 end
 
 -- leave(held) -> true | nil, message. Removes the folder if it is still
 -- ours; one that someone broke and took meanwhile is left to its holder.
 function M.leave(held)
-  if read(held.path .. "/info") ~= held.info then
+  if read(held.path) ~= held.info then
     return nil, "the legacy lock folder " .. held.path .. " was taken over by another holder"
   end
   return remove(held.path, held.pid)

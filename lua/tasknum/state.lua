@@ -11,10 +11,11 @@ M.LAYOUTS = { ".opencode/specs/state.json", "specs/state.json" }
 M.DEFAULT_MIN, M.DEFAULT_MAX = 0, 999
 
 -- Whether something is at path. A file that is there but cannot be opened
--- (no permission, a folder) counts: walking on up past it would find an
--- outer project's state and hand out its numbers. find() then reports why.
+-- (no permission, a folder, a FIFO) counts: walking on up past it would
+-- find an outer project's state and hand out its numbers. find() then
+-- reports why. The open never blocks.
 local function exists(path)
-  local f, _, errno = io.open(path, "rb")
+  local f, _, errno = core.openread(path)
   if f then f:close() return true end
   return errno ~= core.ENOENT and errno ~= core.ENOTDIR
 end
@@ -51,14 +52,26 @@ function M.find(explicit)
       .. assert(core.cwd()) .. " up to /; pass --state PATH, set "
       .. "TASKNUM_STATE, or create one with `tasknum init`")
   end
-  -- A FIFO would block the open and a device such as /dev/zero never ends:
-  -- refuse them before any lock file is made beside them.
+  -- A folder is no state (--state / would put its lock at /..lock); a FIFO
+  -- would block the open and a device such as /dev/zero never ends: refuse
+  -- them before any lock file is made beside them.
   local real, kind = core.realpath(path)
-  if kind == "other" then
+  if kind == "directory" then
+    return nil, errors.new(given and "INVALID_ARGUMENT" or "STATE_NOT_FOUND",
+      path .. " is a folder, not a state file", given
+        and "name the state file itself, e.g. --state " .. (path:gsub("/+$", "")) .. "/specs/state.json"
+        or "remove or rename that folder, or pass --state PATH")
+  elseif kind == "other" then
     return nil, errors.system(path .. ": not a regular file (a FIFO, socket or device)", nil,
       "cannot use the state file")
   end
-  local f, msg, errno = io.open(path, "rb")
+  -- A state reached through a link is written at the link's target: only
+  -- through a link its target's owner could have made (see README Security)
+  local trusted, tmsg, terrno = core.trusted(path)
+  if not trusted and terrno == core.EPERM then
+    return nil, errors.system(tmsg, terrno, "cannot use the state file")
+  end
+  local f, msg, errno = core.openread(path)
   if f then f:close() return path, real or path end
   if errno == core.ENOENT then
     return nil, errors.new("STATE_NOT_FOUND", "state file not found: " .. path,
@@ -187,19 +200,21 @@ end
 
 -- backup(path, text) -> the backup path written or already matching, or nil
 -- and why. Never overwrites a backup that differs: tries .backup, then
--- .backup.1 .. .backup.9.
+-- .backup.1 .. .backup.9. path is the real state file: the backups are
+-- made beside it, exclusively (never through a link found in their name),
+-- with its group, mode (and owner, as root): a copy no more readable than
+-- the state. A foreign object in a backup's name is named, not used.
 function M.backup(path, text)
+  local dir, base = fs.split(path)
   for i = 0, 9 do
-    local name = path .. ".backup" .. (i == 0 and "" or "." .. i)
-    local f = io.open(name, "rb")
-    if not f then
-      local ok, msg = core.replace(name, text)
-      if ok then return name end
-      return nil, msg
-    end
-    local old = f:read("a")
-    f:close()
-    if old == text then return name end
+    local name = base .. ".backup" .. (i == 0 and "" or "." .. i)
+    local full = (dir == "/" and "" or dir) .. "/" .. name
+    local ok, msg, errno = core.create(full, text, path)
+    if ok then return full end
+    if errno ~= core.EEXIST then return nil, msg end
+    local old, rmsg = core.readat(dir, name, #text + 1)
+    if not old then return nil, rmsg end
+    if old == text then return full end
   end
   return nil, "ten different backups exist already; none was overwritten"
 end

@@ -108,7 +108,7 @@ function M.status(opts)
   s.authority = M.mark(path, real, info, opts)
   local f = authority.file(path, real, { stale = opts.stale })
   local fs = f:status(opts.stale)
-  s.lock, s.legacy, s.temp_files = fs.lock, fs.legacy, fs.temp_files
+  s.lock, s.legacy, s.temp_files, s.temp_error = fs.lock, fs.legacy, fs.temp_files, fs.temp_error
   local policies, perr = policy.policies(path)
   if not policies then s.policy_error = error_fields(perr) end
   audit_status(s, path, policies)

@@ -40,17 +40,24 @@ function M.path(state_path)
   return fs.beside(state_path, "TODO.md")
 end
 
--- read(path) -> text, or nil when the file does not exist; raises on any
--- other failure.
+-- read(path) -> text and the real path (where it is written), or nil when
+-- the file does not exist; raises on any other failure. A TODO.md that is
+-- a link is followed only when the link is trusted (its owner is the
+-- caller, root or the target's owner: see README Security); a FIFO or a
+-- device is refused, never waited on.
 local function read(path)
-  local f, msg, errno = io.open(path, "rb")
-  if not f then
+  local trusted, tmsg, terrno = core.trusted(path)
+  if not trusted then
+    if terrno == core.ENOENT then return nil end
+    error(errors.system(tmsg, terrno, "cannot use " .. path), 0)
+  end
+  local real = core.realpath(path) or path
+  local text, msg, errno = core.readfile(real, true)
+  if not text then
     if errno == core.ENOENT then return nil end
     error(errors.system(msg, errno, "cannot read " .. path), 0)
   end
-  local text = f:read("a")
-  f:close()
-  return text
+  return text, real
 end
 
 -- stage(txn [, path]) -> path, or nil when there is nothing to keep in
@@ -59,7 +66,7 @@ end
 function M.stage(txn, path)
   local explicit = path ~= nil
   path = path or M.path(txn.path)
-  local text = read(path)
+  local text, real = read(path)
   local n, s, e
   if text then n, s, e = M.counter(text) end
   if not n then
@@ -67,9 +74,11 @@ function M.stage(txn, path)
     txn:fail("INVALID_ARGUMENT", (text and "no next_project_number: line in the front matter of "
       or "no such file: ") .. path)
   end
-  core.sweep(path) -- temp files of a writer killed while replacing it
+  -- temp files of a writer killed while replacing it
+  local swept, msg, errno = core.sweep(real)
+  if not swept then error(errors.system(msg, errno, "cannot sweep the temp files beside " .. path), 0) end
   if n ~= txn.counter then
-    txn:stage(path, text:sub(1, s - 1) .. tostring(txn.counter) .. text:sub(e + 1), text)
+    txn:stage(real, text:sub(1, s - 1) .. tostring(txn.counter) .. text:sub(e + 1), text)
   end
   return path
 end

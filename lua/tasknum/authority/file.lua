@@ -128,7 +128,8 @@ end
 function File:enter_legacy(deadline, timeout)
   local folder = legacy.path(self.real)
   self.stale_breaks = {}
-  local held, msg, found, errno = legacy.enter(folder, { pid = self.pid, epoch = self.epoch,
+  if not folder then return true end -- a state not named *.json: no old scripts
+  local held, msg, found, errno = legacy.enter(folder, { like = self.real, pid = self.pid, epoch = self.epoch,
     stale = self.stale, breaks = self.stale_breaks, deadline = deadline, interrupted = core.interrupted })
   if held then
     self.legacy, self.legacy_wait = held, held.waited
@@ -157,7 +158,8 @@ function File:acquire(deadline, holder, timeout)
   local adopted, err = self:adopt(deadline, timeout)
   if adopted ~= false then return adopted, err end
   -- the caller has just set the deadline: timeout is what is left of it
-  local lock, msg, errno = core.lock(self.lock_path, timeout or left(deadline), json.encode(holder) .. "\n")
+  local lock, msg, errno = core.lock(self.lock_path, timeout or left(deadline), json.encode(holder) .. "\n",
+    self.real)
   if not lock then return nil, lock_error(self, msg, errno, timeout) end
   self.lock = lock
   local ok, lerr = self:enter_legacy(deadline, timeout)
@@ -170,10 +172,12 @@ function File.read() return false end
 function File.commit() return true end
 
 -- load() -> the state's text | nil, err. Removes first the temp files of
--- writers killed mid-write: only safe under the lock.
+-- writers killed mid-write: only safe under the lock. The state is read at
+-- its real path, not following a link put there since it was found.
 function File:load()
-  core.sweep(self.path)
-  local text, msg, errno = core.readfile(self.path)
+  local swept, smsg, serrno = core.sweep(self.real)
+  if not swept then return nil, errors.system(smsg, serrno, "cannot sweep the temp files beside the state") end
+  local text, msg, errno = core.readfile(self.real, true)
   if not text then return nil, errors.system(msg, errno, "cannot read the state file") end
   return text
 end
@@ -182,7 +186,7 @@ end
 -- the state, with text, or with text[s..e] replaced by bytes (written in
 -- three pieces, the new text never built).
 function File:write(text, s, e, bytes)
-  local done, msg, errno = core.replace(self.path, text, s, e, bytes)
+  local done, msg, errno = core.replace(self.real, text, s, e, bytes)
   if done then return true end
   if errno == core.EINTR and core.interrupted() then
     return nil, errors.interrupted(core.interrupted(), "while writing the state")
@@ -228,15 +232,16 @@ end
 function File:status(stale)
   local lock = M.lock_status(self.lock_path)
   local folder = legacy.path(self.real)
-  local found = legacy.inspect(folder, stale)
-  local l = { path = folder, present = found ~= nil, stale_after_s = stale or legacy.DEFAULT_STALE }
+  local found = folder and legacy.inspect(folder, stale)
+  local l = { path = folder, present = found ~= nil and found ~= false, stale_after_s = stale or legacy.DEFAULT_STALE }
   if found then
     l.pid, l.verdict, l.age_s, l.info = found.pid, found.verdict, answer.ms(found.age_s) / 1000, found.info
     l.stale = found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged"
     l.mine = lock.holder and lock.holder.pid == found.pid or false
   end
+  local temps, terr = core.temps(self.real)
   return { kind = self.kind, where = self.where, lock = lock, legacy = l,
-    temp_files = core.temps(self.path) or 0 }
+    temp_files = temps or 0, temp_error = terr }
 end
 
 return M
