@@ -39,9 +39,9 @@ end
 if opts.state then errors.raise("INVALID_ARGUMENT", "--state goes with --install", USAGE) end
 if #rest ~= 3 then errors.raise("INVALID_ARGUMENT", "merge takes three files", USAGE) end
 
+-- One line for people; the tasks' names are the branches' text.
 local function say(...)
-  io.stderr:write("tasknum merge: ", ...)
-  io.stderr:write("\n")
+  io.stderr:write("tasknum merge: ", require("tasknum.text").printable(table.concat({ ... })), "\n")
 end
 
 -- Leaves OURS as it is and tells why: git keeps the file conflicted.

@@ -17,6 +17,7 @@ local errors = require "tasknum.errors"
 local json = require "tasknum.json"
 local policy = require "tasknum.policy"
 local report = require "tasknum.report"
+local printable = require("tasknum.text").printable
 local state = require "tasknum.state"
 
 local opts, rest = cli.parse({ ... }, command)
@@ -72,11 +73,13 @@ local function ms_line(label, t)
   return string.format("%-14s p50 %.3f  p99 %.3f  max %.3f  (%d)", label, t.p50, t.p99, t.max, t.n)
 end
 
+-- The summary for people; the log's codes and times are anyone's text, and
+-- what a terminal would act on is escaped (tasknum.text).
 local function text(s)
   local codes = {}
-  for code, n in pairs(s.errors) do codes[#codes + 1] = code .. " " .. n end
+  for code, n in pairs(s.errors) do codes[#codes + 1] = tostring(code) .. " " .. n end
   table.sort(codes)
-  return table.concat({
+  local lines = {
     string.format("%-14s %s", "audit log", s.audit_log),
     string.format("%-14s %s .. %s", "period", tostring(s.first or "-"), tostring(s.last or "-")),
     string.format("%-14s %d", "attempts", s.attempts),
@@ -89,7 +92,9 @@ local function text(s)
     string.format("%-14s %d", "stale breaks", s.stale_breaks),
     ms_line("lock wait ms", s.wait_ms),
     ms_line("lock hold ms", s.hold_ms),
-  }, "\n") .. "\n"
+  }
+  for i, l in ipairs(lines) do lines[i] = printable(l) end
+  return table.concat(lines, "\n") .. "\n"
 end
 
 local s = gather()

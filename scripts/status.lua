@@ -16,14 +16,17 @@ The state, its counter, range and room, the active projects, where the numbering
 }
 local tasknum = require "tasknum"
 local json = require "tasknum.json"
+local printable = require("tasknum.text").printable
 
 local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
 
 -- --- text for people ---------------------------------------------------------
+-- Every line may carry others' text (purposes, commands, info, paths): what
+-- a terminal would act on is escaped (tasknum.text).
 
 local function line(out, label, text)
-  out[#out + 1] = string.format("%-12s %s", label, text)
+  out[#out + 1] = string.format("%-12s %s", label, printable(text))
 end
 
 local function room_text(s)

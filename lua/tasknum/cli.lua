@@ -29,6 +29,7 @@
 local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local printable = require("tasknum.text").printable
 
 local M = {}
 
@@ -42,15 +43,11 @@ function M.json(r)
 end
 
 -- oneline(text) -> text on one line: control characters (newlines, tabs,
--- ESC, DEL ...) written as escapes (\n, \t, \x1b, \x7f), so that
--- nothing a message quotes can end the line or drive a terminal; every
--- other byte stays.
-local ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-function M.oneline(text)
-  return (tostring(text):gsub("%c", function(c)
-    return ESCAPES[c] or string.format("\\x%02x", c:byte())
-  end))
-end
+-- ESC, DEL ...) written as escapes (\n, \t, \x1b, \x7f), and the rest a
+-- terminal would act on (C1 controls, bidi overrides, bytes that are not
+-- UTF-8: tasknum.text), so that nothing a message quotes can end the line
+-- or drive a terminal; all other text stays.
+M.oneline = printable
 
 -- emit(result [, text]) -> exit status. Prints text (the answer as its
 -- format rendered it; JSON without one) on stdout, and on failure one

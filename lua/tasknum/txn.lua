@@ -41,10 +41,11 @@ function Txn:locate(opts)
   end
   if self.verbose then
     local files = self.policies.files
-    io.stderr:write("tasknum: state ", self.path, "\n",
-      "tasknum: conflict policy ", tostring(files.conflict), "\n",
-      "tasknum: audit policy ", tostring(files.audit), "\n",
-      "tasknum: format ", tostring(files.format), "\n")
+    local printable = require("tasknum.text").printable
+    io.stderr:write("tasknum: state ", printable(self.path), "\n",
+      "tasknum: conflict policy ", printable(files.conflict), "\n",
+      "tasknum: audit policy ", printable(files.audit), "\n",
+      "tasknum: format ", printable(files.format), "\n")
   end
   if opts.prepare then opts.prepare(self) end -- a Lua caller's checks before the lock
   self.file = authority.file(self.path, self.real, { stale = self.stale })

@@ -10,7 +10,7 @@ local function title_of(result)
   if type(t) ~= "string" and type(result.project_name) == "string" then
     t = result.project_name:gsub("_", " "):gsub("^%l", string.upper)
   end
-  return type(t) == "string" and t:gsub("[\r\n]+", " ") or nil
+  return type(t) == "string" and require("tasknum.text").printable((t:gsub("[\r\n]+", " "))) or nil
 end
 
 return function(result)
