@@ -17,9 +17,11 @@ BUILD="make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev lua-cjson libpq-dev"
 # git:REMOTE authority's (bare repositories, `git daemon`); postgresql is
 # the server the postgresql:// specs start with initdb and pg_ctl; man-db,
 # bash-completion and zsh render the man page and complete with a real TAB
-# (bsdutils' script(1), always there, gives them a terminal).
+# (bsdutils' script(1), always there, gives them a terminal); acl and attr
+# (setfacl, getfattr) the team-folder specs (a state keeps its ACL and
+# extended attributes).
 TEST="lua-busted jq strace valgrind sqlite3 util-linux procps clang libclang-rt-14-dev
-      luarocks luajit lua5.1 git postgresql man-db bash-completion zsh"
+      luarocks luajit lua5.1 git postgresql man-db bash-completion zsh acl attr"
 
 case "${1:-test}" in
   build) PKGS=$BUILD ;;

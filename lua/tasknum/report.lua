@@ -187,9 +187,10 @@ end
 
 -- lines(path [, from]) -> iterator over the decoded lines of a JSON-lines
 -- file (from: byte offset to start at, skipping the partial line there);
--- lines that do not decode are skipped. nil, message when unreadable.
+-- lines that do not decode are skipped. nil, message when unreadable or
+-- not a regular file (a FIFO there is refused, never waited on).
 function M.lines(path, from)
-  local f, msg = io.open(path, "rb")
+  local f, msg = core.openread(path)
   if not f then return nil, msg end
   if from and from > 0 then
     f:seek("set", from - 1)
