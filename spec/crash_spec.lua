@@ -55,14 +55,16 @@ describe("a tasknum killed while it makes, refreshes or removes the legacy lock 
   -- tasknum killed between two of those steps left a folder without info,
   -- which every later run had to wait out for the whole stale age (60 s).
   -- Now it appears with its info inside and is renamed away before it is
-  -- emptied. strace holds the run for 3 s at the named syscall.
-  local function killed_at(syscall, ready, args)
+  -- emptied. strace holds the run for 3 s at the named syscall (its
+  -- when-th call: the folder is reached with *at calls, unlinkat removes
+  -- both its info and, AT_REMOVEDIR, the folder itself).
+  local function killed_at(syscall, ready, args, when)
     if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
     local dir, path = H.project(H.state_text(5))
     local specs = dir .. "/.opencode/specs"
     local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=%s "
-      .. "-e inject=%s:delay_enter=3000000:when=1 %s %s --state %s %s >/dev/null 2>&1 & echo $!",
-      syscall, syscall, H.q(H.bin), args and args[1] or "allocate", H.q(path), args and args[2] or "")
+      .. "-e inject=%s:delay_enter=3000000:when=%d %s %s --state %s %s >/dev/null 2>&1 & echo $!",
+      syscall, syscall, when or 1, H.q(H.bin), args and args[1] or "allocate", H.q(path), args and args[2] or "")
       ):match("%d+"))
     local victim
     local deadline = core.clock() + 10
@@ -94,15 +96,18 @@ describe("a tasknum killed while it makes, refreshes or removes the legacy lock 
   end)
 
   it("after it emptied its folder, before the rmdir: the next run does not wait", function()
-    local r = killed_at("rmdir", function(_, path)
-      return H.read(path) == H.state_text(6) -- written; rmdir is the last step
-    end)
+    -- unlinkat: info first, then the folder (AT_REMOVEDIR), the last step
+    local r = killed_at("unlinkat", function(_, path)
+      return H.read(path) == H.state_text(6) -- written; removing the folder is the last step
+    end, nil, 2)
     if r then assert.are.same({ 6 }, r.allocated_numbers) end -- the killed run had written 5
   end)
 
   it("while `tasknum lock` refreshes its info: the next run does not wait", function()
     -- --stale 0.4: the holder refreshes info every 0.1 s, by a rename
-    local r = killed_at("rename", function(specs)
+    -- renameat: info at each refresh (the folder is put in place with
+    -- renameat2, RENAME_NOREPLACE)
+    local r = killed_at("renameat", function(specs)
       return H.ls(specs .. "/.state.lock"):find("info.tmp-", 1, true)
     end, { "lock", "--stale 0.4 -- sleep 5" })
     if r then assert.are.same({ 5 }, r.allocated_numbers) end
