@@ -454,9 +454,11 @@ end
 
 -- The TODO.md that mirrors the counter: staged when there is one (the
 -- module that edits it is loaded only then: most projects have none).
+-- Whether it is there is asked without opening it (a FIFO would block);
+-- tasknum.todo judges what it is.
 function Txn:follow_todo()
   if self.todo == false then return end
-  if self.todo or fs.readable(fs.beside(self.path, "TODO.md")) then
+  if self.todo or core.stat(fs.beside(self.path, "TODO.md")) then
     self.todo_path = require("tasknum.todo").stage(self, self.todo)
   end
 end
