@@ -245,3 +245,21 @@ for _, who in ipairs(callers()) do
     end)
   end)
 end
+
+describe("item 3: a repository cloned from a stranger", function()
+  after_each(H.cleanup)
+
+  it("`tasknum merge --install` does not write through a .gitattributes link", function()
+    if not sh("command -v git >/dev/null") then pending("needs git") return end
+    local top = H.tmpdir()
+    local outside = H.tmpdir() .. "/profile"
+    H.write(outside, "# mine\n")
+    H.write(top .. "/specs/state.json", H.state_text(5))
+    assert.is_true(sh("cd " .. q(top) .. " && git init -q . && ln -s " .. q(outside) .. " .gitattributes"))
+    local r, code = H.run_json({ "merge", "--install", "--state", top .. "/specs/state.json" }, { cwd = top })
+    assert.are.equal("SYSTEM_ERROR", r.error_code, r.error_message)
+    assert.are.equal(71, code)
+    assert.matches(".gitattributes: is a symbolic link", r.error.message, 1, true)
+    assert.are.equal("# mine\n", H.read(outside))
+  end)
+end)

@@ -73,7 +73,12 @@ end
 -- (nil when it did not exist).
 local function append(path, line)
   local old, msg, errno
-  if core.stat(path) then
+  local st = core.stat(path)
+  if st and st.type ~= "file" then -- a clone's link would be written through (git reads none)
+    error(errors.system(path .. ": is " .. (st.type == "link" and "a symbolic link" or "not a regular file")
+      .. "; tasknum, like git, does not follow it", nil, "cannot write " .. path), 0)
+  end
+  if st then
     old, msg, errno = core.readfile(path)
     if not old then error(errors.system(msg, errno, "cannot read " .. path), 0) end
   end
