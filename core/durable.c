@@ -349,11 +349,21 @@ int durable_create(const char *path, const char *data, size_t len,
 int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
                       char *where, size_t cap)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    /* never through a link, never on a FIFO or a file with other names */
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
     if (fd == -1)
         return fail(where, cap, path);
-    if (fdio_pwrite_all(fd, data, len, at) == -1 || fdatasync(fd) == -1) {
-        int err = errno;
+    int err = 0;
+    if (fstat(fd, &st) == -1)
+        err = errno;
+    else if (!S_ISREG(st.st_mode))
+        err = ENXIO;
+    else if (st.st_nlink > 1)
+        err = EMLINK;
+    if (err == 0 && (fdio_pwrite_all(fd, data, len, at) == -1 || fdatasync(fd) == -1))
+        err = errno;
+    if (err != 0) {
         close(fd);
         errno = err;
         return fail(where, cap, path);

@@ -59,8 +59,11 @@ int durable_create(const char *path, const char *data, size_t len,
  * (the file's size does not change when the bytes fit in it). For records
  * that keep two copies at page-aligned offsets and are read with a check,
  * so that a write torn by a crash costs only the copy being written. The
- * file is not created: -1 with ENOENT when it is missing. On failure
- * returns -1 with errno kept and path in where (cap bytes, may be NULL). */
+ * file is not created: -1 with ENOENT when it is missing. It is never
+ * reached through a link at path (ELOOP), and must be a regular file
+ * (ENXIO: the open does not wait on a FIFO) with no other name (EMLINK).
+ * On failure returns -1 with errno kept and path in where (cap bytes, may
+ * be NULL). */
 int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
                       char *where, size_t cap);
 

@@ -538,6 +538,31 @@ end)
 -- Every OS failure is nil, message, errno with errno an integer that Lua
 -- compares with the module's own constants; the JSON scanner keeps its
 -- nil, reason, offset family.
+describe("core.overwrite (a record rewritten in place)", function()
+  after_each(function() H.cleanup() end)
+
+  it("writes the bytes of a regular file in place", function()
+    local dir = tmpdir()
+    writefile(dir .. "/mark", "aaaa")
+    assert.is_true(core.overwrite(dir .. "/mark", 1, "bb"))
+    assert.equal("abba", readfile(dir .. "/mark"))
+  end)
+
+  it("never through a link, on a FIFO or on a file with other names", function()
+    local dir = tmpdir()
+    writefile(dir .. "/victim", "keep")
+    assert.is_true(sh("ln -s victim " .. q(dir .. "/link") .. " && ln " .. q(dir .. "/victim") .. " "
+      .. q(dir .. "/hard") .. " && mkfifo " .. q(dir .. "/fifo")))
+    for _, case in ipairs({ { "link", core.ELOOP }, { "hard", core.EMLINK }, { "fifo", core.ENXIO } }) do
+      local ok, msg, errno = core.overwrite(dir .. "/" .. case[1], 0, "XX")
+      assert.is_nil(ok, case[1])
+      assert.matches(dir .. "/" .. case[1], msg, 1, true)
+      assert.equal(case[2], errno, case[1])
+    end
+    assert.equal("keep", readfile(dir .. "/victim"))
+  end)
+end)
+
 describe("the failure shape of tasknum.core", function()
   local SEAM = { "ENOENT", "EEXIST", "EINTR", "ETIMEDOUT", "ERANGE", "EACCES", "ENOTDIR",
     "EINVAL", "EAGAIN", "EBUSY", "ENOMEM", "ENOSPC", "EROFS", "EISDIR", "ELOOP", "EPERM",

@@ -263,3 +263,21 @@ describe("item 3: a repository cloned from a stranger", function()
     assert.are.equal("# mine\n", H.read(outside))
   end)
 end)
+
+describe("item 3: the .gitignore beside a state in a git tree", function()
+  after_each(H.cleanup)
+
+  it("is never appended to through a link (git reads no symlinked .gitignore either)", function()
+    if not sh("command -v git >/dev/null") then pending("needs git") return end
+    local top = H.tmpdir()
+    local outside = H.tmpdir() .. "/profile"
+    H.write(outside, "# mine\n")
+    H.write(top .. "/specs/state.json", H.state_text(5))
+    assert.is_true(sh("cd " .. q(top) .. " && git init -q . && ln -s " .. q(outside) .. " specs/.gitignore"))
+    local r, code = H.run_json({ "allocate", "--state", top .. "/specs/state.json" }, { cwd = top })
+    assert.are.equal(0, code, r.error_message)
+    assert.matches("specs/.gitignore: is a symbolic link", r.gitignore.error, 1, true)
+    assert.are.equal("# mine\n", H.read(outside))
+    assert.is_true(sh("test -L " .. q(top .. "/specs/.gitignore")))
+  end)
+end)

@@ -32,10 +32,14 @@ function M.patterns(real)
 end
 
 -- ensure(real) -> { path, action = "added" | "present" } | nil, message:
--- the block in the .gitignore beside the state at real
+-- the block in the .gitignore beside the state at real. The file is read
+-- and appended to without following a link (a clone may carry one, and
+-- git itself reads no symlinked .gitignore), never waiting on a FIFO; a
+-- new one takes the state's group and mode.
 function M.ensure(real)
   local path = fs.beside(real, ".gitignore")
-  local text, msg, errno = core.readfile(path)
+  local dir, name = fs.split(path)
+  local text, msg, errno = core.readat(dir, name, 1 << 24)
   if not text then
     if errno ~= core.ENOENT then return nil, msg end
     text = ""
@@ -46,11 +50,8 @@ function M.ensure(real)
   local nl = text:find("\r\n", 1, true) and "\r\n" or "\n"
   local block = (text ~= "" and text:sub(-1) ~= "\n" and nl or "") .. M.HEADER .. nl
     .. table.concat(M.patterns(real), nl) .. nl
-  local f, oerr = io.open(path, "ab")
-  if not f then return nil, oerr end
-  local ok, werr = f:write(block)
-  local closed, cerr = f:close()
-  if not ok or not closed then return nil, path .. ": " .. tostring(werr or cerr) end
+  local ok, werr = core.appendat(dir, name, block, real)
+  if not ok then return nil, werr end
   return { path = path, action = "added" }
 end
 
