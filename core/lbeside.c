@@ -215,31 +215,14 @@ static int l_listat(lua_State *L)
     return 1;
 }
 
-static const char *type_name(mode_t mode)
-{
-    return S_ISREG(mode) ? "file" : S_ISDIR(mode) ? "directory" : S_ISLNK(mode) ? "link" : "other";
-}
-
-/* statat(dir, rel) -> { type, size, mtime, uid, links, what } of rel itself */
+/* statat(dir, rel) -> the table of core.stat, of rel itself */
 static int l_statat(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1), *rel = luaL_checkstring(L, 2);
     struct stat st;
     if (beside_stat(dir, rel, &st) == -1)
         return failed(L, errno, dir, rel, NULL);
-    lua_createtable(L, 0, 6);
-    lua_pushstring(L, type_name(st.st_mode));
-    lua_setfield(L, -2, "type");
-    lua_pushstring(L, beside_what(&st));
-    lua_setfield(L, -2, "what");
-    lua_pushinteger(L, (lua_Integer)st.st_size);
-    lua_setfield(L, -2, "size");
-    lua_pushinteger(L, (lua_Integer)st.st_uid);
-    lua_setfield(L, -2, "uid");
-    lua_pushinteger(L, (lua_Integer)st.st_nlink);
-    lua_setfield(L, -2, "links");
-    lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
-    lua_setfield(L, -2, "mtime");
+    lutil_push_stat(L, &st);
     return 1;
 }
 

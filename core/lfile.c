@@ -106,7 +106,6 @@ static int l_create(lua_State *L)
     return 1;
 }
 
-static const char *type_name(mode_t mode);
 
 /* upward(dir, name) -> the folder, and the type of what is there ("file",
  * "directory", "link", "other"): the nearest of dir and the folders above
@@ -130,7 +129,7 @@ static int l_upward(lua_State *L)
         strcpy(path + n + 1, name);
         if (lstat(path, &st) == 0) {
             lua_pushlstring(L, path, len);
-            lua_pushstring(L, type_name(st.st_mode));
+            lua_pushstring(L, lutil_type_name(st.st_mode));
             return 2;
         }
         if (len == 1)
@@ -332,11 +331,6 @@ static int l_listdir(lua_State *L)
     return 1;
 }
 
-static const char *type_name(mode_t mode)
-{
-    return S_ISREG(mode) ? "file" : S_ISDIR(mode) ? "directory" : S_ISLNK(mode) ? "link" : "other";
-}
-
 /* realpath(path) -> the absolute path with every symlink resolved, and
  * the type of what it names ("file", "directory" or "other": a FIFO,
  * socket or device), from one stat | nil, message, errno */
@@ -353,7 +347,7 @@ static int l_realpath(lua_State *L)
     box_close(real);
     if (!known)
         return 1;
-    lua_pushstring(L, type_name(st.st_mode));
+    lua_pushstring(L, lutil_type_name(st.st_mode));
     return 2;
 }
 
@@ -369,28 +363,16 @@ static int l_cwd(lua_State *L)
     return 1;
 }
 
-/* stat(path) -> { type = "file"|"directory"|"link"|"other", size, mtime, mode,
- * uid, gid } (mode: the permission bits with setuid, setgid and sticky)
- * without following a symlink at the last component */
+/* stat(path) -> { type = "file"|"directory"|"link"|"other", what, mode,
+ * uid, gid, size, links, mtime } (mode: the permission bits with setuid,
+ * setgid and sticky) without following a symlink at the last component */
 static int l_stat(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
     if (lstat(path, &st) != 0)
         return lutil_fail(L, errno, path);
-    lua_createtable(L, 0, 6);
-    lua_pushstring(L, type_name(st.st_mode));
-    lua_setfield(L, -2, "type");
-    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
-    lua_setfield(L, -2, "mode");
-    lua_pushinteger(L, (lua_Integer)st.st_uid);
-    lua_setfield(L, -2, "uid");
-    lua_pushinteger(L, (lua_Integer)st.st_gid);
-    lua_setfield(L, -2, "gid");
-    lua_pushinteger(L, (lua_Integer)st.st_size);
-    lua_setfield(L, -2, "size");
-    lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
-    lua_setfield(L, -2, "mtime");
+    lutil_push_stat(L, &st);
     return 1;
 }
 

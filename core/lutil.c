@@ -1,6 +1,7 @@
 /* lutil.c: helpers shared by the binding files of tasknum.core. */
 #include <string.h>
 
+#include "beside.h"
 #include "lutil.h"
 
 int lutil_failmsg(lua_State *L, int err, const char *message)
@@ -52,4 +53,30 @@ void lutil_class(lua_State *L, const char *name, const luaL_Reg *meta,
         }
     }
     lua_pop(L, 1);
+}
+
+const char *lutil_type_name(mode_t mode)
+{
+    return S_ISREG(mode) ? "file" : S_ISDIR(mode) ? "directory" : S_ISLNK(mode) ? "link" : "other";
+}
+
+void lutil_push_stat(lua_State *L, const struct stat *st)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, lutil_type_name(st->st_mode));
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, beside_what(st));
+    lua_setfield(L, -2, "what");
+    lua_pushinteger(L, (lua_Integer)(st->st_mode & 07777));
+    lua_setfield(L, -2, "mode");
+    lua_pushinteger(L, (lua_Integer)st->st_uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, (lua_Integer)st->st_gid);
+    lua_setfield(L, -2, "gid");
+    lua_pushinteger(L, (lua_Integer)st->st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, (lua_Integer)st->st_nlink);
+    lua_setfield(L, -2, "links");
+    lua_pushnumber(L, (lua_Number)st->st_mtim.tv_sec + (lua_Number)st->st_mtim.tv_nsec / 1e9);
+    lua_setfield(L, -2, "mtime");
 }

@@ -6,6 +6,7 @@
 #define TASKNUM_LUTIL_H
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "lauxlib.h"
 #include "lua.h"
@@ -24,6 +25,15 @@ const volatile sig_atomic_t *lutil_cancel(lua_State *L);
 
 /* Where ltasknum_set_cancel keeps the flag, in the registry. */
 #define LUTIL_CANCEL_KEY "tasknum.cancel"
+
+/* "file", "directory", "link" or "other" (a FIFO, socket or device). */
+const char *lutil_type_name(mode_t mode);
+
+/* Pushes the table core.stat and core.statat return for st: { type, what
+ * (a few words: "a FIFO", "a file with other hard links"), mode (the
+ * permission bits with setuid, setgid and sticky), uid, gid, size, links,
+ * mtime }. */
+void lutil_push_stat(lua_State *L, const struct stat *st);
 
 /* Creates the metatable name (once) with meta's metamethods and an
  * __index table of methods (may be NULL); leaves the stack as it was. */

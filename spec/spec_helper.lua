@@ -112,6 +112,44 @@ function H.as(uid, gid, groups)
   return prefix
 end
 
+-- callers() -> whom a spec about hostile folders runs each case as: root
+-- (or, not root, the current user) and an unprivileged user, uid 42001:
+-- { name, prefix (for H.run; nil when it cannot be: why says why), uid }
+function H.callers()
+  local list = { { name = H.is_root() and "root" or "the current user", prefix = "" } }
+  local prefix, why = H.as(42001)
+  list[2] = { name = "an unprivileged user", uid = 42001, prefix = prefix, why = why }
+  return list
+end
+
+-- each_caller(title, body): describe("as CALLER, title", body(who)) for
+-- each of H.callers(), cleaning up after each case. (busted gives each
+-- spec file its own environment: describe is taken from the caller's.)
+function H.each_caller(title, body)
+  local env, i = nil, 1
+  local chunk = debug.getinfo(2, "f").func
+  repeat
+    local name, value = debug.getupvalue(chunk, i)
+    if name == "_ENV" then env = value end
+    i = i + 1
+  until name == nil or env
+  for _, who in ipairs(H.callers()) do
+    env.describe("as " .. who.name .. ", " .. title, function()
+      env.after_each(H.cleanup)
+      body(who)
+    end)
+  end
+end
+
+-- give(who, path...): makes the paths (recursively; a link itself, not
+-- its target) the caller's
+function H.give(who, ...)
+  if not who.uid then return end
+  for _, path in ipairs({ ... }) do
+    assert(H.ok(("chown -R -h %d:%d %s"):format(who.uid, who.uid, H.q(path))))
+  end
+end
+
 -- public_bin() -> a path of the binary that every user can run: H.bin
 -- itself, or (a checkout under a 0700 home) a copy in a fresh folder under
 -- /tmp, made for the current test (H.cleanup removes it).
