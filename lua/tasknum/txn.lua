@@ -194,8 +194,11 @@ function Txn:ignore_files(always)
   local seeded = self.reconciled and self.reconciled.seeded
   if not (always or seeded) and self.file.top == false then return end -- outside git: no call
   if not self:git_top() then return end
-  if not (always or seeded) and core.stat(require("tasknum.report").audit_path(self.real, self.policies)) then
-    return
+  if not (always or seeded) then
+    local audit = self.policies and self.policies.audit -- its log, as tasknum.report.audit_path finds it
+    local path = type(audit) == "table" and type(audit.path) == "function" and audit.path
+      or require("tasknum.policy.audit").path
+    if core.stat(path(self.real)) then return end
   end
   local done, why = require("tasknum.gitignore").ensure(self.real)
   if not done then

@@ -23,8 +23,9 @@
 --
 --   {"serial":1234,"next":234,"min":0,"max":999,"limit":1284,"check":"..."}
 --
--- A new mark overwrites the copy holding the older serial, in place, and
--- is synced (fdatasync) before the state file is written: one flush, where
+-- A new mark overwrites the line of the copy holding the older serial
+-- (the first 256 bytes of its slot), in place, and is synced (fdatasync)
+-- before the state file is written: one flush, where
 -- a temp file and a rename cost two. A crash in the middle of that write
 -- can spoil only the copy being written, whose step never reached the
 -- state; the other copy is the mark. The file is created whole (temp file,
@@ -126,26 +127,35 @@ local function check(text)
   return string.format("%08x", h)
 end
 
--- One copy of the mark: a line of JSON padded with blanks to a slot.
-function M.slot(s, min, max, limit)
+-- One copy of the mark: a line of JSON padded with blanks to LINE bytes
+-- (the part of a slot a new mark overwrites: the rest of the slot stays
+-- the blanks it was made with).
+M.LINE = 256
+local REST = string.rep(" ", M.SLOT - M.LINE - 1) .. "\n"
+
+function M.line(s, min, max, limit)
   local body = string.format('{"serial":%d,"next":%d,"min":%d,"max":%d', s, serial.display(s, min, max),
     min, max) .. (limit and string.format(',"limit":%d', limit) or "")
   local line = body .. ',"check":"' .. check(body) .. '"}'
-  return line .. string.rep(" ", M.SLOT - #line - 1) .. "\n"
+  return line .. string.rep(" ", M.LINE - #line - 1) .. "\n"
+end
+
+-- A whole slot, for a new mark file.
+function M.slot(s, min, max, limit)
+  return M.line(s, min, max, limit) .. REST
 end
 
 local function int(s) return s and math.tointeger(tonumber(s)) end
 
--- parse_slot(text) -> { serial, min, max [, limit] } | nil when the copy
--- is not whole
-function M.parse_slot(text)
+local PLAIN = '^({"serial":(%d+),"next":(%-?%d+),"min":(%-?%d+),"max":(%-?%d+)),"check":"(%x+)"}'
+local LIMITED = '^({"serial":(%d+),"next":(%-?%d+),"min":(%-?%d+),"max":(%-?%d+),"limit":(%d+)),"check":"(%x+)"}'
+
+-- parse_slot(text [, at]) -> { serial, min, max [, limit] } | nil when the
+-- copy that starts at byte at (default 1) is not whole
+function M.parse_slot(text, at)
   local limit
-  local body, s, n, min, max, sum = text:match(
-    '^({"serial":(%d+),"next":(%-?%d+),"min":(%-?%d+),"max":(%-?%d+)),"check":"(%x+)"}')
-  if not body then
-    body, s, n, min, max, limit, sum = text:match(
-      '^({"serial":(%d+),"next":(%-?%d+),"min":(%-?%d+),"max":(%-?%d+),"limit":(%d+)),"check":"(%x+)"}')
-  end
+  local body, s, n, min, max, sum = text:match(PLAIN, at)
+  if not body then body, s, n, min, max, limit, sum = text:match(LIMITED, at) end
   s, n, min, max, limit = int(s), int(n), int(min), int(max), int(limit)
   if not (s and n and min and max) or sum ~= check(body) or min > max
       or serial.display(s, min, max) ~= n then
@@ -160,8 +170,8 @@ end
 -- block reserved at the serial the mark had: the only write that keeps the
 -- serial and must win).
 function M.parse(text)
-  local a = #text == 2 * M.SLOT and M.parse_slot(text:sub(1, M.SLOT))
-  local b = #text == 2 * M.SLOT and M.parse_slot(text:sub(M.SLOT + 1))
+  local a = #text == 2 * M.SLOT and M.parse_slot(text, 1)
+  local b = #text == 2 * M.SLOT and M.parse_slot(text, M.SLOT + 1)
   if a and (not b or a.serial > b.serial or (a.serial == b.serial and (a.limit or -1) >= (b.limit or -1))) then
     return a, 1
   end
@@ -204,13 +214,13 @@ function Marks:commit(old, new, range, limit)
   if old and new == old and k and k.min == range.min and k.max == range.max and k.limit == limit then
     return true
   end
-  local slot = M.slot(new, range.min, range.max, limit)
+  local line = M.line(new, range.min, range.max, limit)
   local ok, msg, errno
   if not old then
     core.sweep(self.mark_path) -- temp files of a create that was killed
-    ok, msg, errno = core.create(self.mark_path, slot .. slot)
+    ok, msg, errno = core.create(self.mark_path, line .. REST .. line .. REST)
   else
-    ok, msg, errno = core.overwrite(self.mark_path, self.spare * M.SLOT, slot)
+    ok, msg, errno = core.overwrite(self.mark_path, self.spare * M.SLOT, line)
   end
   if not ok then
     if errno == core.EINTR and core.interrupted() then
