@@ -38,6 +38,14 @@ static int l_pid(lua_State *L)
     return 1;
 }
 
+/* isatty(fd) -> whether that descriptor of this process is a terminal
+ * (stdout at a terminal: the CLI prints a line for people) */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+    return 1;
+}
+
 static int l_hostname(lua_State *L)
 {
     char buf[256];
@@ -229,6 +237,7 @@ static const luaL_Reg proc_funcs[] = {
     {"group", l_group},
     {"hostname", l_hostname},
     {"interrupted", l_interrupted},
+    {"isatty", l_isatty},
     {"kill", l_kill},
     {"pid", l_pid},
     {"sleep", l_sleep},

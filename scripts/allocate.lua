@@ -16,12 +16,7 @@ local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then
   tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1])
 end
-if opts.todo and opts.no_todo then
-  tasknum.errors.raise("INVALID_ARGUMENT", "--todo and --no-todo exclude each other")
-end
-if opts.no_todo then opts.todo, opts.no_todo = false, nil end
-opts.format = opts.format or "json"
 -- The format is a policy like the others: found before the lock (an unknown
 -- one allocates nothing), rendered under it before the write (one that
 -- raises writes nothing).
-return cli.emit(tasknum.allocate(opts))
+return cli.emit(tasknum.allocate(cli.step(opts)))

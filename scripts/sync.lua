@@ -11,7 +11,7 @@ local command = cli.command {
     cli.option "--stale",
     cli.option "--todo",
     cli.option "--no-todo",
-    { "--format", "string", "F", "the answer's shape: json (default), plain, or a team's format/F.lua",
+    { "--format", "string", "F", "json (default; text at a terminal), plain, text, or a team's format/F.lua",
       complete = "format" },
   },
   text = [[
@@ -23,9 +23,5 @@ local tasknum = require "tasknum"
 
 local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
-if opts.todo and opts.no_todo then
-  tasknum.errors.raise("INVALID_ARGUMENT", "--todo and --no-todo exclude each other")
-end
-if opts.no_todo then opts.todo, opts.no_todo = false, nil end
-opts.format, opts.purpose = opts.format or "json", "sync"
-return cli.emit(tasknum.sync(opts))
+opts.purpose = "sync"
+return cli.emit(tasknum.sync(cli.step(opts)))

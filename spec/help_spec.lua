@@ -42,7 +42,7 @@ describe("help", function()
     end
     table.sort(expected)
     assert.are.same(expected, names)
-    for _, name in ipairs({ "add-task", "allocate", "check", "init", "lock", "status", "todo" }) do
+    for _, name in ipairs({ "add-task", "allocate", "check", "init", "lock", "set", "status", "todo" }) do
       assert.is_truthy(out:find("\n  " .. name .. " ", 1, true), name .. " is not listed")
     end
     for line in block:gmatch("[^\n]+") do
@@ -111,7 +111,8 @@ describe("help", function()
       end
     end
     local allocate = options_of((H.run({ "allocate", "--help" })))
-    assert.are.same({ ["--count"] = "N", ["--purpose"] = "TEXT", ["--state"] = "PATH", ["--timeout"] = "S",
+    assert.are.same({ ["--count"] = "N", ["--purpose"] = "TEXT", ["--purpose-file"] = "FILE|-",
+      ["--state"] = "PATH", ["--timeout"] = "S",
       ["--stale"] = "S", ["--format"] = "F", ["--todo"] = "PATH", ["--no-todo"] = true, ["--verbose"] = true,
       ["--authority"] = "SPEC" },
       allocate)

@@ -84,7 +84,7 @@ describe("the man page", function()
       assert.is_table(by[name], "no section for " .. name .. " in the man page")
       assert.are.same(help_options(name), by[name], name .. ": the man page and --help differ")
     end
-    assert.are.same({ "--count N", "--purpose TEXT", "--state PATH", "--timeout S", "--stale S",
+    assert.are.same({ "--count N", "--purpose TEXT", "--purpose-file FILE|-", "--state PATH", "--timeout S", "--stale S",
       "--format F", "--todo PATH", "--no-todo", "--verbose", "--authority SPEC" }, by.allocate)
     for code in pairs(require("tasknum.errors").exit) do
       assert.matches("\\fR  " .. code:gsub("_", "_"), src, 1, true)
@@ -141,9 +141,9 @@ describe("shell completion", function()
     assert.are.equal("deploy\n", complete("tasknum dep"))
     assert.are.equal("", complete("tasknum conf"))
     assert.are.equal("--count\n", complete("tasknum allocate --co"))
-    assert.are.equal("json\nplain\ntodo\ntsv\n", complete("tasknum allocate --format "))
+    assert.are.equal("json\nplain\ntext\ntodo\ntsv\n", complete("tasknum allocate --format "))
     assert.are.equal("plain\n", complete("tasknum allocate --format=pl"))
-    assert.are.equal("todo\ntsv\n", complete("tasknum add-task --name x --format t"))
+    assert.are.equal("text\ntodo\ntsv\n", complete("tasknum add-task --name x --format t"))
     assert.are.equal(":files\n", complete("tasknum allocate --state "))
     assert.are.equal(":commands\n", complete("tasknum lock --timeout 1 -- "))
     assert.are.equal("--target\n", complete("tasknum deploy --t"))

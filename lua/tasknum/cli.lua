@@ -26,6 +26,9 @@
 -- or "format" tells shell completion what its value is. Options several
 -- commands share (--state, --timeout, --format, ...) are declared once in
 -- M.OPTION: a command lists cli.option "--state" among its options.
+-- read = true: the value names a file (or "-", stdin) whose text is the
+-- option's value (--description-file: opts.description; see read_text).
+-- Two options with the same key exclude each other.
 local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
@@ -49,17 +52,59 @@ end
 -- or drive a terminal; all other text stays.
 M.oneline = printable
 
+-- said(result) -> a failure's message and, when its details are one line
+-- that says more (what to do, who holds the lock), those too: the stderr
+-- line is all that people and --format plain callers read.
+local function said(r)
+  local text, hint = tostring(r.error_message), type(r.error) == "table" and r.error.details
+  if type(hint) == "string" and hint ~= "" and not hint:find("\n", 1, true)
+      and not text:find(hint, 1, true) then
+    text = text .. "; " .. hint
+  end
+  return text
+end
+M.said = said
+
 -- emit(result [, text]) -> exit status. Prints text (the answer as its
 -- format rendered it; JSON without one) on stdout, and on failure one
--- line on stderr, `tasknum: CODE: message`, always one line (oneline).
+-- line on stderr, `tasknum: CODE: message; hint` (said), always one line
+-- (oneline).
 function M.emit(result, text)
   if text then io.stdout:write(text) else io.stdout:write(answer.encode(result), "\n") end
   io.stdout:flush()
   if result.status ~= "success" then
     io.stderr:write("tasknum: ", M.oneline(result.error_code or "ERROR"), ": ",
-      M.oneline(result.error_message), "\n")
+      M.oneline(said(result)), "\n")
   end
   return answer.exit_status(result)
+end
+
+-- step(opts) -> opts, ready for a step's library call: --todo and
+-- --no-todo checked (todo = false for the latter), the format chosen.
+function M.step(opts)
+  if opts.todo and opts.no_todo then errors.raise("INVALID_ARGUMENT", "--todo and --no-todo exclude each other") end
+  if opts.no_todo then opts.todo, opts.no_todo = false, nil end
+  opts.format = M.format_of(opts)
+  return opts
+end
+
+-- formatter(name [, state_path]) -> the function of the format name (nil
+-- for json: answer.render's default); raises INVALID_ARGUMENT for a
+-- format that does not exist. For commands that print an answer made
+-- outside a transaction (init, check, todo, set's failures before the lock).
+function M.formatter(name, state_path)
+  if name == "json" then return nil end
+  local fmt, err = require("tasknum.policy").format(name, state_path)
+  if not fmt then error(err, 0) end
+  return fmt
+end
+
+-- format_of(opts) -> the answer's shape: --format as given; else "text" (a
+-- line for people, tasknum.format.text) when stdout is a terminal, and
+-- "json" when it is not (a pipe, a file: programs and agents).
+function M.format_of(opts)
+  if opts.format then return opts.format end
+  return core.isatty(1) and "text" or "json"
 end
 
 -- failure(err) -> answer table for an error raised outside a transaction
@@ -111,11 +156,13 @@ end
 M.OPTION = {}
 for _, o in ipairs({
   { "--purpose", "string", "TEXT", "why: kept in the answer and the audit log" },
+  { "--purpose-file", "string", "FILE|-", "the purpose read from FILE, or stdin for -: no shell quoting",
+    key = "purpose", read = true, complete = "file" },
   { "--state", "string", "PATH", "the state file (else $TASKNUM_STATE, else found from here)",
     complete = "file" },
   { "--timeout", "seconds", "S", "how long to wait for the lock (default 30, fractions allowed, 0 tries once)" },
   { "--stale", "seconds", "S", "when a legacy .state.lock folder counts as stale (default 60)" },
-  { "--format", "string", "F", "the answer's shape: json (default), plain, todo, or a team's format/F.lua",
+  { "--format", "string", "F", "json (default; text at a terminal), plain, todo, text, or a team's format/F.lua",
     complete = "format" },
   { "--todo", "string", "PATH", "the TODO.md that follows the counter (default: beside the state)",
     complete = "file" },
@@ -133,8 +180,8 @@ end
 -- The options of every command that allocates (allocate, add-task): a
 -- command's own first, then these.
 M.ALLOCATING = {}
-for i, name in ipairs({ "--purpose", "--state", "--timeout", "--stale", "--format", "--todo", "--no-todo",
-  "--verbose", "--authority" }) do
+for i, name in ipairs({ "--purpose", "--purpose-file", "--state", "--timeout", "--stale", "--format", "--todo",
+  "--no-todo", "--verbose", "--authority" }) do
   M.ALLOCATING[i] = M.OPTION[name]
 end
 
@@ -156,7 +203,7 @@ function M.declare(decl)
   decl.by_name = {}
   for i, o in ipairs(decl.options) do
     local e = { name = o[1], kind = o[2], value = o[3] or nil, help = o[4], key = o.key,
-                complete = o.complete }
+                complete = o.complete, read = o.read }
     if type(e.name) ~= "string" or not e.name:match("^%-%-[%w][%w%-]*$") or not KINDS[e.kind]
         or type(e.help) ~= "string" or ((e.kind == "flag") ~= (e.value == nil)) then
       error("tasknum.cli: option " .. i .. " (" .. tostring(e.name) .. ") must be { \"--name\", "
@@ -211,6 +258,26 @@ local function convert(kind, name, value)
   return n
 end
 
+-- The most a --X-file option reads: a text, not a stream (/dev/zero).
+M.READ_MAX = 4 * 1024 * 1024
+
+-- read_text(name, path) -> the text of the file path names ("-": stdin),
+-- with one final newline (the one a heredoc or echo adds) dropped; raises
+-- INVALID_ARGUMENT when it cannot be read or is longer than READ_MAX.
+function M.read_text(name, path)
+  local f, msg = io.stdin, nil
+  if path ~= "-" then f, msg = io.open(path, "rb") end
+  if not f then bad(name .. ": cannot read " .. tostring(msg)) end
+  local text, rerr = f:read(M.READ_MAX + 1)
+  if path ~= "-" then f:close() end
+  if rerr then bad(name .. ": cannot read " .. path .. ": " .. tostring(rerr)) end
+  text = text or ""
+  if #text > M.READ_MAX then
+    bad(string.format("%s: %s holds more than %d bytes", name, path == "-" and "stdin" or path, M.READ_MAX))
+  end
+  return (text:gsub("\r?\n$", ""))
+end
+
 -- The name the running command was started by, for its --help.
 M.invoked = nil
 
@@ -220,6 +287,7 @@ M.invoked = nil
 function M.parse(args, decl)
   decl = M.command(decl)
   local opts, rest, i = {}, {}, 1
+  local by, stdin, reads = {}, nil, {} -- key -> the option that set it; who reads stdin; files to read
   while i <= #args do
     local a = args[i]
     if a == "--" then
@@ -247,7 +315,13 @@ function M.parse(args, decl)
         value = args[i]
         if value == nil then bad(name .. " needs a value") end
       end
-      if s.kind == "list" then
+      if by[s.key] and by[s.key] ~= name then bad(by[s.key] .. " and " .. name .. " exclude each other") end
+      by[s.key] = name
+      if s.read then -- read once the whole line is parsed: --help anywhere reads nothing
+        if value == "-" and stdin then bad(stdin .. " - and " .. name .. " - cannot both read stdin") end
+        if value == "-" then stdin = name end
+        reads[#reads + 1] = { s, name, value }
+      elseif s.kind == "list" then
         opts[s.key] = opts[s.key] or {}
         table.insert(opts[s.key], value)
       else
@@ -256,6 +330,7 @@ function M.parse(args, decl)
     end
     i = i + 1
   end
+  for _, r in ipairs(reads) do opts[r[1].key] = M.read_text(r[2], r[3]) end
   return opts, rest
 end
 

@@ -9,12 +9,16 @@ local M = {}
 
 -- code -> exit status
 M.exit = {
+  CHECK_FAILED = 1, -- a check ran and found something (as diff and linters say it)
+  TODO_BEHIND = 1,
+  TODO_AHEAD = 1,
   INVALID_ARGUMENT = 64,
   STATE_CORRUPT = 65,
   STATE_NOT_FOUND = 66,
   NUMBER_CONFLICT = 69,
   SCRIPT_ERROR = 70,
   SYSTEM_ERROR = 71,
+  STATE_EXISTS = 73, -- EX_CANTCREAT: init found a state it would shadow
   LOCK_TIMEOUT = 75,
   AUTHORITY_UNAVAILABLE = 76, -- where the numbering lives cannot be reached
   UNTRUSTED = 77, -- a team file tasknum will not run (EX_NOPERM); see tasknum.trust
@@ -24,6 +28,10 @@ M.exit = {
 -- code -> what it means, in a few words: for --help, the man page and the
 -- usage line (a spec checks that every code has one).
 M.meaning = {
+  CHECK_FAILED = "tasknum check found a problem in a state file that is valid (error.problems)",
+  TODO_BEHIND = "todo --check: TODO.md's next_project_number: is behind the state (`tasknum todo` fixes it)",
+  TODO_AHEAD = "todo --check: TODO.md's next_project_number: is ahead of the state (`tasknum todo` fixes it)",
+  STATE_EXISTS = "init found a state it would shadow or restart; nothing was created",
   INVALID_ARGUMENT = "a bad option, value, command or script name",
   STATE_CORRUPT = "the state file cannot be trusted; it was left as it was",
   STATE_NOT_FOUND = "no state file found (only `tasknum init` creates one)",

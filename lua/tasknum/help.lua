@@ -249,7 +249,9 @@ end
 function M.codes()
   local list = {}
   for code in pairs(errors.exit) do list[#list + 1] = code end
-  table.sort(list, function(a, b) return errors.exit[a] < errors.exit[b] end)
+  table.sort(list, function(a, b)
+    return errors.exit[a] < errors.exit[b] or errors.exit[a] == errors.exit[b] and a < b
+  end)
   return list
 end
 

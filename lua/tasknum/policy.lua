@@ -131,7 +131,7 @@ function M.format(name, state_path)
   end
   if not fmt then
     return nil, errors.new("INVALID_ARGUMENT", "unknown format " .. name
-      .. " (json, plain, todo, or a team's format/" .. name .. ".lua)")
+      .. " (json, plain, todo, text, or a team's format/" .. name .. ".lua)")
   end
   if type(fmt) ~= "function" then
     return nil, errors.new("SCRIPT_ERROR", "format " .. tostring(where)
