@@ -192,6 +192,18 @@ function M.sync(opts)
   return r, text
 end
 
+-- set{next=, min=, max=, force=, state=, timeout=, stale=, purpose=,
+-- todo=, format=, authority=} -> answer [, text]: moves the counter and
+-- changes the range in one locked, audited step (what `tasknum set` does;
+-- see tasknum.set): never back without force, always into the range; it
+-- also repairs a state whose counter is outside its range.
+function M.set(opts)
+  check_opts(opts, "tasknum.set")
+  local bad = bad_timeout(opts)
+  if bad then return bad end
+  return require("tasknum.set").run(opts)
+end
+
 -- check{state=, authority=} -> the answer `tasknum check` prints: success
 -- with an empty problems list, or STATE_CORRUPT listing each problem
 -- (AUTHORITY_UNAVAILABLE when the numbering cannot be asked).

@@ -20,6 +20,8 @@ local function exists(path)
   return errno ~= core.ENOENT and errno ~= core.ENOTDIR
 end
 
+M.exists = exists
+
 function M.absolute(path)
   if path:sub(1, 1) == "/" then return path end
   local cwd = assert(core.cwd())
@@ -164,12 +166,14 @@ end
 -- makes (each lookup of its own would skip all of active_projects again).
 M.TOP = { "next_project_number", "project_numbering", "active_projects" }
 
--- parse(text) -> info {root_start, root_stop, next, next_start, next_stop,
--- min, max, authority, top} | nil, err: STATE_CORRUPT saying what is wrong
--- and how to fix it. authority: project_numbering.authority, the committed
--- choice of where the numbering lives (a string), or nil. top maps the
--- names in M.TOP to their spans ({start, stop}, false for a duplicate).
-function M.parse(text)
+-- parse(text [, opts]) -> info {root_start, root_stop, next, next_start,
+-- next_stop, min, max, authority, top} | nil, err: STATE_CORRUPT saying
+-- what is wrong and how to fix it. authority: project_numbering.authority,
+-- the committed choice of where the numbering lives (a string), or nil.
+-- top maps the names in M.TOP to their spans ({start, stop}, false for a
+-- duplicate). opts.outside = true accepts a counter outside the range (the
+-- one corruption `tasknum set` repairs): info.outside is then true.
+function M.parse(text, opts)
   local s, e, offset = core.validate(text)
   if not s then
     if #text == 0 then return corrupt("the state file is empty", "restore it from git or a backup") end
@@ -189,13 +193,15 @@ function M.parse(text)
   -- active projects hold would depend on the reader
   local as, aerr = span_of(top, "active_projects", "")
   if as == nil then return nil, aerr end
-  if next < min or next > max then
+  local outside = next < min or next > max
+  if outside and not (opts and opts.outside) then
     return corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
-      "set project_numbering {\"min\": A, \"max\": B} to a range that holds it, "
-      .. "or reset next_project_number to a free number in the range")
+      string.format("`tasknum set %s %d` makes the range hold it, or `tasknum set --next N` moves the "
+        .. "counter to a free number in the range (--force when that is back)", next > max and "--max" or "--min",
+        next))
   end
-  return { root_start = s, root_stop = e, next = next, next_start = ns,
-           next_stop = ne, min = min, max = max, authority = authority, top = top }
+  return { root_start = s, root_stop = e, next = next, next_start = ns, next_stop = ne, min = min,
+           max = max, authority = authority, top = top, outside = outside or nil }
 end
 
 -- backup(path, text) -> the backup path written or already matching, or nil

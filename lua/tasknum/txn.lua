@@ -85,13 +85,13 @@ end
 -- Reads and checks the state under the lock.
 function Txn:load()
   local text = must(self.file:load())
-  local info, err = state.parse(text)
+  local info, err = state.parse(text, self.lenient)
   if not info then
     if err.code == "STATE_CORRUPT" then err.details = (err.details or "") .. kept(self.real, text) end
     error(err, 0)
   end
   self.text, self.info, self.previous, self.counter = text, info, info.next, info.next
-  self.checked = text -- the text parse() accepted, for write()'s fast path
+  self.checked = not info.outside and text or nil -- the text parse() accepted, for write()'s fast path
   self:numbering()
   self:reconcile()
 end
@@ -139,7 +139,9 @@ function Txn:reconcile()
   serial = serial or require "tasknum.serial"
   local mark, range = self.auth:read()
   if mark == nil then error(range, 0) end
+  self.mark, self.mark_range = mark, range
   local i = self.info
+  if i.outside then return end -- a counter outside its range (`tasknum set` repairs it) has no serial
   local r = serial.reconcile(i.next, mark, i.min, i.max, { range = range, numbers = function()
     local list, report = {}, require("tasknum.report")
     report.each(self.text, i, function(a) -- every number an entry holds, however written
@@ -147,7 +149,7 @@ function Txn:reconcile()
     end)
     return list
   end })
-  self.mark, self.serial, self.reconciled = mark, r.serial, r
+  self.serial, self.reconciled = r.serial, r
   if r.counter ~= i.next then
     self.counter = r.counter
     self.adjusted = { from = i.next, to = r.counter, reason = adjusted_reason(r, self.auth.kind, mark, i) }
@@ -327,7 +329,7 @@ function Txn:splice(s, e, text)
     collectgarbage()
   end
   local new = head .. text .. tail
-  local info, err = state.parse(new)
+  local info, err = state.parse(new, self.lenient)
   if not info or info.next ~= self.previous then
     if not self.text then -- the text let go of above, as it was
       self.text = head .. replaced .. tail
@@ -336,7 +338,7 @@ function Txn:splice(s, e, text)
     if not info then self:fail("SCRIPT_ERROR", "an edit would leave the state invalid", err.message) end
     self:fail("SCRIPT_ERROR", "edits must not change next_project_number; use txn:take()")
   end
-  self.text, self.checked, self.view = new, new, nil
+  self.text, self.checked, self.view = new, not info.outside and new or nil, nil
   self.info, self.dirty = info, true
 end
 
@@ -509,7 +511,8 @@ local function new(opts)
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
     todo = opts.todo, count = opts.count, format = opts.format, verbose = opts.verbose,
     authority = opts.authority, ignore = opts.gitignore, again = opts.again, retries = opts.retries or 0,
-    reserve = opts.reserve, numbers = {}, skipped = {}, staged = {}, wrapped = false, moved = 0 }, Txn)
+    reserve = opts.reserve, numbers = {}, skipped = {}, staged = {}, wrapped = false, moved = 0,
+    lenient = opts.repair and { outside = true } or nil }, Txn)
 end
 
 -- begin(opts) -> txn, holding the lock with the state read and checked, or
@@ -521,7 +524,10 @@ end
 -- check(txn) (runs under the lock right before the write; raising rolls
 -- back), hold_only (take the lock but neither read nor write the state:
 -- `tasknum lock`), gitignore (true: make sure of the .gitignore beside the
--- state whatever the step, see ignore_files). The handle ends with txn:commit() or txn:rollback().
+-- state whatever the step, see ignore_files), repair (a counter outside
+-- its range is read, not refused: info.outside; `tasknum set` repairs it,
+-- and the write is checked in full as always). The handle ends with
+-- txn:commit() or txn:rollback().
 function M.begin(opts)
   local txn = new(opts)
   local ok, err = xpcall(function()
