@@ -165,7 +165,7 @@ describe("errors", function()
   it("says how to fix a counter past the end of the range", function()
     local r = fails_with("STATE_CORRUPT", 65, H.state_text(1001, { norange = true }))
     assert.matches("1001", r.error.message, 1, true)
-    assert.matches("project_numbering", r.error.details, 1, true)
+    assert.matches("`tasknum set --max 1001`", r.error.details, 1, true)
   end)
 
   it("keeps an older backup that differs", function()
@@ -337,7 +337,7 @@ describe("tasknum init", function()
     for i = 1, 8 do
       local out = H.read(dir .. "/out" .. i)
       if out:find('"success"', 1, true) then winners[#winners + 1] = i
-      elseif out:find("refusing to touch an existing state", 1, true) and out:match("64\n$") then
+      elseif out:find('"STATE_EXISTS"', 1, true) and out:match("73\n$") then
         refused = refused + 1
       end
     end
@@ -351,8 +351,8 @@ describe("tasknum init", function()
   it("refuses to touch an existing state", function()
     local dir, path = H.project(H.state_text(3))
     local r, code = H.run_json({ "init" }, { cwd = dir })
-    assert.are.equal("INVALID_ARGUMENT", r.error_code)
-    assert.are.equal(64, code)
+    assert.are.equal("STATE_EXISTS", r.error_code)
+    assert.are.equal(73, code)
     assert.are.equal(H.state_text(3), H.read(path))
   end)
 end)
