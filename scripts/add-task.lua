@@ -8,14 +8,28 @@ local command = cli.command {
   options = cli.allocating {
     { "--name", "string", "SLUG", "the task's project_name (letters, digits, _ and -)" },
     { "--description", "string", "TEXT", "the task's description" },
+    { "--description-file", "string", "FILE|-", "the description read from FILE, or stdin for - "
+      .. "(a quoted heredoc: no shell quoting)", key = "description", read = true, complete = "file" },
+    { "--title", "string", "TEXT", "the title in the answer's todo_heading (default: the slug made words)" },
     { "--field", "list", "K=TEXT|K:=JSON", "one more member of the entry, text or JSON (repeatable)",
       key = "fields" },
     { "--if-absent", "flag", false, "answer an active task already named SLUG instead of adding it twice" },
+    { "--no-bookkeeping", "flag", false, "leave last_updated, metadata.total_tasks and task_counts alone" },
   },
   text = [[
 Takes the next number with the team's conflict policy and inserts the new entry at the front of active_projects, indented like its neighbours; nothing else in the state changes. The entry: project_number, project_name, status "not_started", created (UTC, seconds), description, then the fields in the order given; --field status=planned or created=... replaces those defaults.
 
-With --if-absent an entry of active_projects already named SLUG is answered with its number and "existing": true, and nothing is written: safe to retry after a lost answer. The TODO.md beside the state, if its front matter has next_project_number:, follows the counter.]],
+With --if-absent an entry of active_projects already named SLUG is answered with its number and "existing": true, and nothing is written: safe to retry after a lost answer. The TODO.md beside the state, if its front matter has next_project_number:, follows the counter.
+
+In the same write, the team's bookkeeping policy keeps in step the members real /task commands maintain, when the state has them: last_updated and _last_updated (the created time), metadata.total_tasks and task_counts (total, active and the new task's status, + 1 each); the entry gets last_updated when its neighbour has one. The answer's bookkeeping lists what changed; --no-bookkeeping leaves them.
+
+The answer gives the task's title and todo_heading, the TODO.md heading line ("### 82. Fix parser"). Text arguments (--description-file, --purpose-file) can come from a file or from stdin, so that an agent's text needs no shell quoting:
+
+  tasknum add-task --if-absent --name fix_parser --description-file - <<'TASKNUM_TEXT'
+  any text: `backticks`, $HOME, "quotes", 'quotes', several lines
+  TASKNUM_TEXT
+
+One final newline (the heredoc's) is dropped.]],
 }
 local tasknum = require "tasknum"
 local edit = require "tasknum.edit"
@@ -25,7 +39,6 @@ local function bad(message) tasknum.errors.raise("INVALID_ARGUMENT", message) en
 local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then bad("unexpected argument " .. rest[1]) end
 if not opts.name then bad("add-task needs --name SLUG") end
-if opts.todo and opts.no_todo then bad("--todo and --no-todo exclude each other") end
 
 -- --field KEY=TEXT is a string, KEY:=JSON any JSON value written as given.
 local fields = {}
@@ -40,10 +53,8 @@ for i, spec in ipairs(opts.fields or {}) do
   fields[i] = { key, value }
 end
 opts.fields = fields
-if opts.no_todo then opts.todo = false end
-
-opts.format, opts.no_todo = opts.format or "json", nil
+if opts.no_bookkeeping then opts.bookkeeping, opts.no_bookkeeping = false, nil end
 -- The format is a policy like the others: found before the lock (an unknown
 -- one writes nothing), rendered under it before the write (one that raises
 -- writes nothing).
-return cli.emit(tasknum.add_task(opts))
+return cli.emit(tasknum.add_task(cli.step(opts)))

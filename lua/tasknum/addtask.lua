@@ -14,8 +14,19 @@
 -- existing = true, and the state is not written; decided under the same
 -- lock as the insert, so a retry after a lost answer never adds the task
 -- twice.
+--
+-- Bookkeeping: the team's bookkeeping policy (tasknum.policy.bookkeeping
+-- by default) keeps the members real /task commands maintain in step in
+-- the same write (last_updated, metadata.total_tasks, task_counts), when
+-- the state has them; the answer's bookkeeping lists what it changed.
+--
+-- The answer also carries title (given, or the slug made words) and
+-- todo_heading, the TODO.md heading line ("### 82. Fix parser"), so one
+-- call serves both files.
 local edit = require "tasknum.edit"
 local errors = require "tasknum.errors"
+local json = require "tasknum.json"
+local policy = require "tasknum.policy"
 local report = require "tasknum.report"
 local txn = require "tasknum.txn"
 
@@ -75,6 +86,26 @@ local function members(name, description, fields)
   return list
 end
 
+-- title_of(name [, title]) -> the task's title: the one given, else the
+-- slug with its underscores made spaces and the first letter capitalised
+-- (the /task command's expansion); on one line.
+function M.title_of(name, title)
+  local t = title or tostring(name):gsub("_", " "):gsub("^%l", string.upper)
+  return (t:gsub("[\r\n]+", " "))
+end
+
+-- The team's bookkeeping policy: a table with added(txn, task) | nil, err.
+local function bookkeeping(t)
+  local value, where = policy.load("bookkeeping.lua", "tasknum.policy.bookkeeping", policy.dirs(t.path))
+  if value == nil then error(where, 0) end
+  if type(value) ~= "table" or type(value.added) ~= "function" then
+    errors.raise("SCRIPT_ERROR", "bookkeeping policy " .. tostring(where)
+      .. " must return a table with an added(txn, task) function")
+  end
+  if t.verbose then io.stderr:write("tasknum: bookkeeping policy ", tostring(where), "\n") end
+  return value
+end
+
 -- The first entry of active_projects named name that holds a number.
 local function existing(t, name)
   local n
@@ -100,34 +131,58 @@ function M.run(opts)
   if opts.if_absent ~= nil and type(opts.if_absent) ~= "boolean" then
     error(fname .. ": if_absent must be a boolean, got " .. type(opts.if_absent), 3)
   end
+  if opts.title ~= nil and type(opts.title) ~= "string" then
+    error(fname .. ": title must be a string, got " .. type(opts.title), 3)
+  end
+  if opts.bookkeeping ~= nil and type(opts.bookkeeping) ~= "boolean" then
+    error(fname .. ": bookkeeping must be a boolean, got " .. type(opts.bookkeeping), 3)
+  end
   local fields = field_list(opts.fields, fname)
-  local entry
+  local entry, keeper
   local run = setmetatable({
     purpose = opts.purpose or (type(opts.name) == "string" and "add-task " .. opts.name or "add-task"),
     prepare = function(t)
       entry = members(opts.name, opts.description, fields) -- before the lock
+      if opts.bookkeeping ~= false then keeper = bookkeeping(t) end
       if opts.prepare then opts.prepare(t) end
     end,
   }, { __index = opts })
+  local function named(n, extra)
+    extra.project_number, extra.project_name = n, opts.name
+    extra.title = M.title_of(opts.name, opts.title)
+    extra.todo_heading = string.format("### %d. %s", n, extra.title)
+    return extra
+  end
   local r, text = txn.run(run, function(t)
     if opts.if_absent then
       local n = existing(t, opts.name)
       if n then
         t.audit_extra = { existing_project_number = n }
-        return { project_number = n, project_name = opts.name, existing = true }
+        return named(n, { existing = true })
       end
     end
     local n = t:pick(1)[1]
     entry[1][2] = n
     if entry[4][2] == nil then entry[4][2] = os.date("!%Y-%m-%dT%H:%M:%SZ") end
+    local changed
+    if keeper then
+      local list = { table.unpack(entry) } -- the policy may add members, never drop the fixed ones
+      changed = keeper.added(t, { number = n, name = opts.name, status = entry[3][2], created = entry[4][2],
+        members = list })
+      if list[1] ~= entry[1] or list[2] ~= entry[2] then
+        t:fail("SCRIPT_ERROR", "the bookkeeping policy dropped the entry's project_number or project_name")
+      end
+      entry = list
+    end
     local value = edit.object(entry)
     if t:span("active_projects") then
       edit.prepend(t, "active_projects", value)
     else
       edit.set(t, "active_projects", { value })
     end
-    local extra = { project_number = n, project_name = opts.name }
+    local extra = named(n, {})
     if opts.if_absent then extra.existing = false end
+    if type(changed) == "table" and #changed > 0 then extra.bookkeeping = json.array(changed) end
     return extra
   end)
   return r, text

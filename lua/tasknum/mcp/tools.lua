@@ -78,8 +78,8 @@ local function add_task_text(r)
     return string.format("Task %s already exists as number %d in %s; nothing was written.",
       r.project_name, r.project_number, r.state_path)
   end
-  return string.format("Added task %d (%s) at the front of active_projects in %s%s.", r.project_number,
-    r.project_name, r.state_path, counter_text(r))
+  return string.format("Added task %d (%s) at the front of active_projects in %s%s. TODO.md heading: %s",
+    r.project_number, r.project_name, r.state_path, counter_text(r), tostring(r.todo_heading))
 end
 
 local function int(v) return math.tointeger(v) or v end
@@ -165,6 +165,7 @@ M.LIST = {
       fields = t("object", "More members of the new entry, in this order, with any JSON values "
         .. "(e.g. {\"language\": \"lean4\", \"dependencies\": [58, 68]}). status or created replace "
         .. "those defaults; project_number and project_name cannot be set.", { maxProperties = 64 }),
+      title = t("string", "The task's title for its TODO.md heading (default: the name made words)."),
       if_absent = t("boolean", "true: when a task with this name already exists, answer its number "
         .. "(existing: true) and write nothing. Use it for every call an agent might repeat.",
         { default = false }),
@@ -176,10 +177,14 @@ M.LIST = {
       project_number = t("integer", "the task's number (new, or the existing task's with existing: true)"),
       project_name = t("string", "the task's name"),
       existing = t("boolean", "with if_absent: true when the task was already there and nothing was written"),
+      title = t("string", "the task's title"),
+      todo_heading = t("string", "the TODO.md heading line for the task, e.g. ### 82. Fix parser"),
+      bookkeeping = t("array", "members kept in step in the same write (last_updated, metadata.total_tasks, "
+        .. "task_counts.*), when the state has them"),
     }), { "project_number", "project_name", "allocated_numbers", "new_next_number", "state_path" }),
     call = function(a, ctx)
       local opts = allocating(a, ctx)
-      opts.name, opts.description, opts.if_absent = a.name, a.description, a.if_absent
+      opts.name, opts.description, opts.if_absent, opts.title = a.name, a.description, a.if_absent, a.title
       if a.fields then
         opts.fields = {}
         for i, f in ipairs(a.fields) do opts.fields[i] = { f[1], edit.raw(f[2]) } end
@@ -231,7 +236,8 @@ M.LIST = {
       .. "with a plain integer counter inside the range, no number held by two active projects "
       .. "(nor by another worktree's task of another name), no active project in the way of the next "
       .. "allocations, and a counter not behind the numbering's mark. On problems the result is an "
-      .. "error (STATE_CORRUPT) whose error.problems lists each one; do not fix the file with "
+      .. "error (CHECK_FAILED; STATE_CORRUPT when the file itself cannot be used) whose error.problems "
+      .. "lists each one; do not fix the file with "
       .. "jq or by hand-editing the counter, report it.",
     input = object { state = STATE },
     output = answer.schema({
