@@ -20,8 +20,5 @@ if #rest ~= 1 then
 end
 local count = rest[1]:match("^%d+$") and math.tointeger(tonumber(rest[1]))
 if not count or count < 1 then bad("reserve takes a whole number K >= 1, got " .. rest[1]) end
-if opts.todo and opts.no_todo then bad("--todo and --no-todo exclude each other") end
-if opts.no_todo then opts.todo, opts.no_todo = false, nil end
 opts.count = count
-opts.format = opts.format or "json"
-return cli.emit(tasknum.reserve(opts))
+return cli.emit(tasknum.reserve(cli.step(opts)))
