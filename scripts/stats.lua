@@ -6,7 +6,9 @@ local command = cli.command {
   options = {
     cli.option "--state",
     { "--json", "flag", false, "one line of JSON instead of text" },
+    { "--format", "string", "F", "text (the default, also at a terminal) or json (as --json)" },
   },
+  output = "text",
   text = [[
 Reads the whole log, one line at a time, without taking the lock.]],
   exits = { { 0, "the summary was printed" }, "INVALID_ARGUMENT", "STATE_NOT_FOUND", "SYSTEM_ERROR",
@@ -22,6 +24,7 @@ local state = require "tasknum.state"
 
 local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
+opts.json = cli.json_asked(opts)
 
 local function count(s, entry)
   s.attempts = s.attempts + 1

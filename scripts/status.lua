@@ -7,8 +7,10 @@ local command = cli.command {
     cli.option "--state",
     cli.option "--stale",
     { "--json", "flag", false, "one line of JSON with the same facts instead of text" },
+    { "--format", "string", "F", "text (the default, also at a terminal) or json (as --json)" },
     cli.option "--authority",
   },
+  output = "text",
   text = [[
 The state, its counter, range and room, the active projects, where the numbering lives and its mark (and whether the counter is behind it), who holds the lock, the legacy .state.lock folder, leftover temp files, the audit log and the last allocations, the policy folders and files in use.]],
   exits = { { 0, "it could look (a state that does not parse is shown, not failed on)" },
@@ -20,6 +22,7 @@ local printable = require("tasknum.text").printable
 
 local opts, rest = cli.parse({ ... }, command)
 if #rest > 0 then tasknum.errors.raise("INVALID_ARGUMENT", "unexpected argument " .. rest[1]) end
+opts.json = cli.json_asked(opts)
 
 -- --- text for people ---------------------------------------------------------
 -- Every line may carry others' text (purposes, commands, info, paths): what
@@ -32,9 +35,9 @@ end
 local function room_text(s)
   if not s.room then return "?" end
   if s.next_active == json.null then
-    return string.format("%d numbers (no active project in the range)", s.room)
+    return string.format("%d number%s (no active project in the range)", s.room, s.room == 1 and "" or "s")
   end
-  return string.format("%d numbers before active project %d (%s)", s.room,
+  return string.format("%d number%s before active project %d (%s)", s.room, s.room == 1 and "" or "s",
     s.next_active.project_number, tostring(s.next_active.project_name or "no name"))
 end
 

@@ -494,7 +494,7 @@ describe("status, check and sync against the numbering's mark", function()
     alloc(wts[1], { "--count", "3" })
     local path = wts[2] .. "/" .. STATE
     local r, code = run(wts[2], { "check" })
-    assert.are.same({ "STATE_CORRUPT", 65 }, { r.error_code, code })
+    assert.are.same({ "CHECK_FAILED", 1 }, { r.error_code, code })
     assert.are.same({ "behind", 85, 3 }, { r.error.problems[1].check, r.error.problems[1].mark, r.error.problems[1].by })
     assert.matches("tasknum sync", r.error.details, 1, true)
     r, code = run(wts[2], { "sync", "--no-todo" })
@@ -517,7 +517,7 @@ describe("status, check and sync against the numbering's mark", function()
     assert.are.equal(H.state_text(90), H.read(path))
     assert.are.equal(90, mark_of(wts[1]).serial)
     -- the rewound first worktree: check fails, sync fixes it, and the next number is 90
-    assert.are.equal(65, select(2, run(wts[1], { "check" })))
+    assert.are.equal(1, select(2, run(wts[1], { "check" })))
     assert.are.same({ 90 }, alloc(wts[1]).allocated_numbers)
   end)
 
@@ -530,7 +530,7 @@ describe("status, check and sync against the numbering's mark", function()
     end
     run(wts[3], { "add-task", "--name", "alpha", "--no-todo", "--authority", "file" }) -- the same task
     local r, code = run(wts[1], { "check" })
-    assert.are.same({ "STATE_CORRUPT", 65 }, { r.error_code, code })
+    assert.are.same({ "CHECK_FAILED", 1 }, { r.error_code, code })
     assert.are.equal(1, #r.error.problems)
     local p = r.error.problems[1]
     assert.are.same({ "duplicate", 82, wts[2] }, { p.check, p.project_number, p.worktree })

@@ -28,7 +28,9 @@
 -- M.OPTION: a command lists cli.option "--state" among its options.
 -- read = true: the value names a file (or "-", stdin) whose text is the
 -- option's value (--description-file: opts.description; see read_text).
--- Two options with the same key exclude each other.
+-- Two options with the same key exclude each other. output = "text" in a
+-- declaration: the command prints text for people (status, stats), so its
+-- failures go to stderr alone unless --json or --format json is given.
 local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
@@ -68,9 +70,15 @@ M.said = said
 -- emit(result [, text]) -> exit status. Prints text (the answer as its
 -- format rendered it; JSON without one) on stdout, and on failure one
 -- line on stderr, `tasknum: CODE: message; hint` (said), always one line
--- (oneline).
+-- (oneline). A command whose stdout is text for people (output = "text"
+-- in its declaration, or stdout at a terminal, and not asked for JSON)
+-- prints a failure on stderr only.
 function M.emit(result, text)
-  if text then io.stdout:write(text) else io.stdout:write(answer.encode(result), "\n") end
+  if text then
+    io.stdout:write(text)
+  elseif result.status == "success" or not M.text_out then
+    io.stdout:write(answer.encode(result), "\n")
+  end
   io.stdout:flush()
   if result.status ~= "success" then
     io.stderr:write("tasknum: ", M.oneline(result.error_code or "ERROR"), ": ",
@@ -284,8 +292,33 @@ M.invoked = nil
 -- parse(args, decl) -> opts, rest. Accepts --opt VALUE and --opt=VALUE;
 -- "--" ends the options (rest gets what follows). -h or --help prints the
 -- command's help on stdout and ends the run with status 0.
+-- Whether an argument vector asks for JSON (--json, --format json).
+local function wants_json(args)
+  for i, a in ipairs(args) do
+    if a == "--json" or a == "--format=json" or (a == "--format" and args[i + 1] == "json") then return true end
+    if a == "--" then return false end
+  end
+  return false
+end
+
+-- json_asked(opts) -> whether a text command's --json or --format asks
+-- for JSON; raises INVALID_ARGUMENT for a --format other than json or text.
+function M.json_asked(opts)
+  if opts.format ~= nil and opts.format ~= "json" and opts.format ~= "text" then
+    errors.raise("INVALID_ARGUMENT", "--format takes text or json here, got " .. opts.format)
+  end
+  if opts.json and opts.format == "text" then
+    errors.raise("INVALID_ARGUMENT", "--json and --format text exclude each other")
+  end
+  return opts.json or opts.format == "json"
+end
+
+-- Set by parse: the running command prints text, and failures go to stderr only.
+M.text_out = false
+
 function M.parse(args, decl)
   decl = M.command(decl)
+  M.text_out = decl.output == "text" and not wants_json(args)
   local opts, rest, i = {}, {}, 1
   local by, stdin, reads = {}, nil, {} -- key -> the option that set it; who reads stdin; files to read
   while i <= #args do
@@ -366,7 +399,7 @@ function M.run(name, args)
     local src, err = require("tasknum.commands").source(name, args)
     if not src then error(err, 0) end
     local chunk, msg = src.load()
-    if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. src.path, msg) end
+    if not chunk then errors.raise("SCRIPT_ERROR", "cannot load " .. tostring(msg), msg) end -- "PATH:LINE: why"
     local a = table.move(args, 1, #args, 1, {})
     a[0] = src.path
     _G.arg = a

@@ -81,11 +81,12 @@ M.loaded = {}
 local function run_file(path)
   local chunk, msg = loadfile(path, "t")
   if not chunk then
-    return nil, errors.new("SCRIPT_ERROR", "cannot load policy " .. path, msg)
+    return nil, errors.new("SCRIPT_ERROR", "cannot load policy " .. tostring(msg), msg) -- "PATH:LINE: why"
   end
   local ok, value = xpcall(chunk, debug.traceback)
   if not ok then
-    return nil, errors.new("SCRIPT_ERROR", "policy " .. path .. " raised an error", tostring(value))
+    return nil, errors.new("SCRIPT_ERROR", "policy " .. path .. " raised an error: "
+      .. tostring(value):match("^[^\n]*"), tostring(value))
   end
   if not M.loaded[path] then
     M.loaded[path] = true

@@ -45,8 +45,12 @@ end
 -- (symlinks resolved) | nil, err (STATE_NOT_FOUND, SYSTEM_ERROR). Order:
 -- explicit (--state), $TASKNUM_STATE, walking up from the cwd.
 function M.find(explicit)
-  local given = explicit or os.getenv("TASKNUM_STATE")
+  local env = not explicit and os.getenv("TASKNUM_STATE")
+  local given = explicit or env
   if given == "" then given = nil end
+  -- where a path that is wrong came from, for the message: a variable set
+  -- in some shell's profile is the last thing people suspect
+  local from = given and (explicit and " (--state)" or " (from $TASKNUM_STATE)") or ""
   local path = given and M.absolute(given) or M.discover(assert(core.cwd()))
   if not path then
     return nil, errors.new("STATE_NOT_FOUND", "no state file found",
@@ -65,7 +69,7 @@ function M.find(explicit)
         or "remove or rename that folder, or pass --state PATH")
   elseif kind == "other" then
     return nil, errors.system(path .. ": not a regular file (a FIFO, socket or device)", nil,
-      "cannot use the state file")
+      "cannot use the state file" .. from)
   end
   -- A state reached through a link is written at the link's target: only
   -- through a link its target's owner could have made (see README Security)
@@ -76,10 +80,12 @@ function M.find(explicit)
   local f, msg, errno = core.openread(path)
   if f then f:close() return path, real or path end
   if errno == core.ENOENT then
-    return nil, errors.new("STATE_NOT_FOUND", "state file not found: " .. path,
-      "create it with `tasknum init --state " .. path .. "`")
+    return nil, errors.new("STATE_NOT_FOUND", "state file not found: " .. path .. from, env
+      and "$TASKNUM_STATE names a file that is not there: correct it, or unset it and tasknum finds "
+        .. ".opencode/specs/state.json or specs/state.json from the current folder"
+      or "check the path; only a new project gets a new state (`tasknum init --state " .. path .. "`)")
   end
-  return nil, errors.system(msg, errno, "cannot open the state file")
+  return nil, errors.system(msg, errno, "cannot open the state file" .. from)
 end
 
 -- read(path) -> text | nil, err (SYSTEM_ERROR)
@@ -162,6 +168,43 @@ local function range_of(text, top)
   return min, max, authority
 end
 
+-- What to do about a state that is not JSON. advise() makes it concrete
+-- (git commands naming the file) where the state's path is known.
+M.RESTORE_ADVICE = "restore the last good version of the file (from git, or a copy of your own)"
+M.MERGE_ADVICE = "resolve it, or use `tasknum merge`: `tasknum merge --install` once in the clone, then "
+  .. "`git checkout -m -- FILE` merges the file again with tasknum's driver (then `git add` it)"
+
+-- conflicted(text) -> the line of git's first conflict marker, or nil:
+-- a line that starts with "<<<<<<< " while a later one starts with
+-- ">>>>>>> ".
+function M.conflicted(text)
+  local at = text:sub(1, 8) == "<<<<<<< " and 1 or text:find("\n<<<<<<< ")
+  if not at or not text:find("\n>>>>>>> ", at, true) then return nil end
+  if at > 1 then at = at + 1 end
+  return select(2, text:sub(1, at):gsub("\n", "")) + 1
+end
+
+-- advise(err, real [, backup]) -> err, its details made concrete for the
+-- state at real: the git commands that restore it or merge it again (in a
+-- git working tree), that the file was left untouched, and where its
+-- broken text was copied (backup: the path, or false and why not).
+function M.advise(err, real, backup, why)
+  local top = require("tasknum.gitdir").top(real)
+  local rel = top and require("tasknum.gitdir").inside(real, top)
+  local d = err.details
+  if d == M.MERGE_ADVICE then
+    local cmd = top and string.format("git -C %s checkout -m -- %s", top, rel) or "git checkout -m -- " .. real
+    d = d:gsub("git checkout %-m %-%- FILE", function() return cmd end)
+  elseif d == M.RESTORE_ADVICE and top then
+    d = string.format("restore the last good version: `git -C %s checkout -- %s` gives the committed one "
+      .. "(`git -C %s log -p -- %s` shows older ones)", top, rel, top, rel)
+  end
+  err.details = (d and d .. "; " or "") .. "the file was left untouched"
+    .. (backup and ", its broken text copied to " .. backup .. " for reference (not a good copy)"
+      or backup == false and " (no copy of its broken text: " .. tostring(why) .. ")" or "")
+  return err
+end
+
 -- Top-level members found in the one pass over the object that parse()
 -- makes (each lookup of its own would skip all of active_projects again).
 M.TOP = { "next_project_number", "project_numbering", "active_projects" }
@@ -176,9 +219,14 @@ M.TOP = { "next_project_number", "project_numbering", "active_projects" }
 function M.parse(text, opts)
   local s, e, offset = core.validate(text)
   if not s then
-    if #text == 0 then return corrupt("the state file is empty", "restore it from git or a backup") end
+    local line = M.conflicted(text)
+    if line then
+      return corrupt("unresolved merge conflict in the state file: git's conflict markers at line " .. line,
+        M.MERGE_ADVICE)
+    end
+    if #text == 0 then return corrupt("the state file is empty", M.RESTORE_ADVICE) end
     return corrupt("the state file is not valid JSON: " .. e .. " at " .. position(text, offset),
-      "restore it from git or state.json.backup")
+      M.RESTORE_ADVICE)
   end
   if text:sub(s, s) ~= "{" then return corrupt("the state file is not a JSON object") end
   local top = core.members(text, s, e, table.unpack(M.TOP))
@@ -205,22 +253,27 @@ function M.parse(text, opts)
 end
 
 -- backup(path, text) -> the backup path written or already matching, or nil
--- and why. Never overwrites a backup that differs: tries .backup, then
+-- and why. A copy is made only when no backup holds this text yet, and
+-- never over a backup that differs: at the first free name of .backup,
 -- .backup.1 .. .backup.9. path is the real state file: the backups are
 -- made beside it, exclusively (never through a link found in their name),
 -- with its group, mode (and owner, as root): a copy no more readable than
 -- the state. A foreign object in a backup's name is named, not used.
 function M.backup(path, text)
   local dir, base = fs.split(path)
+  local at = dir == "/" and "" or dir
+  local free = {}
   for i = 0, 9 do
     local name = base .. ".backup" .. (i == 0 and "" or "." .. i)
-    local full = (dir == "/" and "" or dir) .. "/" .. name
-    local ok, msg, errno = core.create(full, text, path)
-    if ok then return full end
+    local old, rmsg, rerrno = core.readat(dir, name, #text + 1)
+    if old == text then return at .. "/" .. name end
+    if not old and rerrno ~= core.ENOENT then return nil, rmsg end
+    if not old then free[#free + 1] = name end
+  end
+  for _, name in ipairs(free) do
+    local ok, msg, errno = core.create(at .. "/" .. name, text, path)
+    if ok then return at .. "/" .. name end
     if errno ~= core.EEXIST then return nil, msg end
-    local old, rmsg = core.readat(dir, name, #text + 1)
-    if not old then return nil, rmsg end
-    if old == text then return full end
   end
   return nil, "ten different backups exist already; none was overwritten"
 end

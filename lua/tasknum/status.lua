@@ -206,15 +206,44 @@ local function top_keys(text, info, problems)
   end
 end
 
+local function ahead_problem(info, nearest, n, room, policy)
+  return { check = "ahead", project_number = n, room = room, policy = policy,
+    message = room == 0
+      and string.format("the counter %d is held by active project %s", info.next, name_of(nearest, n))
+      or string.format("active project %s is only %d number%s after the counter %d", name_of(nearest, n),
+        room, room == 1 and "" or "s", info.next) }
+end
+
 -- Active projects that the next AHEAD numbers from the counter run into.
-local function ahead(info, active, problems)
-  local room, nearest, n = report.room(info, active)
-  if nearest and room < M.AHEAD then
-    add(problems, { check = "ahead", project_number = n, room = room,
-      message = room == 0
-        and string.format("the counter %d is held by active project %s", info.next, name_of(nearest, n))
-        or string.format("active project %s is only %d number%s after the counter %d", name_of(nearest, n),
-          room, room == 1 and "" or "s", info.next) })
+-- With the team's policies, their conflict policy decides: the next
+-- allocations (one number each) are made on a step that is never locked
+-- or written (txn.dry), and a NUMBER_CONFLICT among them is the problem (a
+-- policy that skips taken numbers finds none). Without, any active
+-- project that close is.
+local function ahead(text, info, active, problems, policies)
+  if not policies then
+    local room, nearest, n = report.room(info, active)
+    if nearest and room < M.AHEAD then add(problems, ahead_problem(info, nearest, n, room)) end
+    return
+  end
+  local t = require("tasknum.txn").dry { text = text, info = info, policies = policies }
+  for _ = 1, M.AHEAD do
+    local handed = #t.numbers
+    if handed >= M.AHEAD then return end
+    local ok, err = pcall(t.pick, t, 1)
+    if not ok then
+      err = errors.from(err)
+      local c = type(err.data) == "table" and type(err.data.conflicts) == "table" and err.data.conflicts[1]
+      if err.code == "NUMBER_CONFLICT" and type(c) == "table" and math.type(c.project_number) == "integer" then
+        add(problems, ahead_problem(info, { name = c.project_name }, c.project_number, handed,
+          policies.files.conflict))
+      else
+        add(problems, { check = err.code == "NUMBER_CONFLICT" and "ahead" or "policy", room = handed,
+          policy = policies.files.conflict, message = string.format("the next allocation (after %d number%s) "
+            .. "fails: %s: %s", handed, handed == 1 and "" or "s", err.code, err.message) })
+      end
+      return
+    end
   end
 end
 
@@ -267,14 +296,17 @@ end
 
 -- problems(text [, where]) -> the list of what is wrong with a state
 -- text (the first LIMIT), the failure of its authority when one cannot be
--- reached, and how many problems were left out past LIMIT. where: {path,
--- real, opts} of the state, to ask its numbering too.
+-- reached, how many problems were left out past LIMIT, and the
+-- STATE_CORRUPT error when the text is no usable state at all. where:
+-- {path, real, opts, policies} of the state, to ask its numbering and its
+-- conflict policy too.
 function M.problems(text, where)
   local problems = {}
   local info, err = state.parse(text)
   if not info then
+    if where then state.advise(err, where.real) end
     problems[1] = { check = "well-formed", message = err.message, details = err.details }
-    return problems, nil, 0
+    return problems, nil, 0, err
   end
   local active, kind = report.active(text, info)
   if kind and kind ~= "null" then
@@ -283,7 +315,7 @@ function M.problems(text, where)
   end
   -- the ones that stop an allocation first: past LIMIT only spellings
   -- and keys given twice can be left out
-  ahead(info, active, problems)
+  ahead(text, info, active, problems, where and where.policies)
   duplicates(active, problems)
   local unreachable = where and numbering(where.path, where.real, text, info, where.opts, problems)
   top_keys(text, info, problems)
@@ -291,14 +323,23 @@ function M.problems(text, where)
   return problems, unreachable, left_out[problems] or 0
 end
 
--- check(opts) -> success with problems = [], or STATE_CORRUPT listing them
+-- check(opts) -> success with problems = [], or CHECK_FAILED listing them
+-- (STATE_CORRUPT when the file is no usable state: not JSON, a counter
+-- outside its range, ...)
 function M.check(opts)
   local path, real = state.find(opts.state)
   if not path then return answer.failure(real) end
   local text, rerr = state.read(path)
   if not text then return answer.failure(rerr, { state_path = path }) end
-  local problems, unreachable, left_out = M.problems(text, { path = path, real = real, opts = opts })
+  local policies, perr = policy.policies(path)
+  if not policies then return answer.failure(perr, { state_path = path }) end
+  local problems, unreachable, left_out, corrupt = M.problems(text, { path = path, real = real, opts = opts,
+    policies = policies })
   if unreachable then return answer.failure(unreachable, { state_path = path }) end
+  if corrupt then
+    corrupt.data = { problems = problems }
+    return answer.failure(corrupt, { state_path = path })
+  end
   if #problems == 0 then
     return answer.success{ state_path = path, problems = json.array({}) }
   end
@@ -313,10 +354,11 @@ function M.check(opts)
     lines[#lines + 1] = string.format("and %d more (error.problems lists %s)", total - M.LISTED,
       left_out > 0 and "the first " .. #problems or "them all")
   end
-  return answer.failure(errors.new("STATE_CORRUPT", string.format("%d problem%s in %s: %s", total,
+  return answer.failure(errors.new("CHECK_FAILED", string.format("%d problem%s in %s: %s", total,
     total == 1 and "" or "s", path, table.concat(lines, "; ")),
-    "the state file was not changed; " .. (behind and "`tasknum sync` moves a counter behind its mark; fix the "
-      .. "rest" or "fix it") .. " by hand (archive finished projects, renumber duplicates) and run tasknum check again",
+    "the state file was not changed; " .. (behind and "`tasknum sync` moves a counter behind its mark; " or "")
+      .. "archive finished projects or move the counter past them (`tasknum set --next N`), renumber "
+      .. "duplicates, and run tasknum check again",
     nil, { problems = problems, problems_left_out = left_out > 0 and left_out or nil }), { state_path = path })
 end
 

@@ -74,12 +74,12 @@ function Txn:acquire()
   self.locked_at, self.acquired = now, true
 end
 
--- A state found corrupt is left as it is, with a copy kept beside it:
--- what the error's details then say.
-local function kept(real, text)
+-- kept(err, real, text) -> err: a state found corrupt is left as it is,
+-- its text copied beside it (state.backup), and the error's details say
+-- how to restore it (state.advise).
+local function kept(err, real, text)
   local where, why = state.backup(real, text)
-  return "; the file was left untouched"
-    .. (where and ", a copy is in " .. where or " (no backup: " .. tostring(why) .. ")")
+  return state.advise(err, real, where or false, why)
 end
 
 -- Reads and checks the state under the lock.
@@ -87,7 +87,7 @@ function Txn:load()
   local text = must(self.file:load())
   local info, err = state.parse(text, self.lenient)
   if not info then
-    if err.code == "STATE_CORRUPT" then err.details = (err.details or "") .. kept(self.real, text) end
+    if err.code == "STATE_CORRUPT" then kept(err, self.real, text) end
     error(err, 0)
   end
   self.text, self.info, self.previous, self.counter = text, info, info.next, info.next
@@ -281,8 +281,8 @@ function Txn:held(array_key, field, numbers)
   if not s then
     local _, why = core.member(self.text, self.info.root_start, self.info.root_stop, array_key)
     if why == "duplicate" then
-      self:fail("STATE_CORRUPT", array_key .. " appears twice", "keep one of them: readers "
-        .. "disagree on which one counts (jq takes the last)" .. kept(self.real, self.text))
+      error(kept(errors.new("STATE_CORRUPT", array_key .. " appears twice", "keep one of them: readers "
+        .. "disagree on which one counts (jq takes the last)"), self.real, self.text), 0)
     end
     return {}
   end
@@ -513,6 +513,15 @@ local function new(opts)
     authority = opts.authority, ignore = opts.gitignore, again = opts.again, retries = opts.retries or 0,
     reserve = opts.reserve, numbers = {}, skipped = {}, staged = {}, wrapped = false, moved = 0,
     lenient = opts.repair and { outside = true } or nil }, Txn)
+end
+
+-- dry(o) -> a step that is never locked, written or logged, on o.text and
+-- o.info (state.parse's) with o.policies: for `tasknum check` to ask the
+-- team's conflict policy what the next allocations would do.
+function M.dry(o)
+  return setmetatable({ path = o.path, real = o.real, text = o.text, checked = o.text, info = o.info,
+    previous = o.info.next, counter = o.info.next, policies = o.policies, numbers = {}, skipped = {},
+    staged = {}, wrapped = false, moved = 0, answer = true }, Txn)
 end
 
 -- begin(opts) -> txn, holding the lock with the state read and checked, or
