@@ -270,7 +270,8 @@ end
 M.READ_MAX = 4 * 1024 * 1024
 
 -- read_text(name, path) -> the text of the file path names ("-": stdin),
--- with one final newline (the one a heredoc or echo adds) dropped; raises
+-- with one final "\n" (the one a heredoc or echo adds) dropped, so that a
+-- quoted heredoc gives back its text byte for byte; raises
 -- INVALID_ARGUMENT when it cannot be read or is longer than READ_MAX.
 function M.read_text(name, path)
   local f, msg = io.stdin, nil
@@ -283,7 +284,7 @@ function M.read_text(name, path)
   if #text > M.READ_MAX then
     bad(string.format("%s: %s holds more than %d bytes", name, path == "-" and "stdin" or path, M.READ_MAX))
   end
-  return (text:gsub("\r?\n$", ""))
+  return (text:gsub("\n$", ""))
 end
 
 -- The name the running command was started by, for its --help.
