@@ -314,12 +314,14 @@ function M.json_asked(opts)
   return opts.json or opts.format == "json"
 end
 
--- Set by parse: the running command prints text, and failures go to stderr only.
+-- Set by main and parse: the running command prints text (a text command,
+-- or stdout at a terminal without --format json), and failures go to
+-- stderr only.
 M.text_out = false
 
 function M.parse(args, decl)
   decl = M.command(decl)
-  M.text_out = decl.output == "text" and not wants_json(args)
+  M.text_out = (decl.output == "text" or core.isatty(1)) and not wants_json(args)
   local opts, rest, i = {}, {}, 1
   local by, stdin, reads = {}, nil, {} -- key -> the option that set it; who reads stdin; files to read
   while i <= #args do
@@ -437,6 +439,7 @@ end
 -- main(args) -> exit status; args[1] is the command.
 function M.main(args)
   os.exit = trapped_exit
+  M.text_out = core.isatty(1)
   local cmd = args[1]
   if cmd == nil then
     io.stderr:write(require("tasknum.help").usage())
