@@ -14,7 +14,7 @@ local LOCK = "/.opencode/specs/.state.json.lock"
 
 -- Every exit status the contract allows (INTERRUPTED needs a signal).
 local EXITS = { [0] = true, [64] = true, [65] = true, [66] = true, [69] = true,
-                [70] = true, [71] = true, [75] = true }
+                [70] = true, [71] = true, [73] = true, [75] = true }
 
 -- The answer must be exactly one line of JSON, valid UTF-8.
 local function one_json_line(out, err)

@@ -319,7 +319,7 @@ describe("status, check and hold from Lua", function()
   it("check() answers as `tasknum check` does", function()
     local _, path = H.project(H.state_text(7, { active = { 3, 3 } }))
     local r = tasknum.check{ state = path }
-    assert.are.equal("STATE_CORRUPT", r.error_code)
+    assert.are.equal("CHECK_FAILED", r.error_code)
     assert.are.equal("duplicate", r.error.problems[1].check)
     local _, good = H.project(H.state_text(7))
     assert.are.same({}, tasknum.check{ state = good }.problems)
