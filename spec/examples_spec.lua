@@ -75,10 +75,15 @@ describe("the example policies on any range (issue 13.8)", function()
     local out, code = H.run({ "status", "--json" }, { cwd = dir })
     assert.are.equal(0, code)
     assert.matches('"room":2,', out, 1, true) -- MAX, then MIN, then MIN + 1 is held
+    -- check asks the policy: skipping MIN + 1 is no problem
     local r
     r, code = H.run_json({ "check" }, { cwd = dir })
-    assert.are.equal(65, code)
-    assert.are.equal("ahead", r.error.problems[1].check)
+    assert.are.equal(0, code, r.error_message)
+    -- the shipped policy would fail there: check says so, after 2 numbers
+    os.remove(dir .. "/.opencode/tasknum/conflict.lua")
+    r, code = H.run_json({ "check" }, { cwd = dir })
+    assert.are.equal(1, code)
+    assert.are.same({ "ahead", 2 }, { r.error.problems[1].check, r.error.problems[1].room })
     dir = project(example("conflict-skip.lua"), 0, MIN, MAX, {})
     out = H.run({ "status", "--json" }, { cwd = dir })
     assert.matches(string.format('"room":%d,', MAX), out, 1, true) -- 2^64, capped

@@ -11,7 +11,7 @@ local SECONDS = {
   { "allocate", "--stale", "%s" },
   { "add-task", "--name", "opt_check", "--timeout", "%s" },
   { "todo", "--timeout", "%s" },
-  { "status", "--stale", "%s" },
+  { "status", "--json", "--stale", "%s" },
   { "lock", "--timeout", "%s", "--", "true" },
   { "lock", "--stale", "%s", "--", "true" },
 }
@@ -77,7 +77,8 @@ describe("option numbers (issue 13.8)", function()
     local r, code = H.run_json({ "allocate", "--count", "03" }, { cwd = dir })
     assert.are.equal(0, code)
     assert.are.same({ 3, 4, 5 }, r.allocated_numbers)
-    r, code = H.run_json({ "init", "--state", "n/state.json", "--min", "-5", "--next", "-5" }, { cwd = dir })
+    r, code = H.run_json({ "init", "--force", "--state", "n/state.json", "--min", "-5", "--next", "-5" },
+      { cwd = dir })
     assert.are.equal(0, code, tostring(r.error_message))
     assert.matches('"next_project_number": %-5', H.read(dir .. "/n/state.json"))
   end)
