@@ -90,7 +90,9 @@ end
 -- step(opts) -> opts, ready for a step's library call: --todo and
 -- --no-todo checked (todo = false for the latter), the format chosen.
 function M.step(opts)
-  if opts.todo and opts.no_todo then errors.raise("INVALID_ARGUMENT", "--todo and --no-todo exclude each other") end
+  if opts.todo and opts.no_todo then
+    errors.raise("INVALID_ARGUMENT", "--todo and --no-todo exclude each other")
+  end
   if opts.no_todo then opts.todo, opts.no_todo = false, nil end
   opts.format = M.format_of(opts)
   return opts
@@ -290,9 +292,6 @@ end
 -- The name the running command was started by, for its --help.
 M.invoked = nil
 
--- parse(args, decl) -> opts, rest. Accepts --opt VALUE and --opt=VALUE;
--- "--" ends the options (rest gets what follows). -h or --help prints the
--- command's help on stdout and ends the run with status 0.
 -- Whether an argument vector asks for JSON (--json, --format json).
 local function wants_json(args)
   for i, a in ipairs(args) do
@@ -319,6 +318,9 @@ end
 -- stderr only.
 M.text_out = false
 
+-- parse(args, decl) -> opts, rest. Accepts --opt VALUE and --opt=VALUE;
+-- "--" ends the options (rest gets what follows). -h or --help prints the
+-- command's help on stdout and ends the run with status 0.
 function M.parse(args, decl)
   decl = M.command(decl)
   M.text_out = (decl.output == "text" or core.isatty(1)) and not wants_json(args)
