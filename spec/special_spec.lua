@@ -103,7 +103,7 @@ H.each_caller("item 5: a FIFO beside the state never blocks", function(who)
     local s, scode = run(who, { "status", "--json" }, { cwd = dir })
     assert.are.equal(0, scode)
     assert.are.equal("foreign", s.legacy.verdict)
-    local st, stcode = run(who, { "stats" }, { cwd = dir })
+    local st, stcode = run(who, { "stats", "--json" }, { cwd = dir }) -- text commands fail in JSON when asked
     assert.are.equal(71, stcode, tostring(st))
     assert.matches(".state.json.audit.jsonl: is a FIFO", st.error.details, 1, true)
   end)
@@ -160,6 +160,7 @@ H.each_caller("item 6: names and paths", function(who)
       local args = { cmd, "--state", "/" }
       if cmd == "lock" then args = { "lock", "--state", "/", "--", "true" } end
       if cmd == "add-task" then args = { "add-task", "--name", "x", "--state", "/" } end
+      if cmd == "status" or cmd == "stats" then args[#args + 1] = "--json" end -- text commands
       local r, code = run(who, args)
       assert.are.equal(64, code, cmd .. ": " .. tostring(r.error_message or r))
       assert.are.equal("INVALID_ARGUMENT", r.error_code, cmd)

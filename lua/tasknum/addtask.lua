@@ -102,7 +102,9 @@ local function bookkeeping(t)
     errors.raise("SCRIPT_ERROR", "bookkeeping policy " .. tostring(where)
       .. " must return a table with an added(txn, task) function")
   end
-  if t.verbose then io.stderr:write("tasknum: bookkeeping policy ", tostring(where), "\n") end
+  if t.verbose then
+    io.stderr:write("tasknum: bookkeeping policy ", require("tasknum.text").printable(where), "\n")
+  end
   return value
 end
 

@@ -81,14 +81,16 @@ function M.run(opts)
     local from = t.counter -- after a numbering's mark moved it on (counter_adjusted)
     local to = opts.next or from
     if to < min or to > max then
-      t:fail("INVALID_ARGUMENT", string.format("the counter %d would be outside the range %d..%d", to, min, max),
+      t:fail("INVALID_ARGUMENT", string.format("the counter %d would be outside the range %d..%d", to, min,
+        max),
         opts.next and "give a --next inside the range, or a range that holds it"
           or "give --next N too: the counter's place in the new range")
     end
     if to < from and not opts.force then
       t:fail("INVALID_ARGUMENT", string.format("refusing to move the counter back from %d to %d", from, to),
         string.format("numbers %d..%d were handed out already: handing them out again can give one "
-          .. "number to two tasks; add --force when you know they are free (renumbered, archived)", to, from - 1))
+          .. "number to two tasks; add --force when you know they are free (renumbered, archived)",
+          to, from - 1))
     end
     if min ~= was.min or max ~= was.max then set_range(t, min, max, was) end
     t.counter = to

@@ -245,8 +245,8 @@ function M.parse(text, opts)
   if outside and not (opts and opts.outside) then
     return corrupt(string.format("next_project_number %d is outside the range %d..%d", next, min, max),
       string.format("`tasknum set %s %d` makes the range hold it, or `tasknum set --next N` moves the "
-        .. "counter to a free number in the range (--force when that is back)", next > max and "--max" or "--min",
-        next))
+        .. "counter to a free number in the range (--force when that is back)",
+        next > max and "--max" or "--min", next))
   end
   return { root_start = s, root_stop = e, next = next, next_start = ns, next_stop = ne, min = min,
            max = max, authority = authority, top = top, outside = outside or nil }

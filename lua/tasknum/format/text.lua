@@ -11,10 +11,9 @@
 -- JSON.
 local answer = require "tasknum.answer"
 
--- Control characters as \xHH: a name or path must not drive the terminal.
-local function clean(v)
-  return (tostring(v):gsub("%c", function(c) return string.format("\\x%02x", c:byte()) end))
-end
+-- What others wrote (a title, a path, a reason) is shown, never obeyed by
+-- the terminal (tasknum.text).
+local clean = require("tasknum.text").printable
 
 local function list(numbers)
   local out = {}
@@ -43,16 +42,18 @@ end
 
 local function init(r)
   local n = r.project_numbering or {}
-  local out = { string.format("created %s (%s layout): next %s, range %s..%s", clean(r.created), clean(r.layout),
-    clean(r.next_project_number), clean(n.min), clean(n.max)) }
+  local out = { string.format("created %s (%s layout): next %s, range %s..%s", clean(r.created),
+    clean(r.layout), clean(r.next_project_number), clean(n.min), clean(n.max)) }
   local g = r.gitignore
   if type(g) == "table" then
     if g.action == "added" then
-      out[#out + 1] = "added the files tasknum keeps beside it to " .. clean(g.path) .. "; commit that with the state"
+      out[#out + 1] = "added the files tasknum keeps beside it to " .. clean(g.path)
+        .. "; commit that with the state"
     elseif g.action == "present" then
       out[#out + 1] = clean(g.path) .. " keeps tasknum's files out of git already"
     elseif g.lines then
-      out[#out + 1] = clean(g.advice or "if you commit this folder, put these lines in " .. tostring(g.path)) .. ":"
+      out[#out + 1] = clean(g.advice or ("if you commit this folder, put these lines in " .. tostring(g.path)))
+        .. ":"
       for _, line in ipairs(g.lines) do out[#out + 1] = "  " .. clean(line) end
     elseif g.error then
       out[#out + 1] = "could not add tasknum's files to .gitignore: " .. clean(g.error)
