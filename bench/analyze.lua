@@ -285,7 +285,8 @@ end
 local function held(v, op, limit, used)
   local bad = false
   for _, u in ipairs(used or {}) do
-    if not u.safe or ((u.name == "tasknum" or u.name == "c-floor" or tostring(u.kind):match("^auth_"))
+    if not u.safe or ((u.name == "tasknum" or u.name == "c-floor" or tostring(u.kind):match("^auth_")
+        or u.strict)
         and not u.ok) then
       bad = true
     end
@@ -358,7 +359,25 @@ local function authority_targets(c, target)
     ">=", 0.9, string.format("%s vs %s allocs/s", fmt(four and four.thr), fmt(one and one.thr)), { four, one })
 end
 
-local TARGETS = { sequential_targets, contention_targets, size_targets, rss_targets, mcp_targets, authority_targets }
+-- The remote authorities (issue 11, bench/remote.sh): records of kind
+-- remote (uncontended: NAME, and NAME-floor the engine's own floor) and
+-- remote_cont (processes contending).
+local REMOTES = { { "git-file", "git:origin over file://" }, { "git-daemon", "git:origin over git daemon" },
+  { "pg", "postgresql:// over TCP" } }
+
+local function remote_targets(c, target)
+  for _, e in ipairs(REMOTES) do
+    local ours, floor = c.find("remote", e[1]), c.find("remote", e[1] .. "-floor")
+    if ours or floor then
+      target("uncontended p50, " .. e[2] .. ": tasknum ÷ the engine's floor (issue 11)",
+        ratio(ours and ours.p50, floor and floor.p50), "<=", 1.5,
+        string.format("%s vs %s ms", fmt(ours and ours.p50), fmt(floor and floor.p50)), { ours, floor })
+    end
+  end
+end
+
+local TARGETS = { sequential_targets, contention_targets, size_targets, rss_targets, mcp_targets, authority_targets,
+  remote_targets }
 
 -- The rows of the targets table: { what, value, op, limit, verdict, figures }.
 local function target_rows(c)
@@ -710,6 +729,51 @@ local function authorities(c)
         .. "%d fork or non-thread clone", g.execs, g.procs) or "", ".")
   end
   w("")
+
+-- Remote authorities ---------------------------------------------------------------
+local function verdict(r) return r.ok and (r.agree ~= 0) and "ok" or (r.safe and "safe, **not ok**" or "**FAIL**") end
+
+local function remote(c)
+  local w = c.w
+  local rows, conts = {}, of_kind(c, "remote_cont")
+  for _, e in ipairs(REMOTES) do
+    local ours, floor = c.find("remote", e[1]), c.find("remote", e[1] .. "-floor")
+    if ours and floor then rows[#rows + 1] = { e[2], ours, floor } end
+  end
+  if #rows == 0 and #conts == 0 then return end
+  w("## Remote authorities (issue 11)")
+  w("")
+  w("bench/remote.sh. Uncontended: one process at a time, interleaved rounds, a 40 KB state in a clone of a bare",
+    " repository (git) or a folder (PostgreSQL, a cluster made with initdb, fsync on); each call is a whole",
+    " `tasknum allocate --authority ...` process. The floor is what the engine itself needs for one number:",
+    " bench/git-floor (one `git ls-remote` and one `git push --force-with-lease` of a commit made beforehand)",
+    " and bench/pg_floor (a libpq client: connect, one `UPDATE ... RETURNING`, disconnect).")
+  w("")
+  if #rows > 0 then
+    w("| authority | calls | tasknum p50 ms | p99 ms | max ms | floor p50 ms | floor p99 ms | p50 ÷ floor | correct |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for _, row in ipairs(rows) do
+      local o, f = row[2], row[3]
+      w("| ", row[1], " | ", o.calls, " | ", fmt(o.p50), " | ", fmt(o.p99), " | ", fmt(o.max), " | ", fmt(f.p50), " | ",
+        fmt(f.p99), " | ", fr(ratio(o.p50, f.p50)), " | ", verdict(o), verdict(f) == "ok" and "" or (" (floor: " .. verdict(f) .. ")"), " |")
+    end
+    w("")
+  end
+  if #conts > 0 then
+    w("Contended: P processes started together, each on a state of its own (8 clones of one repository over",
+      " git daemon; 16 projects sharing one PostgreSQL row), K calls each. A lost race (another clone moved the ref",
+      " between the read and the push) runs the step again: the retries come from the audit logs.")
+    w("")
+    w("| run | P | K | numbers | wall s | allocs/s | p50 ms | p99 ms | max ms | retries | per allocation | correct |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for _, r in ipairs(conts) do
+      w("| ", r.name, " | ", r.p, " | ", r.k, " | ", r.allocs, " | ", fmt(r.wall), " | ", fmt(r.thr), " | ", fmt(r.p50), " | ",
+        fmt(r.p99), " | ", fmt(r.max), " | ", tostring(r.retries), " | ",
+        fmt(r.allocs > 0 and (r.retries or 0) / r.allocs or nil), " | ", verdict(r),
+        r.failed > 0 and (" (" .. r.failed .. " failed: " .. r.fail_codes .. ")") or "", " |")
+    end
+    w("")
+  end
 end
 
 -- Sanity -----------------------------------------------------------------------
@@ -821,7 +885,7 @@ end
 
 -- The report, section by section, in order.
 local SECTIONS = { header, targets, breakdown, contention_verdict, summary, correctness, sequential,
-  contention, lock_hold, state_sizes, mcp, authorities, sanity, floors, instructions, totals }
+  contention, lock_hold, state_sizes, mcp, authorities, remote, sanity, floors, instructions, totals }
 
 local function report(file)
   local c = context(file)

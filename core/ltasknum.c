@@ -46,6 +46,7 @@ int luaopen_tasknum_core(lua_State *L)
     lproc_register(L);
     lrun_register(L);
     lpg_register(L);
+    lgitobj_register(L);
     for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++) {
         lua_pushinteger(L, errnos[i].value);
         lua_setfield(L, -2, errnos[i].name);

@@ -54,5 +54,6 @@ void llock_register(lua_State *L);    /* lock handles */
 void lproc_register(lua_State *L);    /* processes, clocks, children */
 void lrun_register(lua_State *L);     /* run: a command run to its end */
 void lpg_register(lua_State *L);      /* pg: PostgreSQL through libpq */
+void lgitobj_register(lua_State *L);  /* git loose objects, without git */
 
 #endif

@@ -25,6 +25,8 @@
 #                     against as many CLI allocations (default 200; 0: none)
 #   BENCH_OUT         report file (default bench/RESULTS.md)
 #   BENCH_KEEP=1      keep the temp dir (it is kept anyway when a check fails)
+#   BENCH_REMOTE=0    no git:REMOTE / postgresql:// rows (bench/remote.sh has
+#                     their knobs)
 #   TASKNUM           the binary (default build/tasknum)
 #   BENCH_TASKNUM_NOTE  a note on that binary for the report (e.g. its commit)
 set -euo pipefail
@@ -132,6 +134,7 @@ RES=$WORK/results.lua
 PROBLEM=0
 cleanup() {
     local rc=$?
+    ! declare -F remote_cleanup >/dev/null || remote_cleanup
     if [[ $KEEP == 1 || $PROBLEM == 1 || $rc != 0 ]]; then
         log "temp dir kept: $WORK"
     else
@@ -560,6 +563,12 @@ if command -v strace >/dev/null 2>&1 && strace --seccomp-bpf -e trace=exit_group
         p50=$(sort -n "$tr" | awk -v n="$n" 'NR == int((n + 1) / 2) { print }')
         "${ANALYZE[@]}" record kind=truehold name="$c" calls="$n" p50="$p50" >>"$RES"
     done
+fi
+
+# --- the remote authorities: git:REMOTE and postgresql:// (issue 11) -------------------------
+if has tasknum; then
+    # shellcheck source=bench/remote.sh
+    source "$BENCH/remote.sh"
 fi
 
 "${ANALYZE[@]}" record kind=end duration_s=$(($(date +%s) - T0)) load_end="$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES"

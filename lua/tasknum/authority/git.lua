@@ -21,8 +21,10 @@
 --   lines for commits this clone built or fetched: a commit's serial never
 --   changes), else `git fetch` of the ref into refs/tasknum-local/<key>
 --   and one `git cat-file --batch`.
--- commit: one `git fast-import` builds blob, tree and commit (on the old
---   commit, no user identity needed, no hooks), then `git push --porcelain
+-- commit: the blobs, tree and commit (on the old commit) written as loose
+--   objects without git (tasknum.core.gitobject), or, when the old commit
+--   is not a loose object here, by one `git fast-import` (no user identity
+--   needed, no hooks); then `git push --porcelain
 --   --force-with-lease=REF:OLD REMOTE NEW:REF` (OLD empty: the ref must not
 --   exist yet). The server compares and swaps under its ref lock; its
 --   report for our ref is the confirmation that it holds our commit. A
@@ -30,9 +32,10 @@
 --   When the outcome is unknown (push killed by the deadline, connection
 --   lost) the ref is read back: our commit there, or below what is there,
 --   is a success; anything else is not.
--- git processes per allocation: 3 (ls-remote, fast-import, push) when
--- this clone made the last update or saw it; 5 when another clone moved
--- the ref (+ fetch, cat-file); +1..3 to read back an unknown outcome.
+-- git processes per allocation: 2 (ls-remote, push) when this clone made
+-- the last update or saw it; 4 when another clone moved the ref (+ fetch,
+-- cat-file); +1 (fast-import) when the old commit is packed or gone here;
+-- +1..3 to read back an unknown outcome.
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local remote = require "tasknum.authority.remote"
@@ -436,7 +439,45 @@ local function data(s)
   return "data " .. #s .. "\n" .. s .. "\n"
 end
 
--- build(old, new [, range]) -> the new commit's id | nil, err
+-- objects() -> the repository's objects folder when tasknum may write its
+-- objects itself (SHA-1 ids: not a repository made with
+-- --object-format=sha256), else false.
+function Git:objects()
+  if self.objdir == nil then
+    local config = (core.readfile(self.common .. "/config") or ""):lower()
+    self.objdir = not config:find("objectformat%s*=%s*sha256") and self.common .. "/objects"
+  end
+  return self.objdir
+end
+
+local function raw(hex)
+  return (hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- written(dir, old, new, range, head, message) -> the commit's id, its
+-- objects written as loose objects by tasknum.core (no git process) |
+-- nil when that cannot be done here (the parent is not a loose object this
+-- clone holds, a write failed): then fast-import builds it.
+function Git:written(dir, new, range, head, message)
+  local parent = self.old_oid
+  if parent and not core.stat(dir .. "/" .. parent:sub(1, 2) .. "/" .. parent:sub(3)) then return nil end
+  local serial = core.gitobject(dir, "blob", new .. "\n")
+  local span = range and core.gitobject(dir, "blob", range.min .. " " .. range.max .. "\n")
+  if not serial or (range and not span) then return nil end
+  -- tree entries sorted by name: range, serial
+  local tree = core.gitobject(dir, "tree", (span and ("100644 range\0" .. raw(span)) or "")
+    .. "100644 serial\0" .. raw(serial))
+  if not tree then return nil end
+  return core.gitobject(dir, "commit", "tree " .. tree .. "\n" .. (parent and ("parent " .. parent .. "\n") or "")
+    .. "author " .. head .. "\ncommitter " .. head .. "\n\n" .. message)
+end
+
+-- build(old, new [, range]) -> the new commit's id | nil, err. The commit's
+-- tree holds `serial` (and `range`); it is built on the old commit. Written
+-- here without git when the old commit is a loose object of this clone
+-- (the one it built or fetched last: the common case), else by one `git
+-- fast-import`, which fails when the old commit is gone (gc'd: the
+-- caller fetches it again).
 function Git:build(old, new, range)
   local host = oneline(core.hostname() or "localhost"):gsub("[<>%s]", "_")
   local sec = core.time()
@@ -444,10 +485,14 @@ function Git:build(old, new, range)
   local message = string.format("tasknum: serial %s -> %d\n\nhost %s\npid %d\npurpose %s\nnonce %s\n",
     old == false and "none" or tostring(old), new, host, core.pid(),
     oneline(who.purpose or who.command or ""), nonce())
+  local head = string.format("tasknum <tasknum@%s> %d +0000", host, sec)
+  local dir = self:objects()
+  local oid = dir and self:written(dir, new, range, head, message)
+  if oid then return oid end
   local stream = "feature done\nblob\nmark :1\n" .. data(new .. "\n")
     .. (range and ("blob\nmark :3\n" .. data(range.min .. " " .. range.max .. "\n")) or "")
     .. "commit " .. self.local_ref .. "\nmark :2\n"
-    .. string.format("committer tasknum <tasknum@%s> %d +0000\n", host, sec)
+    .. "committer " .. head .. "\n"
     .. data(message)
     .. (self.old_oid and ("from " .. self.old_oid .. "\n") or "")
     .. "deleteall\nM 100644 :1 serial\n" .. (range and "M 100644 :3 range\n" or "")
@@ -455,7 +500,7 @@ function Git:build(old, new, range)
   local status, out, err = self:git({ "fast-import", "--quiet", "--force" }, stream,
     "building the next commit of " .. self.ref)
   if not status then return nil, out end
-  local oid = out:match("^(%x+)\n")
+  oid = out:match("^(%x+)\n")
   if status ~= 0 or not oid then
     return nil, self:said(err) ~= "" and self:said(err) or ("git fast-import exited " .. status)
   end
