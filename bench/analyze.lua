@@ -729,6 +729,7 @@ local function authorities(c)
         .. "%d fork or non-thread clone", g.execs, g.procs) or "", ".")
   end
   w("")
+end
 
 -- Remote authorities ---------------------------------------------------------------
 local function verdict(r) return r.ok and (r.agree ~= 0) and "ok" or (r.safe and "safe, **not ok**" or "**FAIL**") end
