@@ -346,7 +346,7 @@ int durable_create(const char *path, const char *data, size_t len,
     return write_file(path, &iov, 1, 1, &model, NULL, where, cap);
 }
 
-int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
+int durable_overwrite(const char *path, off_t at, const void *data, size_t len, int flush,
                       char *where, size_t cap)
 {
     /* never through a link, never on a FIFO or a file with other names */
@@ -361,7 +361,7 @@ int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
         err = ENXIO;
     else if (st.st_nlink > 1)
         err = EMLINK;
-    if (err == 0 && (fdio_pwrite_all(fd, data, len, at) == -1 || fdatasync(fd) == -1))
+    if (err == 0 && (fdio_pwrite_all(fd, data, len, at) == -1 || (flush && fdatasync(fd) == -1)))
         err = errno;
     if (err != 0) {
         close(fd);

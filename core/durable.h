@@ -62,9 +62,10 @@ int durable_create(const char *path, const char *data, size_t len,
  * file is not created: -1 with ENOENT when it is missing. It is never
  * reached through a link at path (ELOOP), and must be a regular file
  * (ENXIO: the open does not wait on a FIFO) with no other name (EMLINK).
- * On failure returns -1 with errno kept and path in where (cap bytes, may
- * be NULL). */
-int durable_overwrite(const char *path, off_t at, const void *data, size_t len,
+ * flush 0 skips the fdatasync: for a copy whose loss in a crash costs
+ * nothing (a mark that only follows one kept elsewhere). On failure
+ * returns -1 with errno kept and path in where (cap bytes, may be NULL). */
+int durable_overwrite(const char *path, off_t at, const void *data, size_t len, int flush,
                       char *where, size_t cap);
 
 /* Removes the temp files a killed writer left beside path's real target.

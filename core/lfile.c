@@ -144,18 +144,20 @@ static int l_upward(lua_State *L)
     return 1;
 }
 
-/* overwrite(path, offset, text) -> true | nil, message, errno: text
- * written over the bytes of the existing file path from offset (0-based),
- * in place, synced with fdatasync (see durable_overwrite) */
+/* overwrite(path, offset, text [, flush]) -> true | nil, message, errno:
+ * text written over the bytes of the existing file path from offset
+ * (0-based), in place, synced with fdatasync unless flush is false (see
+ * durable_overwrite) */
 static int l_overwrite(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer at = luaL_checkinteger(L, 2);
     size_t len;
     const char *text = luaL_checklstring(L, 3, &len);
+    int flush = lua_isnoneornil(L, 4) || lua_toboolean(L, 4);
     luaL_argcheck(L, at >= 0, 2, "offset must be >= 0");
     char where[4096] = "";
-    if (durable_overwrite(path, (off_t)at, text, len, where, sizeof where) != 0)
+    if (durable_overwrite(path, (off_t)at, text, len, flush, where, sizeof where) != 0)
         return lutil_fail(L, errno, where[0] ? where : path);
     lua_pushboolean(L, 1);
     return 1;

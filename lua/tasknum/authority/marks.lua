@@ -205,10 +205,12 @@ function Marks:read()
   return mark.serial, { min = mark.min, max = mark.max }
 end
 
--- commit(old, new, range [, limit]) -> true | nil, err: the mark moved
--- from old (read()'s serial, or false) to new for the range {min, max},
--- durably; limit: the end of a reserved block (see above), if any.
-function Marks:commit(old, new, range, limit)
+-- commit(old, new, range [, limit [, unsynced]]) -> true | nil, err: the
+-- mark moved from old (read()'s serial, or false) to new for the range
+-- {min, max}, durably; limit: the end of a reserved block (see above), if
+-- any. unsynced: no fdatasync, for a mark that only follows one kept
+-- elsewhere (a crash may lose the write; the remote still has the mark).
+function Marks:commit(old, new, range, limit, unsynced)
   local k = self.kept
   if old and new < old then error("tasknum: a mark never goes down (" .. old .. " -> " .. new .. ")", 2) end
   if old and new == old and k and k.min == range.min and k.max == range.max and k.limit == limit then
@@ -220,7 +222,7 @@ function Marks:commit(old, new, range, limit)
     core.sweep(self.mark_path) -- temp files of a create that was killed
     ok, msg, errno = core.create(self.mark_path, line .. REST .. line .. REST)
   else
-    ok, msg, errno = core.overwrite(self.mark_path, self.spare * M.SLOT, line)
+    ok, msg, errno = core.overwrite(self.mark_path, self.spare * M.SLOT, line, not unsynced)
   end
   if not ok then
     if errno == core.EINTR and core.interrupted() then

@@ -29,7 +29,9 @@
 --            remote's lock and mark (connect, ls-remote), the larger of the
 --            two when both are kept for the same range (a remote that lost
 --            its mark never makes this clone reissue)
---   commit   the remote (unless the block serves), then the local mark
+--   commit   the remote (unless the block serves), then the local mark:
+--            synced when it keeps a block; following the remote, it costs
+--            no flush of its own
 local errors = require "tasknum.errors"
 
 local M = {}
@@ -184,7 +186,10 @@ function Remote:commit(old, new, range)
     if not ok then return nil, err end
   end
   if self.local_old and new < self.local_old then return true end -- kept for another range
-  return self.mark:commit(self.local_old, new, range, target > new and target or nil)
+  -- following the remote needs no flush of its own (a crash that loses it
+  -- leaves the local mark behind the remote, which still holds the mark);
+  -- a block must be synced: its serials are handed out from here alone
+  return self.mark:commit(self.local_old, new, range, target > new and target or nil, target == new)
 end
 
 function Remote:release()
