@@ -158,7 +158,11 @@ int gitobj_write(const char *objdir, const char *type, const void *data, size_t 
     z[zlen - 2] = (unsigned char)(sum >> 8);
     z[zlen - 1] = (unsigned char)sum;
     free(raw);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0444);
+    /* a new file only (never through a link or over another's): a temp
+     * file of this pid left by a killed writer is removed first */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
     struct iovec iov = {.iov_base = z, .iov_len = zlen};
     int ok = fd >= 0 && fdio_write_all(fd, &iov, 1) == 0;
     int e = errno;
