@@ -27,17 +27,26 @@ done
 -- Kills a random tasknum child of the worker shells every 2-12 ms; counts
 -- the kills in $3.
 M.KILLER = [[
-unset LD_PRELOAD   # make test SANITIZE=1 preloads ASan, and pgrep hangs under it
 STOP=$1 PIDS=$2 COUNT=$3 n=0
+# no process started in the loop (a busy machine starts them slowly, and
+# pgrep hangs under a preloaded ASan): the children from /proc, builtin
+# kill, and a sleep that is a read with a timeout on a FIFO nobody writes
+mkfifo "$COUNT.fifo" && exec 9<>"$COUNT.fifo"
+IFS=, read -r -a workers <<< "$PIDS"
 while [ ! -e "$STOP" ]; do
-  set -- $(pgrep -P "$PIDS")
-  if [ $# -gt 0 ]; then
-    shift $(( RANDOM % $# ))
+  kids=()
+  for w in "${workers[@]}"; do
+    k=()
+    read -r -a k < "/proc/$w/task/$w/children" 2>/dev/null # no line end there: read says 1
+    kids+=("${k[@]}")
+  done
+  if [ ${#kids[@]} -gt 0 ]; then
+    v=${kids[RANDOM % ${#kids[@]}]}
     comm=
-    IFS= read -r comm < /proc/$1/comm 2>/dev/null
-    if [ "$comm" = tasknum ] && kill -9 "$1" 2>/dev/null; then n=$((n + 1)); fi
+    IFS= read -r comm < "/proc/$v/comm" 2>/dev/null
+    if [ "$comm" = tasknum ] && kill -9 "$v" 2>/dev/null; then n=$((n + 1)); fi
   fi
-  sleep 0.00$(( (RANDOM % 10) + 2 ))
+  read -r -t "0.00$(( (RANDOM % 10) + 2 ))" -u 9 _
 done
 echo "$n" > "$COUNT"
 ]]
