@@ -78,51 +78,6 @@ function M.key(path)
   return k
 end
 
-local function dirname(p) return p:match("^(.*)/[^/]*$") or "." end
-
-local function readline(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("l")
-  f:close()
-  return s
-end
-
--- repo(real_state_path) -> top, gitdir, common | nil, why: the working tree
--- that holds the state, without starting git (.git folder, or the
--- "gitdir:" file of a linked worktree and its commondir).
-function M.repo(real)
-  local dir = dirname(real)
-  while true do
-    local dotgit = dir .. "/.git"
-    local st = core.stat(dotgit)
-    if st and st.type == "link" then
-      dotgit = core.realpath(dotgit) or dotgit
-      st = core.stat(dotgit)
-    end
-    if st and st.type == "directory" then
-      return dir, dotgit, dotgit
-    elseif st and st.type == "file" then
-      local line = readline(dotgit) or ""
-      local gitdir = line:match("^gitdir: (.-)%s*$")
-      if not gitdir then return nil, dotgit .. " is not a gitdir: file" end
-      if gitdir:sub(1, 1) ~= "/" then gitdir = dir .. "/" .. gitdir end
-      local common = readline(gitdir .. "/commondir")
-      if common then
-        if common:sub(1, 1) ~= "/" then common = gitdir .. "/" .. common end
-        common = core.realpath(common) or common
-      else
-        common = gitdir
-      end
-      return dir, gitdir, common
-    end
-    if dir == "" or dir == "/" then break end
-    dir = dirname(dir)
-    if dir == "" then dir = "/" end
-  end
-  return nil, "the state " .. real .. " is not inside a git working tree"
-end
-
 local function mkdirs(path)
   local p = ""
   for part in path:gmatch("[^/]+") do
@@ -147,13 +102,14 @@ function M.open(rest, f, spec)
       "the authority " .. redact(spec, secret) .. " names no remote")
   end
   local real = f.real or core.realpath(f.path) or f.path
-  local top, gitdir, common = M.repo(real)
-  if not top then
+  local tree, err = require("tasknum.gitdir").find(real)
+  if tree == nil then return nil, err end
+  if not tree then
     return nil, errors.new("INVALID_ARGUMENT", "git:" .. redact(name, secret)
-      .. " needs the state inside a clone", gitdir)
+      .. " needs the state inside a clone", "the state " .. real .. " is not inside a git working tree")
   end
-  local path = real:sub(#top + 2)
-  local key = M.key(path)
+  local top, gitdir, common = tree.top, tree.gitdir, tree.common
+  local key = M.key(tree.path)
   if ref == "" then
     ref = "refs/tasknum/" .. key
   elseif ref == "heads" then

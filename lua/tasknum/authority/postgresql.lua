@@ -52,8 +52,9 @@ M.redact = redact
 
 -- The state's path inside its git working tree, found without git.
 local function tree_path(real)
-  local top = require("tasknum.authority.git").repo(real)
-  return top and real:sub(#top + 2) or nil
+  local gitdir = require "tasknum.gitdir"
+  local top = gitdir.top(real)
+  return top and gitdir.inside(real, top) or nil
 end
 
 -- where(parsed, key): the connection without its password, as a URI.
