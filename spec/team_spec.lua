@@ -152,3 +152,38 @@ describe("a writer outside the state's group", function()
     assert.are.equal("666 " .. OUTSIDER, modes(path))
   end)
 end)
+
+-- A repository the team shares (git init --shared=group: folders setgid and
+-- group-writable) keeps the worktrees numbering's lock and mark in its
+-- common git dir; made by one member, they must not lock the others out.
+describe("a git repository shared by the team", function()
+  after_each(H.cleanup)
+
+  it("the numbering's lock and mark in the common git dir take the repository's group and mode", function()
+    local alice, why = member(ALICE)
+    if not alice then pending(why) return end
+    local bob = assert(member(BOB))
+    local top = H.tmpdir()
+    local repo = top .. "/repo"
+    assert(sh("git init -q --shared=group " .. q(repo)))
+    H.write(repo .. "/specs/state.json", H.state_text(5))
+    assert(sh(("chmod 755 %s && chown -R %d:%d %s && chmod -R g+w %s/specs"):format(q(top), ALICE, TEAM,
+      q(repo), q(repo))))
+    local path = repo .. "/specs/state.json"
+    local r, code = run(path, alice)
+    assert.are.equal(0, code, r.error_message)
+    assert.are.equal("worktrees", r.authority.kind)
+    r, code = run(path, bob)
+    assert.are.equal(0, code, tostring(r.error_message) .. " / " .. tostring(r.error and r.error.details))
+    assert.are.same({ 6 }, r.allocated_numbers)
+    local listing = H.capture("stat -c '%a %g %n' " .. q(repo .. "/.git/tasknum") .. " "
+      .. q(repo .. "/.git/tasknum") .. "/*")
+    assert.matches("%.lock\n", listing .. "\n")
+    assert.matches("%.mark\n", listing .. "\n")
+    for line in listing:gmatch("[^\n]+") do
+      local mode, gid = line:match("^(%d+) (%d+)")
+      assert.are.equal(tostring(TEAM), gid, line)
+      assert.is_truthy(tonumber(mode:sub(-2, -2)) >= 6, "not group-writable: " .. line)
+    end
+  end)
+end)

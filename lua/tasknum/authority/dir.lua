@@ -46,7 +46,7 @@ function M.open(rest, f, spec, base)
   end
   local top = gitdir.top(f.real)
   local key = top and gitdir.inside(f.real, top) or f.real
-  return marks.new{ kind = "dir", folder = real, key = marks.key(key), spec = spec, top = top,
+  return marks.new{ kind = "dir", folder = real, key = marks.key(key), like = real, spec = spec, top = top,
     hint = "the folder is the one " .. spec .. " names" }
 end
 

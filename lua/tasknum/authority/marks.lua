@@ -34,6 +34,7 @@
 -- it. See tasknum.authority for the interface.
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
+local fs = require "tasknum.fs"
 local file = require "tasknum.authority.file"
 local json = require "tasknum.json"
 local serial = require "tasknum.serial"
@@ -52,8 +53,11 @@ function M.key(path)
   return (path:gsub("[^%w_.-]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
--- new{kind, folder, key, make (create the folder when missing), ...} ->
--- the authority; other fields are kept (tree, spec, source).
+-- new{kind, folder, key, make (create the folder when missing), like, ...}
+-- -> the authority; other fields are kept (tree, spec, source). like: the
+-- path whose group and mode the folder, lock and mark take when they are
+-- made (the common git dir, the dir: folder, the state): in a repository
+-- a team shares, one member's first allocation must not lock the others out.
 function M.new(o)
   local base = o.folder .. "/" .. o.key
   o.lock_path, o.mark_path, o.where = base .. ".lock", base .. ".mark", base .. ".mark"
@@ -86,13 +90,14 @@ end
 
 function Marks:acquire(deadline, holder, timeout)
   local record = json.encode(holder) .. "\n"
-  local lock, msg, errno = core.lock(self.lock_path, left(deadline), record)
+  local lock, msg, errno = core.lock(self.lock_path, left(deadline), record, self.like)
   if not lock and errno == core.ENOENT and self.make then
-    local ok, mmsg, merrno = core.mkdir(self.folder)
+    local parent, name = fs.split(self.folder)
+    local ok, mmsg, merrno = core.mkdirat(parent, name, self.like)
     if not ok and merrno ~= core.EEXIST then
       return nil, self:unavailable("cannot create the folder " .. self.folder, mmsg, merrno)
     end
-    lock, msg, errno = core.lock(self.lock_path, left(deadline), record)
+    lock, msg, errno = core.lock(self.lock_path, left(deadline), record, self.like)
   end
   if lock then
     self.lock = lock
@@ -220,7 +225,7 @@ function Marks:commit(old, new, range, limit, unsynced)
   local ok, msg, errno
   if not old then
     core.sweep(self.mark_path) -- temp files of a create that was killed
-    ok, msg, errno = core.create(self.mark_path, line .. REST .. line .. REST)
+    ok, msg, errno = core.create(self.mark_path, line .. REST .. line .. REST, self.like)
   else
     ok, msg, errno = core.overwrite(self.mark_path, self.spare * M.SLOT, line, not unsynced)
   end

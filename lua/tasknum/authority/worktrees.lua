@@ -26,7 +26,7 @@ function M.open(rest, f, spec)
       .. "or dir:PATH to share a numbering through a folder")
   end
   return marks.new{ kind = "worktrees", folder = tree.common .. "/tasknum", key = marks.key(tree.path),
-    make = true, tree = tree, top = tree.top, spec = spec,
+    make = true, like = tree.common, tree = tree, top = tree.top, spec = spec,
     hint = "the worktrees numbering lives in the repository's common git dir" }
 end
 
