@@ -433,4 +433,35 @@ describe("the host", function()
     local r = raise_outside("{}")
     assert.matches("^%(error object is a table value%)", r.error.message)
   end)
+
+  -- A shipped command that is over exits without closing the Lua state;
+  -- anything where a team's code ran closes it, so its finalizers run.
+  local GC = [[setmetatable({}, { __gc = function() local f = io.open(%q, "w") f:write("closed") f:close() end })
+]]
+
+  it("closes the Lua state after a team's command or a script run by path: __gc runs", function()
+    local dir = H.project(H.state_text(3))
+    local marker = dir .. "/gc-ran"
+    H.write(dir .. "/.opencode/tasknum/commands/hello.lua", GC:format(marker) .. "print('hi')\n")
+    local out, code = H.run({ "hello" }, { cwd = dir })
+    assert.are.equal("hi\n", out)
+    assert.are.equal(0, code)
+    assert.are.equal("closed", H.read(marker))
+    os.remove(marker)
+    H.write(dir .. "/s.lua", GC:format(marker) .. "return 4\n")
+    _, code = H.run({ "run", dir .. "/s.lua" }, { cwd = dir })
+    assert.are.equal(4, code)
+    assert.are.equal("closed", H.read(marker))
+  end)
+
+  it("closes it after a shipped command that ran a team's policy: __gc runs", function()
+    local dir = H.project(H.state_text(3))
+    local marker = dir .. "/gc-ran"
+    H.write(dir .. "/.opencode/tasknum/format/mine.lua", GC:format(marker)
+      .. "return function(r) return 'mine ' .. tostring(r.allocated_numbers[1]) .. '\\n' end\n")
+    local out, code = H.run({ "allocate", "--format", "mine" }, { cwd = dir })
+    assert.are.equal("mine 3\n", out)
+    assert.are.equal(0, code)
+    assert.are.equal("closed", H.read(marker))
+  end)
 end)
