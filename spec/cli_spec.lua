@@ -434,6 +434,15 @@ describe("the host", function()
     assert.matches("^%(error object is a table value%)", r.error.message)
   end)
 
+  it("the modules built into it keep their file names and lines for tracebacks", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/bad.lua", 'require("tasknum.state").parse(nil)\n')
+    local r, code = H.run_json({ "run", dir .. "/bad.lua" })
+    assert.are.equal(70, code)
+    assert.matches("^lua/tasknum/state%.lua:%d+: bad argument #1 to 'validate'", r.error_message)
+    assert.matches("\n%s*lua/tasknum/state%.lua:%d+: in function 'tasknum%.state%.parse'", r.error.details)
+  end)
+
   -- A shipped command that is over exits without closing the Lua state;
   -- anything where a team's code ran closes it, so its finalizers run.
   local GC = [[setmetatable({}, { __gc = function() local f = io.open(%q, "w") f:write("closed") f:close() end })
