@@ -428,6 +428,9 @@ function M.run(name, args)
     a[0] = src.path
     _G.arg = a
     M.invoked = src.name
+    -- the host started with a long pause for start-up (core/main.c): the
+    -- command's garbage is collected as usual (Lua's default pause, 200)
+    collectgarbage("incremental", 200)
     return chunk(table.unpack(args))
   end)
 end
