@@ -75,17 +75,25 @@ static int reap(struct child *child, int block)
     return decode(status);
 }
 
-static int wait_pidfd(struct child *child, double timeout,
-                      const volatile sig_atomic_t *cancel, sig_atomic_t seen,
-                      const sigset_t *mask)
+/* Polls the pidfds of the children until one of them ends (its index in
+ * *which and its status returned) or the wait is over. */
+static int wait_pidfds(struct child *const *children, int n, double timeout,
+                       const volatile sig_atomic_t *cancel, sig_atomic_t seen,
+                       const sigset_t *mask, int *which)
 {
-    struct pollfd p = { .fd = child->pidfd, .events = POLLIN, .revents = 0 };
+    struct pollfd p[CHILD_WAIT_MAX];
     struct timespec deadline, left;
     int has_deadline = clock_deadline(timeout, &deadline);
+    for (int i = 0; i < n; i++)
+        p[i] = (struct pollfd){ .fd = children[i]->pidfd, .events = POLLIN, .revents = 0 };
     for (;;) {
-        int status = reap(child, 0);
-        if (status != -2)
-            return status;
+        for (int i = 0; i < n; i++) {
+            int status = reap(children[i], 0);
+            if (status != -2) {
+                *which = i;
+                return status;
+            }
+        }
         if (cancel != NULL && *cancel != seen) {
             errno = EINTR;
             return -1;
@@ -94,28 +102,46 @@ static int wait_pidfd(struct child *child, double timeout,
             errno = ETIMEDOUT;
             return -1;
         }
-        if (ppoll(&p, 1, has_deadline ? &left : NULL, mask) == -1 && errno != EINTR)
+        if (ppoll(p, (nfds_t)n, has_deadline ? &left : NULL, mask) == -1 && errno != EINTR)
             return -1;
     }
+}
+
+int child_wait_any(struct child *const *children, int n, double timeout,
+                   const volatile sig_atomic_t *cancel, sig_atomic_t seen, int *which)
+{
+    if (n < 1 || n > CHILD_WAIT_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (children[i]->reaped) {
+            errno = ECHILD;
+            return -1;
+        }
+    *which = 0;
+    for (int i = 0; i < n; i++)
+        if (children[i]->pidfd < 0) {   /* no pidfd: only a whole wait for one */
+            if (n == 1)
+                return reap(children[0], 1);
+            errno = ENOSYS;
+            return -1;
+        }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int status = wait_pidfds(children, n, timeout, cancel, seen, &old, which);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return status;
 }
 
 int child_wait(struct child *child, double timeout,
                const volatile sig_atomic_t *cancel, sig_atomic_t seen)
 {
-    if (child->reaped) {
-        errno = ECHILD;
-        return -1;
-    }
-    if (child->pidfd < 0)
-        return reap(child, 1);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int status = wait_pidfd(child, timeout, cancel, seen, &old);
-    int err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = err;
-    return status;
+    int which;
+    return child_wait_any(&child, 1, timeout, cancel, seen, &which);
 }
 
 void child_forget(struct child *child)

@@ -37,6 +37,13 @@ int child_start(char *const argv[], char *const set[], int keep_fd,
 int child_wait(struct child *child, double timeout,
                const volatile sig_atomic_t *cancel, sig_atomic_t seen);
 
+/* The same for the first of n children (1 <= n <= CHILD_WAIT_MAX) to end:
+ * its index goes to *which. With n > 1 every child needs a pidfd (else
+ * ENOSYS); ECHILD if one of them was reaped already. */
+#define CHILD_WAIT_MAX 4
+int child_wait_any(struct child *const *children, int n, double timeout,
+                   const volatile sig_atomic_t *cancel, sig_atomic_t seen, int *which);
+
 /* Closes the pidfd; does not wait for or signal the child. Idempotent. */
 void child_forget(struct child *child);
 

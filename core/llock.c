@@ -2,11 +2,14 @@
  * lock file (lock.c). A handle is a userdata made before the lock is taken,
  * whose __gc and __close release it, so that no error can leak a lock. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "beside.h"
+#include "holders.h"
 #include "lock.h"
 #include "lutil.h"
 
@@ -74,17 +77,22 @@ static int l_lock(lua_State *L)
 }
 
 /* adopt(fd, byte, path, timeout) -> handle of the next byte | nil, message,
- * errno (ETIMEDOUT, EINTR as lock(); ESTALE: fd is another file); never
- * touches fd itself */
+ * errno (ETIMEDOUT, EINTR as lock(); ESTALE: fd is another file; EPERM: fd
+ * does not hold byte now; ELOOP: it does, but byte is the last one); never
+ * changes the lock on fd */
 static int l_adopt(lua_State *L)
 {
     lua_Integer fd = luaL_checkinteger(L, 1), byte = luaL_checkinteger(L, 2);
     const char *path = luaL_checkstring(L, 3);
     double timeout = (double)luaL_optnumber(L, 4, -1);
     luaL_argcheck(L, fd >= 0 && fd <= INT32_MAX, 1, "not a descriptor");
-    luaL_argcheck(L, byte >= 0 && byte < LOCK_MAX_DEPTH - 1, 2, "byte out of range");
+    luaL_argcheck(L, byte >= 0 && byte < LOCK_MAX_DEPTH, 2, "byte out of range");
     lock_handle *h = new_lock(L);
     h->fd = lock_adopt((int)fd, (long)byte, path, timeout, lutil_cancel(L));
+    if (h->fd < 0 && errno == EPERM)
+        return lutil_failmsg(L, EPERM, "the inherited descriptor does not hold the lock");
+    if (h->fd < 0 && errno == ELOOP)
+        return lutil_failmsg(L, ELOOP, "no byte of the lock is left to share");
     if (h->fd < 0)
         return lock_failed(L, errno, path);
     return 1;
@@ -153,11 +161,65 @@ static int l_probe(lua_State *L)
 static int l_holder(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    char buf[4096];
-    long n = lock_read_record(path, buf, sizeof buf);
+    char *buf = (char *)lua_newuserdatauv(L, LOCK_RECORD_MAX, 0);
+    long n = lock_read_record(path, buf, LOCK_RECORD_MAX);
     if (n < 0)
         return lutil_fail(L, errno, path);
     lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
+/* describe(path, record) -> true | nil, message, errno: writes the holder
+ * record of path from a descriptor of its own, for a holder whose lock
+ * now lives in other processes (tasknum lock after its command) */
+static int l_describe(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *record = luaL_checklstring(L, 2, &len);
+    int fd = lock_open(path, O_RDWR);
+    if (fd < 0)
+        return lutil_fail(L, errno, path);
+    int rc = lock_describe(fd, record, len), err = errno;
+    close(fd);
+    if (rc != 0)
+        return lutil_fail(L, err, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* holders(path) -> { {pid =, fd =, start =, stop = (nil: to the end)}, ... }
+ * for every lock granted on path that /proc shows this user (see
+ * holders.h), at most HOLDERS_MAX of them | nil, message, errno */
+#define HOLDERS_MAX 256
+static int l_holders(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return lutil_fail(L, errno, path);
+    struct holder_lock *found =
+        (struct holder_lock *)lua_newuserdatauv(L, HOLDERS_MAX * sizeof *found, 0);
+    long n = holders_find(st.st_dev, st.st_ino, found, HOLDERS_MAX);
+    if (n < 0)
+        return lutil_fail(L, errno, "/proc");
+    if (n > HOLDERS_MAX)
+        n = HOLDERS_MAX;
+    lua_createtable(L, (int)n, 0);
+    for (long i = 0; i < n; i++) {
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, found[i].pid);
+        lua_setfield(L, -2, "pid");
+        lua_pushinteger(L, found[i].fd);
+        lua_setfield(L, -2, "fd");
+        lua_pushinteger(L, (lua_Integer)found[i].start);
+        lua_setfield(L, -2, "start");
+        if (found[i].end >= 0) {
+            lua_pushinteger(L, (lua_Integer)found[i].end);
+            lua_setfield(L, -2, "stop");
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
     return 1;
 }
 
@@ -178,7 +240,9 @@ static const luaL_Reg lock_meta[] = {
 
 static const luaL_Reg lock_funcs[] = {
     {"adopt", l_adopt},
+    {"describe", l_describe},
     {"holder", l_holder},
+    {"holders", l_holders},
     {"lock", l_lock},
     {"probe", l_probe},
     {NULL, NULL}
@@ -191,4 +255,7 @@ void llock_register(lua_State *L)
     /* the levels of nested `tasknum lock`s: adopt() takes bytes below it */
     lua_pushinteger(L, LOCK_MAX_DEPTH);
     lua_setfield(L, -2, "LOCK_MAX_DEPTH");
+    /* the byte the keeper of a shared hold's legacy folder takes */
+    lua_pushinteger(L, LOCK_KEEPER_BYTE);
+    lua_setfield(L, -2, "LOCK_KEEPER_BYTE");
 }

@@ -150,24 +150,31 @@ static int wait_slow(int fd, off_t start, off_t len, double timeout,
     return err;
 }
 
-/* Opens the lock file without following a link, never blocking, and only
- * if it is a regular file with one name (beside.h): made when missing and
- * like is given, with like's group, mode and (as root) owner. */
-static int open_lock_file(const char *path, const struct beside_like *like)
+/* Opens the lock file for flags (O_RDONLY or O_RDWR) without following a
+ * link, never blocking, and only if it is a regular file with one name
+ * (beside.h): made when missing and like is given, with like's group, mode
+ * and (as root) owner. */
+static int open_lock_file(const char *path, int flags, const struct beside_like *like)
 {
     char dir[4096];
     const char *slash = strrchr(path, '/');
+    flags |= like ? O_CREAT : 0;
     if (slash == NULL || (size_t)(slash - path) >= sizeof dir) {
         if (slash != NULL) {
             errno = ENAMETOOLONG;
             return -1;
         }
-        return beside_open(".", path, O_RDWR | (like ? O_CREAT : 0), like, NULL, NULL);
+        return beside_open(".", path, flags, like, NULL, NULL);
     }
     size_t n = slash == path ? 1 : (size_t)(slash - path);
     memcpy(dir, path, n);
     dir[n] = '\0';
-    return beside_open(dir, slash + 1, O_RDWR | (like ? O_CREAT : 0), like, NULL, NULL);
+    return beside_open(dir, slash + 1, flags, like, NULL, NULL);
+}
+
+int lock_open(const char *path, int flags)
+{
+    return open_lock_file(path, flags, NULL);
 }
 
 /* Opens path and locks the bytes [start, start + len) (len 0: to the end),
@@ -180,7 +187,7 @@ static int acquire_range(const char *path, const struct beside_like *like,
         errno = EINVAL;
         return -1;
     }
-    int fd = open_lock_file(path, like);
+    int fd = open_lock_file(path, O_RDWR, like);
     if (fd == -1)
         return -1;
     if (try_lock(fd, F_OFD_SETLK, start, len) == 0)
@@ -230,19 +237,67 @@ static int same_file(int fd, const char *path)
     return 0;
 }
 
+/* The lock that conflicts with a write lock on byte, as fd sees it: 1 with
+ * *exact set when it is a write lock on that byte alone, 0 when nothing
+ * conflicts (locks of fd's own description never do), -1 with errno. */
+static int conflict_on(int fd, long byte, int *exact)
+{
+    struct flock fl = byte_range(F_WRLCK, (off_t)byte, 1);
+    if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
+        return -1;
+    *exact = fl.l_type == F_WRLCK && fl.l_start == (off_t)byte && fl.l_len == 1;
+    return fl.l_type != F_UNLCK;
+}
+
+/* Proves that fd's open file description holds byte now. Seen from a
+ * description of our own (opened anew), byte is held, by a lock on that
+ * byte alone, as a holder's narrowed lock is (a whole-file lock is some
+ * other process's: the shared description only ever holds one byte); seen
+ * from fd, nothing conflicts there, so that lock is fd's own; and seen
+ * anew once more, it is still held: a description that holds byte keeps
+ * it for as long as we keep fd open, while one that merely saw it free
+ * between two lookups (someone else's lock released and another's taken)
+ * is caught by the first or the last. 0, or -1 with errno EPERM (not
+ * proven) or open/fcntl's. */
+static int holds_byte(int fd, const char *path, long byte)
+{
+    int fresh = open_lock_file(path, O_RDONLY, NULL);
+    if (fresh == -1)
+        return -1;
+    int exact = 0, mine = 0, still = 0, err = 0;
+    int held = conflict_on(fresh, byte, &exact);
+    if (held == 1 && exact) {
+        int other = conflict_on(fd, byte, &mine);
+        if (other == 0)
+            held = conflict_on(fresh, byte, &still);
+        else
+            held = other;
+    }
+    if (held == -1)
+        err = errno;
+    else if (!(held == 1 && exact && still))
+        err = EPERM;
+    close(fresh);
+    errno = err;
+    return err == 0 ? 0 : -1;
+}
+
 int lock_adopt(int fd, long byte, const char *path, double timeout,
                const volatile sig_atomic_t *cancel)
 {
-    if (fd < 0 || byte < 0 || byte + 1 >= LOCK_MAX_DEPTH) {
+    if (fd < 0 || byte < 0 || byte >= LOCK_MAX_DEPTH) {
         errno = fd < 0 ? EBADF : EINVAL;
         return -1;
     }
-    if (same_file(fd, path) != 0)
+    if (same_file(fd, path) != 0 || holds_byte(fd, path, byte) != 0)
         return -1;
-    /* Same open file description as the holder: granted at once. Anyone
-     * else's lock there means the variables were inherited by mistake. */
+    /* fd's description holds byte (a no-op, which must succeed). */
     if (try_lock(fd, F_OFD_SETLK, (off_t)byte, 1) != 0)
         return -1;
+    if (byte + 1 >= LOCK_MAX_DEPTH) {
+        errno = ELOOP;   /* proven, but no byte is left for us */
+        return -1;
+    }
     return acquire_range(path, NULL, (off_t)byte + 1, 1, timeout, cancel);
 }
 

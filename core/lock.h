@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "beside.h"
 
@@ -29,8 +30,11 @@ int lock_acquire(const char *path, const struct beside_like *like, double timeou
  * a command that inherited its descriptor adopts the lock and takes byte
  * N + 1 on a descriptor of its own, so that commands run side by side under
  * one holder still take turns. Every byte conflicts with the whole-file
- * lock that lock_acquire asks for, so the others keep waiting. */
+ * lock that lock_acquire asks for, so the others keep waiting. Byte
+ * LOCK_KEEPER_BYTE belongs to the process that keeps the legacy folder of
+ * such a hold (keeper.h). */
 #define LOCK_MAX_DEPTH 64
+#define LOCK_KEEPER_BYTE LOCK_MAX_DEPTH
 
 /* Keeps only byte (0 <= byte < LOCK_MAX_DEPTH) of the lock held on fd and
  * unlocks the rest; never lets the lock go in between. 0 or -1 with errno. */
@@ -38,14 +42,23 @@ int lock_narrow(int fd, long byte);
 
 /* For a process started under a holder that exported its descriptor fd
  * and byte: checks that fd is open on the same file as path (dev and
- * inode), takes byte on fd (the holder's own open file description, so it
- * is granted at once), then opens path anew and takes byte + 1 there,
- * waiting as lock_acquire does. Never closes or unlocks fd. Returns the new
- * descriptor (release it with lock_release), or -1 with errno: EBADF (fd not
- * open), ESTALE (fd is another file), EAGAIN (someone else holds byte on
- * that file: fd was not the holder's), ETIMEDOUT, EINTR, or open/fcntl's. */
+ * inode) and proves that fd's open file description holds byte now (a new
+ * description sees byte locked, by a lock on that byte alone; fd sees no
+ * conflict there; the new one still sees it locked), then opens path anew
+ * and takes byte + 1 there, waiting as lock_acquire does. Never closes,
+ * changes the lock on fd. Returns the new descriptor
+ * (release it with lock_release), or -1 with errno: EBADF (fd not open),
+ * ESTALE (fd is another file), EPERM (fd does not hold byte: the
+ * variables were not meant for us), ELOOP (fd holds byte but it is the
+ * last one: nested too deep to share), ETIMEDOUT, EINTR, or open/fcntl's. */
 int lock_adopt(int fd, long byte, const char *path, double timeout,
                const volatile sig_atomic_t *cancel);
+
+/* Opens the lock file path as lock_acquire does (flags O_RDONLY or O_RDWR;
+ * never through a link, never blocking, a regular file with one name),
+ * without making it or locking anything: for the keeper (keeper.h) and for
+ * rewriting the record of a hold shared with other processes. */
+int lock_open(const char *path, int flags);
 
 /* Replaces the lock file's content with record (who holds it), so that a
  * waiter that times out can name the holder: written over the old record in
@@ -55,7 +68,9 @@ int lock_describe(int fd, const char *record, size_t len);
 
 /* Reads up to cap - 1 bytes of the holder record of path into buf, NUL
  * terminated, without the trailing padding. Returns the length, or -1 with
- * errno. Takes no lock. */
+ * errno. Takes no lock. Records are bounded by their writers (tasknum
+ * keeps them under 4 KB); LOCK_RECORD_MAX is what readers make room for. */
+#define LOCK_RECORD_MAX 65536
 long lock_read_record(const char *path, char *buf, size_t cap);
 
 /* Tells whether some process holds the lock on path: 1 held, 0 free or the

@@ -10,6 +10,7 @@
 
 #include "child.h"
 #include "clock.h"
+#include "keeper.h"
 #include "lutil.h"
 #include "proc.h"
 
@@ -30,6 +31,16 @@ static int l_time(lua_State *L)
     lua_pushinteger(L, (lua_Integer)ts.tv_sec);
     lua_pushinteger(L, (lua_Integer)ts.tv_nsec);
     return 2;
+}
+
+/* boottime() -> seconds since boot on the boot clock (CLOCK_BOOTTIME: no
+ * step of the wall clock moves it), for comparing with started_boot() */
+static int l_boottime(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
 }
 
 static int l_pid(lua_State *L)
@@ -111,17 +122,30 @@ static int l_alive(lua_State *L)
     return 1;
 }
 
-/* started(pid) -> seconds since the epoch when it started | nil, msg, errno */
-static int l_started(lua_State *L)
+/* The start of process pid, by one of proc.h's two clocks. */
+static int push_start(lua_State *L, int (*started)(pid_t, double *))
 {
     pid_t pid = check_pid(L, 1);
-    double epoch;
-    if (proc_started(pid, &epoch) != 0) {
+    double when;
+    if (started(pid, &when) != 0) {
         int err = errno;
         return lutil_fail(L, err, lua_pushfstring(L, "/proc/%d/stat", (int)pid));
     }
-    lua_pushnumber(L, (lua_Number)epoch);
+    lua_pushnumber(L, (lua_Number)when);
     return 1;
+}
+
+/* started(pid) -> seconds since the epoch when it started | nil, msg, errno */
+static int l_started(lua_State *L)
+{
+    return push_start(L, proc_started);
+}
+
+/* started_boot(pid) -> seconds since boot when it started (boot clock, to
+ * the clock tick) | nil, msg, errno */
+static int l_started_boot(lua_State *L)
+{
+    return push_start(L, proc_started_boot);
 }
 
 /* kill(pid, signal) -> true | nil, message, errno */
@@ -152,6 +176,16 @@ static struct child *check_child(lua_State *L)
     return (struct child *)luaL_checkudata(L, 1, CHILD_MT);
 }
 
+static struct child *new_child(lua_State *L)
+{
+    struct child *c = (struct child *)lua_newuserdatauv(L, sizeof *c, 0);
+    c->pid = -1;
+    c->pidfd = -1;
+    c->reaped = 1;
+    luaL_setmetatable(L, CHILD_MT);
+    return c;
+}
+
 /* spawn({command, args...}, {NAME = value} | nil, keep_fd | nil) -> child
  * | nil, message, errno (ENOENT: not found, EACCES: not executable, ...) */
 static int l_spawn(lua_State *L)
@@ -175,14 +209,28 @@ static int l_spawn(lua_State *L)
         }
     }
     char **set = lutil_strings(L, sets, n);
-    struct child *c = (struct child *)lua_newuserdatauv(L, sizeof *c, 0);
-    c->pid = -1;
-    c->pidfd = -1;
-    c->reaped = 1;
-    luaL_setmetatable(L, CHILD_MT);
+    struct child *c = new_child(L);
     if (child_start(argv, set, (int)keep, c) != 0)
         return lutil_fail(L, errno, argv[0]);
     return 1;
+}
+
+/* The result of a wait for children: their index (for wait_any) and
+ * status, or the failure triple. */
+static int waited(lua_State *L, struct child *c, int status, int index)
+{
+    if (status >= 0) {
+        child_forget(c);
+        if (index > 0)
+            lua_pushinteger(L, index);
+        lua_pushinteger(L, status);
+        return index > 0 ? 2 : 1;
+    }
+    if (errno == ETIMEDOUT)
+        return lutil_failmsg(L, ETIMEDOUT, "still running");
+    if (errno == EINTR)
+        return lutil_failmsg(L, EINTR, "interrupted while waiting");
+    return lutil_fail(L, errno, "waitpid");
 }
 
 /* child:wait([timeout [, seen]]) -> status (128 + signal when killed) | nil,
@@ -194,16 +242,48 @@ static int l_child_wait(lua_State *L)
     double timeout = (double)luaL_optnumber(L, 2, -1);
     sig_atomic_t seen = (sig_atomic_t)luaL_optinteger(L, 3, 0);
     int status = child_wait(c, timeout, lutil_cancel(L), seen);
-    if (status >= 0) {
-        child_forget(c);
-        lua_pushinteger(L, status);
-        return 1;
+    return waited(L, c, status, 0);
+}
+
+/* wait_any({child, ...} [, timeout [, seen]]) -> index, status of the first
+ * to end | nil, message, errno (as child:wait) */
+static int l_wait_any(lua_State *L)
+{
+    struct child *list[CHILD_WAIT_MAX];
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= CHILD_WAIT_MAX, 1, "1 to 4 children");
+    double timeout = (double)luaL_optnumber(L, 2, -1);
+    sig_atomic_t seen = (sig_atomic_t)luaL_optinteger(L, 3, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        list[i - 1] = (struct child *)luaL_checkudata(L, -1, CHILD_MT);
+        lua_pop(L, 1);   /* still referenced by the table */
     }
-    if (errno == ETIMEDOUT)
-        return lutil_failmsg(L, ETIMEDOUT, "the command is still running");
-    if (errno == EINTR)
-        return lutil_failmsg(L, EINTR, "interrupted while waiting for the command");
-    return lutil_fail(L, errno, "waitpid");
+    int which = 0;
+    int status = child_wait_any(list, (int)n, timeout, lutil_cancel(L), seen, &which);
+    return waited(L, list[which], status, which + 1);
+}
+
+/* keep(lock_path, byte, folder, expect_pid, period) -> the keeper of the
+ * legacy folder of a shared hold, a child (see keeper.h) | nil, message,
+ * errno (ESTALE: info no longer names expect_pid) */
+static int l_keep(lua_State *L)
+{
+    const char *lock_path = luaL_checkstring(L, 1);
+    lua_Integer byte = luaL_checkinteger(L, 2);
+    const char *folder = luaL_checkstring(L, 3);
+    pid_t expect = check_pid(L, 4);
+    double period = (double)luaL_checknumber(L, 5);
+    luaL_argcheck(L, byte >= 0 && byte < 64, 2, "byte out of range");
+    struct child *c = new_child(L);
+    if (keeper_start(lock_path, (long)byte, folder, expect, period, c) != 0) {
+        int err = errno;
+        if (err == ESTALE)
+            return lutil_failmsg(L, err, "the legacy lock folder no longer names its holder");
+        return lutil_fail(L, err, "the keeper of the legacy lock folder");
+    }
+    return 1;
 }
 
 static int l_child_pid(lua_State *L)
@@ -233,18 +313,22 @@ static const luaL_Reg child_meta[] = {
 
 static const luaL_Reg proc_funcs[] = {
     {"alive", l_alive},
+    {"boottime", l_boottime},
     {"clock", l_clock},
     {"group", l_group},
     {"hostname", l_hostname},
     {"interrupted", l_interrupted},
     {"isatty", l_isatty},
+    {"keep", l_keep},
     {"kill", l_kill},
     {"pid", l_pid},
     {"sleep", l_sleep},
     {"spawn", l_spawn},
     {"started", l_started},
+    {"started_boot", l_started_boot},
     {"time", l_time},
     {"user", l_user},
+    {"wait_any", l_wait_any},
     {NULL, NULL}
 };
 

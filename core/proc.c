@@ -64,10 +64,11 @@ static int boot_time(double *btime)
     return found ? 0 : -1;
 }
 
-int proc_started(pid_t pid, double *epoch)
+/* The start of process pid in clock ticks after boot (field 22 of
+ * /proc/PID/stat, on the boot clock). 0 or -1 with errno. */
+static int start_ticks(pid_t pid, unsigned long long *start)
 {
     char buf[1024];
-    double btime;
     if (pid <= 0) {
         errno = EINVAL;
         return -1;
@@ -81,14 +82,34 @@ int proc_started(pid_t pid, double *epoch)
         if (f != NULL)
             f++;
     }
-    long ticks = sysconf(_SC_CLK_TCK);
-    if (f == NULL || ticks <= 0) {
+    if (f == NULL) {
         errno = EPROTO;
         return -1;
     }
-    unsigned long long start = strtoull(f, NULL, 10);
-    if (boot_time(&btime) != 0)
+    *start = strtoull(f, NULL, 10);
+    return 0;
+}
+
+int proc_started(pid_t pid, double *epoch)
+{
+    double boot;
+    double btime;
+    if (proc_started_boot(pid, &boot) != 0 || boot_time(&btime) != 0)
         return -1;
-    *epoch = btime + (double)start / (double)ticks;
+    *epoch = btime + boot;
+    return 0;
+}
+
+int proc_started_boot(pid_t pid, double *seconds)
+{
+    unsigned long long start;
+    long ticks = sysconf(_SC_CLK_TCK);
+    if (start_ticks(pid, &start) != 0)
+        return -1;
+    if (ticks <= 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    *seconds = (double)start / (double)ticks;
     return 0;
 }

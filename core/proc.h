@@ -12,7 +12,13 @@ int proc_alive(pid_t pid);
 
 /* The wall-clock time (seconds since the epoch) at which process pid
  * started, from /proc/PID/stat and the boot time in /proc/stat: good to
- * about a second. Returns 0, or -1 with errno (ENOENT: no such process). */
+ * about a second while the wall clock is not stepped (the boot time in
+ * /proc/stat moves with every step). Returns 0, or -1 with errno (ENOENT:
+ * no such process). */
 int proc_started(pid_t pid, double *epoch);
+
+/* The same on the boot clock (CLOCK_BOOTTIME, seconds since boot, to the
+ * clock tick): what no step of the wall clock moves. */
+int proc_started_boot(pid_t pid, double *seconds);
 
 #endif

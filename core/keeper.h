@@ -1,0 +1,34 @@
+/* keeper.h: the process that keeps the legacy lock folder of a hold that
+ * other processes share (`tasknum lock`), for exactly as long as any of them
+ * holds the kernel lock, whichever of them ends or is killed first. */
+#ifndef TASKNUM_KEEPER_H
+#define TASKNUM_KEEPER_H
+
+#include "child.h"
+
+#include <sys/types.h>
+
+/* Starts the keeper of the legacy folder `folder`, made by the holder of
+ * the kernel lock on lock_path, whose shared open file description holds
+ * byte `byte` only (lock_narrow). Before it starts, this takes byte
+ * LOCK_KEEPER_BYTE on a description the keeper alone keeps: allocations,
+ * which ask for the whole file, wait for that byte too, so that the
+ * keeper is always the first to know the hold has ended. The keeper
+ *  - names itself in folder/info ("PID:EPOCH"), if info still names
+ *    expect_pid (the holder, or a keeper before it),
+ *  - every period seconds writes a fresh EPOCH into info (by a rename) and
+ *    touches the folder, while info still names it,
+ *  - waits on a description of its own for `byte`, which it gets once no
+ *    process holds the shared description any more,
+ *  - then removes the folder (if info still names it) and exits 0.
+ * It runs in a session of its own, as "tasknum-keeper", with stdin,
+ * stdout and stderr on /dev/null and no other descriptor, ignoring
+ * SIGINT, SIGHUP and SIGPIPE. Returns 0 once it has named itself in info,
+ * with *keeper filled (a child of this process: child_wait for it), or -1
+ * with errno: ESTALE when info no longer names expect_pid, EAGAIN when
+ * another keeper holds LOCK_KEEPER_BYTE, or the errno of fork, open,
+ * fcntl or rename. */
+int keeper_start(const char *lock_path, long byte, const char *folder,
+                 pid_t expect_pid, double period, struct child *keeper);
+
+#endif
