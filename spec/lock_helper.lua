@@ -20,6 +20,20 @@ function L.bg(cmd)
   return pid
 end
 
+-- Processes a spec started and must not leave behind: L.own(pid) adds
+-- one, L.bg_owned(cmd) starts one as L.bg does, L.kill_owned() kills their
+-- groups (in an after_each).
+local owned = {}
+function L.own(pid) owned[#owned + 1] = pid return pid end
+function L.bg_owned(cmd) return L.own(L.bg(cmd)) end
+function L.kill_owned()
+  for _, pid in ipairs(owned) do
+    os.execute("kill -KILL " .. pid .. " 2>/dev/null") -- one that leads no group
+    L.kill_group(pid)
+  end
+  owned = {}
+end
+
 -- A tasknum command line for sh, with its output, stderr and exit status
 -- going to files under prefix (prefix.out, prefix.err, prefix.rc).
 function L.cmd(args, prefix)
@@ -72,6 +86,22 @@ function L.dead_pid()
   p:close()
   assert(L.wait_until(function() return not core.alive(pid) end, 5))
   return pid
+end
+
+-- A new process (sleep 60, in a group of its own) with pid, which no
+-- process has now: the kernel's ns_last_pid (root) makes it the next pid,
+-- tried until no other fork on the machine comes first. Its pid, or nil.
+function L.reuse_pid(pid)
+  for _ = 1, 200 do
+    local p = io.popen(("sh -c 'echo %d > /proc/sys/kernel/ns_last_pid || exit 1; "
+      .. "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!' 2>/dev/null"):format(pid - 1))
+    local got = tonumber(p:read("l") or "")
+    p:close()
+    if not got then return nil end
+    if got == pid then return got end
+    os.execute("kill -9 " .. got .. " 2>/dev/null")
+  end
+  return nil
 end
 
 -- Makes the legacy folder of state with info text (nil: no info file).

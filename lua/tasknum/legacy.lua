@@ -20,10 +20,19 @@ local fs = require "tasknum.fs"
 local M = {}
 
 M.DEFAULT_STALE = 60
--- A pid in info whose process started this long after EPOCH is another
--- process that got the pid later: EPOCH has whole seconds, and the start
--- time from /proc is good to about a second.
-M.REUSE_SLACK = 2
+-- How often a holder that shares its lock (`tasknum lock`) renews EPOCH in
+-- info and the folder's mtime, whatever --stale says: scripts that break a
+-- folder older than a couple of seconds never take it for a dead one.
+M.REFRESH = 1
+-- An EPOCH (or mtime) more than this ahead of the wall clock says nothing
+-- about the folder's age: a clock stepped back, or a script's mistake.
+M.FUTURE_SLACK = 1
+-- Old scripts that judge a folder by its pid read info, check the pid with
+-- kill -0 and break the folder with rm -rf: if the holder they read ended
+-- in between and another made its folder, they remove that one. Their
+-- check takes milliseconds; `tasknum lock` looks again this long after
+-- making its folder, before its command starts.
+M.SETTLE = 0.05
 M.PID_MAX = 4194304   -- the kernel's largest pid_max
 local FIRST_SLEEP, MAX_SLEEP = 0.001, 0.05
 local EEXIST, ENOENT, EINVAL, ETIMEDOUT, EINTR = core.EEXIST, core.ENOENT,
@@ -40,13 +49,31 @@ function M.path(state_path)
   return fs.beside(state_path:gsub("%.json$", ""), ".%s.lock")
 end
 
--- gone(pid, since) -> "dead" when no process has that pid on this host,
--- "reused" when the one that has it started after since (seconds since
--- the epoch, whole seconds allowed), else nil: it may well be the holder.
-function M.gone(pid, since)
+-- gone(pid [, since_boot]) -> "dead" when no process has that pid on this
+-- host, "reused" when the one that has it started after since_boot (a
+-- reading of the boot clock, core.boottime(), taken when the pid was known
+-- to name its holder), else nil: it may well be the holder. The boot clock
+-- is what no step of the wall clock moves: compared on the wall clock, a
+-- clock stepped forward made live holders look younger than their locks.
+function M.gone(pid, since_boot)
   if core.alive(pid) == false then return "dead" end
-  if since and (core.started(pid) or -math.huge) > since + M.REUSE_SLACK then return "reused" end
+  local started = since_boot and core.started_boot(pid)
+  if started and started > since_boot then return "reused" end
   return nil
+end
+
+-- When this process first saw each folder with the info it has now, on
+-- the boot clock: a pid whose process started after that is not the one
+-- that wrote the info. (The wall clock cannot tell: EPOCH and the
+-- folder's times are all moved by a clock step.)
+local sightings, nsightings = {}, 0
+local function first_seen(folder, info)
+  local key = folder .. "\0" .. (info or "")
+  if not sightings[key] then
+    if nsightings >= 64 then sightings, nsightings = {}, 0 end
+    sightings[key], nsightings = core.boottime(), nsightings + 1
+  end
+  return sightings[key]
 end
 
 -- read(folder) -> the first 256 bytes of its info | nil, message, errno
@@ -55,11 +82,22 @@ local function read(folder)
   return core.readat(dir, name .. "/info", 256)
 end
 
+-- info_of(folder) -> its info as inspect() keeps it (trailing blanks cut)
+-- | nil, message, errno
+local function info_of(folder)
+  local info, msg, errno = read(folder)
+  if not info then return nil, msg, errno end
+  return (info:gsub("%s+$", ""))
+end
+
 -- What a reader makes of the folder: nil when there is none, else
 -- { path, info (trimmed), pid, epoch, age_s, verdict } with verdict "live", "dead"
 -- (no such process on this host), "reused" (that pid now belongs to a
--- process started after the lock was taken) or "aged" (older than stale
--- seconds, judged from EPOCH, or the folder's mtime without a usable info).
+-- process started after this process first saw the folder with that
+-- info), "aged" (older than stale seconds, judged from EPOCH, or the
+-- folder's mtime without a usable info or with an EPOCH in the future;
+-- future says so, and unknown_age when the mtime is in the future too) or
+-- "foreign" (a link or a FIFO as info).
 function M.inspect(folder, stale)
   local st, msg, errno = core.statat(fs.split(folder))
   if not st then
@@ -67,19 +105,24 @@ function M.inspect(folder, stale)
     return { path = folder, verdict = "unreadable", error = msg }
   end
   local info, imsg, ierrno = nil, nil, nil
-  if st.type == "directory" then info, imsg, ierrno = read(folder) end
-  info = info and info:gsub("%s+$", "")
+  if st.type == "directory" then info, imsg, ierrno = info_of(folder) end
   local pid, epoch = (info or ""):match("^%s*(%d+):(%d+)$")
   pid, epoch = math.tointeger(tonumber(pid)), tonumber(epoch)
   if pid and (pid <= 0 or pid > M.PID_MAX) then pid = nil end
-  local found = { path = folder, info = info, pid = pid, epoch = epoch,
-    kind = st.type, age_s = core.time() - (epoch or st.mtime) }
+  local sec, nsec = core.time()
+  local now = sec + nsec / 1e9
+  local found = { path = folder, info = info, pid = pid, epoch = epoch, kind = st.type }
+  local since = epoch
+  if epoch and epoch > now + M.FUTURE_SLACK then found.future, since = true, nil end
+  since = since or st.mtime
+  if since > now + M.FUTURE_SLACK then found.unknown_age, since = true, now end
+  found.age_s = now - since
   if st.type ~= "directory" then
     found.verdict = "not a folder"
   elseif FOREIGN[ierrno] then -- a FIFO or a link as info: nothing to judge, nothing to break
     found.verdict, found.error = "foreign", imsg
-  elseif pid and M.gone(pid, epoch) then
-    found.verdict = M.gone(pid, epoch)
+  elseif pid and M.gone(pid, first_seen(folder, info)) then
+    found.verdict = M.gone(pid, first_seen(folder, info))
   elseif found.age_s > (stale or M.DEFAULT_STALE) then
     found.verdict = "aged"
   else
@@ -88,11 +131,21 @@ function M.inspect(folder, stale)
   return found
 end
 
+-- clock_note(found) -> what the clock made of the folder's age, for people
+function M.clock_note(found)
+  if found.unknown_age then
+    return "; its EPOCH and mtime are in the future (the clock went back?), so its age is unknown"
+  elseif found.future then
+    return "; its EPOCH is in the future, so its age is judged from the folder's mtime"
+  end
+  return ""
+end
+
 -- describe(found) -> one line for people
 function M.describe(found)
   local who = found.pid and ("pid " .. found.pid) or "a holder that wrote no usable info"
-  return string.format("legacy lock folder %s (%s, info %q, %.1f s old): %s", found.path, who,
-    found.info or "", found.age_s or 0, found.verdict)
+  return string.format("legacy lock folder %s (%s, info %q, %.1f s old%s): %s", found.path, who,
+    found.info or "", found.age_s or 0, M.clock_note(found), found.verdict)
 end
 
 -- Removes the folder and the names in it (info, an info.tmp-PID of
@@ -106,13 +159,12 @@ local function remove_now(folder)
   return nil, msg
 end
 
--- Removes the folder and its info file. -> true | nil, message. The lock
--- folder itself is first renamed out of the way, to the private name that
--- sweep() knows: removing info and then the folder would leave, if killed
--- between the two, a folder without info that every caller would have to
--- wait out for the whole stale age.
-local function remove(folder, pid)
-  if folder:match("%.tmp%-%d+$") then return remove_now(folder) end
+-- take_away(folder, pid) -> the private name that sweep() knows, to which
+-- the folder was renamed | false (there was none) | nil, message.
+-- Removing info and then the folder would leave, if killed between the
+-- two, a folder without info that every caller would have to wait out for
+-- the whole stale age; a folder renamed away is swept instead.
+local function take_away(folder, pid)
   local dir, name = fs.split(folder)
   local away = string.format("%s.tmp-%d", name, pid)
   local ok, msg, errno = core.renameat(dir, name, away, "folder")
@@ -121,11 +173,34 @@ local function remove(folder, pid)
     if not cleared then return nil, cmsg end
     ok, msg, errno = core.renameat(dir, name, away, "folder")
   end
-  if not ok then
-    if errno == ENOENT then return true end
-    return nil, msg
+  if ok then return dir .. "/" .. away end
+  if errno == ENOENT then return false end
+  return nil, msg
+end
+
+-- Removes the folder and its info file. -> true | nil, message.
+local function remove(folder, pid)
+  if folder:match("%.tmp%-%d+$") then return remove_now(folder) end
+  local away, msg = take_away(folder, pid)
+  if away == nil then return nil, msg end
+  return not away or remove_now(away)
+end
+
+-- remove_if(folder, pid, info) -> true once the folder is removed, false
+-- when it is not the folder whose info was info (trimmed; nil: none)
+-- after all, or nil, message. Taken away first, then checked: an old
+-- script may have broken the folder and made its own between our look and
+-- our rename (scripts break with rm -rf, which no lock orders with ours).
+-- That folder is put back, and stays theirs.
+local function remove_if(folder, pid, info)
+  local away, msg = take_away(folder, pid)
+  if not away then return away, msg end
+  if info_of(away) ~= info then
+    local dir, name = fs.split(folder) -- put back, best effort: someone may have made yet another
+    core.renameat(dir, select(2, fs.split(away)), name, "folder", true)
+    return false
   end
-  return remove_now(dir .. "/" .. away)
+  return remove_now(away)
 end
 
 local function mine(pid, epoch)
@@ -209,9 +284,9 @@ function M.enter(folder, opts)
     if errno ~= EEXIST then return nil, msg, nil, errno end
     local found = M.inspect(folder, opts.stale)
     if found and (found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged") then
-      local removed, rerr = remove(folder, pid)
-      if not removed then return nil, "cannot break " .. M.describe(found) .. ": " .. rerr, found end
-      opts.breaks[#opts.breaks + 1] = found
+      local removed, rerr = remove_if(folder, pid, found.info)
+      if removed == nil then return nil, "cannot break " .. M.describe(found) .. ": " .. rerr, found end
+      if removed then opts.breaks[#opts.breaks + 1] = found end
     elseif found and found.verdict ~= "live" then
       return nil, M.describe(found) .. (found.error and (": " .. found.error) or ""), found
     elseif found then
@@ -248,13 +323,26 @@ function M.refresh(held)
   return core.touchat(dir, name)
 end
 
+-- intact(held) -> whether the folder entered still holds our info (an old
+-- script that breaks folders by rm -rf may have removed it).
+function M.intact(held)
+  return info_of(held.path) == (held.info and (held.info:gsub("%s+$", "")))
+end
+
+-- names(folder, pid) -> whether the folder's info names pid
+function M.names(folder, pid)
+  local info = info_of(folder)
+  return info ~= nil and math.tointeger(tonumber(info:match("^%s*(%d+):"))) == pid
+end
+
 -- leave(held) -> true | nil, message. Removes the folder if it is still
 -- ours; one that someone broke and took meanwhile is left to its holder.
 function M.leave(held)
-  if read(held.path) ~= held.info then
+  local removed, why = remove_if(held.path, held.pid, held.info and (held.info:gsub("%s+$", "")))
+  if removed == false then
     return nil, "the legacy lock folder " .. held.path .. " was taken over by another holder"
   end
-  return remove(held.path, held.pid)
+  return removed, why
 end
 
 return M

@@ -58,7 +58,8 @@ function Txn:holder_record()
   local sec, nsec = core.time()
   self.sec0, self.nsec0 = sec, nsec
   return { pid = self.pid, host = self.host, purpose = self.purpose, command = self.command,
-    since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000, reserve = self.reserve }
+    since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000,
+    since_boot = core.boottime(), reserve = self.reserve }
 end
 
 -- The state file's lock. The numbering's comes after it, once the state

@@ -33,28 +33,103 @@ end
 
 local function seconds(s) return s and string.format("%.1f s", s) or "an unknown time" end
 
+-- The holder record keeps this many bytes of a purpose or a command (the
+-- rest is cut, with "…"): a record stays well under a page.
+M.RECORD_TEXT = 1024
+
+-- cut(s) -> s, or its first RECORD_TEXT bytes (never half a UTF-8
+-- character) and "…"
+function M.cut(s)
+  if type(s) ~= "string" or #s <= M.RECORD_TEXT then return s end
+  local i = M.RECORD_TEXT
+  while i > 0 and (s:byte(i + 1) & 0xC0) == 0x80 do i = i - 1 end
+  return s:sub(1, i) .. "…"
+end
+
+-- The holder record as written into the lock file: one JSON line.
+local function record(holder)
+  local r = {}
+  for k, v in pairs(holder) do r[k] = v end
+  r.purpose, r.command = M.cut(r.purpose), M.cut(r.command)
+  return json.encode(r) .. "\n"
+end
+
 local function epoch_now()
   local sec, nsec = core.time()
   return sec + nsec // 1000000 / 1000
 end
 
+-- The command line of a process of this host, as one line (cut), or nil.
+local function cmdline(pid)
+  local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+  local text = f and f:read(M.RECORD_TEXT + 1)
+  if f then f:close() end
+  if not text or text == "" then return nil end
+  return M.cut((text:gsub("%z+$", ""):gsub("%z", " ")))
+end
+
+-- found(lock_path [, skip]) -> the processes of this host that /proc shows
+-- holding a lock on the lock file, as { pid, command, bytes = {first, last
+-- or "EOF"} } (this process and the pids in skip left out), first the one
+-- with the lowest byte: the holders of the first byte lead.
+function M.found(lock_path, skip)
+  local locks = core.holders(lock_path) or {}
+  table.sort(locks, function(a, b) return a.start < b.start or a.start == b.start and a.pid < b.pid end)
+  local out, seen = {}, { [core.pid()] = true }
+  for _, pid in ipairs(skip or {}) do seen[pid] = true end
+  for _, l in ipairs(locks) do
+    if not seen[l.pid] then
+      seen[l.pid] = true
+      out[#out + 1] = { pid = l.pid, command = cmdline(l.pid) or json.null,
+        bytes = json.array({ l.start, l.stop or "EOF" }) }
+    end
+  end
+  return out
+end
+
 -- holder(lock_path) -> who holds the kernel lock, from the record its
 -- holder wrote (lock = "kernel", path, pid, age_s, ...), and one line for
--- people. The record outlives its writer: a holder that is not tasknum (or
--- not this host's) may be behind a record that names another.
+-- people. The record outlives its writer: when the process it names is
+-- gone, the command it started (tasknum lock) is named if it lives, else
+-- what /proc shows holding the lock (a holder that wrote no record).
 function M.holder(lock_path)
   local text = core.holder(lock_path)
   local ok, h = pcall(require("cjson").decode, text or "")
   if not ok or type(h) ~= "table" then h = {} end
   h.lock, h.path, h.pid = "kernel", lock_path, math.tointeger(h.pid)
   h.age_s = type(h.since_epoch) == "number" and answer.ms(epoch_now() - h.since_epoch) / 1000 or nil
-  if not h.pid then
-    return h, "the kernel lock on " .. lock_path .. " is held by a process that wrote no record"
+  local here = h.host == nil or h.host == core.hostname()
+  local boot = type(h.since_boot) == "number" and h.since_boot or nil
+  local last = h.pid
+  if h.pid and here and legacy.gone(h.pid, boot) then
+    local cmd = math.tointeger(h.command_pid)
+    local cboot = type(h.command_boot) == "number" and h.command_boot or nil
+    if cmd and not legacy.gone(cmd, cboot) then
+      h.started_by, h.pid = h.pid, cmd
+      return h, string.format("the kernel lock on %s is held by pid %d on %s (command: %s) for %s; "
+        .. "the `tasknum lock` (pid %d) that started it is gone", lock_path, cmd, tostring(h.host),
+        tostring(h.command), seconds(h.age_s), h.started_by)
+    end
+    h.stale_record, h.pid = true, nil
   end
-  if h.host == core.hostname() and legacy.gone(h.pid, h.since_epoch) then
-    h.stale_record = true
-    return h, string.format("the kernel lock on %s is held by a process that wrote no record "
-      .. "(the last one names pid %d, which is gone)", lock_path, h.pid)
+  if not h.pid and here then
+    local found = M.found(lock_path, { math.tointeger(h.keeper_pid) })
+    if found[1] then
+      h.stale_record = h.stale_record or nil
+      h.pid, h.command, h.purpose, h.holders = found[1].pid, found[1].command, nil, json.array(found)
+      h.found_in = "/proc"
+      return h, string.format("the kernel lock on %s is held by pid %d (%s), which wrote no record "
+        .. "(found in /proc)%s", lock_path, h.pid, tostring(h.command),
+        last and string.format("; the last record names pid %d, which is gone", last) or "")
+    end
+  end
+  if not h.pid then
+    h.pid = last
+    if last and h.stale_record then
+      return h, string.format("the kernel lock on %s is held by a process that wrote no record "
+        .. "(the last one names pid %d, which is gone)", lock_path, last)
+    end
+    return h, "the kernel lock on " .. lock_path .. " is held by a process that wrote no record"
   end
   local what = h.command and ("command: " .. tostring(h.command))
       or h.purpose and ("purpose: " .. tostring(h.purpose)) or "no purpose given"
@@ -97,7 +172,9 @@ local function inherited(lock_path)
   if os.getenv("TASKNUM_LOCK_PATH") ~= lock_path then return nil end
   local fd = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_FD") or ""))
   local byte = math.tointeger(tonumber(os.getenv("TASKNUM_LOCK_BYTE") or ""))
-  if fd and byte and fd >= 0 and byte >= 0 and byte < core.LOCK_MAX_DEPTH - 1 then return fd, byte end
+  if fd and byte and fd >= 0 and fd <= 0x7fffffff and byte >= 0 and byte < core.LOCK_MAX_DEPTH then
+    return fd, byte
+  end
 end
 
 local function left(deadline)
@@ -107,8 +184,9 @@ end
 
 -- Under `tasknum lock`: uses the lock it holds (no waiting for ourselves),
 -- taking turns with the other commands it runs; the legacy folder is its
--- business. -> true, false (nothing inherited: take the lock anew), or
--- nil, err.
+-- business. The inherited descriptor must be proven to hold the lock now
+-- (core.adopt). -> true, false (nothing inherited, or nothing proven:
+-- take the lock anew), or nil, err.
 function File:adopt(deadline, timeout)
   local fd, byte = inherited(self.lock_path)
   if not fd then return false end
@@ -119,8 +197,13 @@ function File:adopt(deadline, timeout)
   elseif errno == core.ETIMEDOUT or errno == core.EINTR then
     return nil, lock_error(self, msg, errno, timeout,
       "another tasknum command run under the same `tasknum lock` kept its turn; ")
+  elseif errno == core.ELOOP then
+    return nil, errors.new("INVALID_ARGUMENT", string.format("`tasknum lock` is nested %d levels deep "
+      .. "here, and at most %d can share the lock with the commands they run", byte + 1,
+      core.LOCK_MAX_DEPTH - 1), "the lock is held by the `tasknum lock` this runs under, which "
+      .. "cannot share it one level further; run this from a `tasknum lock` fewer levels down")
   end
-  return false -- variables left over in the environment: not our holder's
+  return false -- variables left over in the environment, or not our holder's
 end
 
 -- Waits for (or breaks) the legacy lock folder and makes it ours, within
@@ -138,10 +221,11 @@ function File:enter_legacy(deadline, timeout)
     local holder = { lock = "legacy", path = folder, pid = found.pid, info = found.info,
       age_s = answer.ms(found.age_s) / 1000, verdict = found.verdict }
     return nil, errors.new("LOCK_TIMEOUT", string.format("state lock still held after %g s", timeout),
-      string.format("the legacy lock folder %s is held by %s (info %q) for %s; it is broken "
+      string.format("the legacy lock folder %s is held by %s (info %q) for %s%s; it is broken "
         .. "when that process ends or after --stale %g s", folder,
-        found.pid and ("live pid " .. found.pid) or "a script that wrote no info",
-        found.info or "", seconds(found.age_s), self.stale or legacy.DEFAULT_STALE)
+        found.pid and ("live pid " .. found.pid) or found.info and "a script whose info names no pid"
+        or "a script that wrote no info", found.info or "", seconds(found.age_s),
+        legacy.clock_note(found), self.stale or legacy.DEFAULT_STALE)
         .. RETRY, nil, { holder = holder })
   elseif errno == core.EINTR then
     return nil, errors.interrupted(core.interrupted(), "while waiting for the legacy lock folder")
@@ -155,11 +239,11 @@ end
 -- a LOCK_TIMEOUT.
 function File:acquire(deadline, holder, timeout)
   self.pid, self.epoch = holder.pid, holder.since_epoch and math.floor(holder.since_epoch)
+  self.record = holder
   local adopted, err = self:adopt(deadline, timeout)
   if adopted ~= false then return adopted, err end
   -- the caller has just set the deadline: timeout is what is left of it
-  local lock, msg, errno = core.lock(self.lock_path, timeout or left(deadline), json.encode(holder) .. "\n",
-    self.real)
+  local lock, msg, errno = core.lock(self.lock_path, timeout or left(deadline), record(holder), self.real)
   if not lock then return nil, lock_error(self, msg, errno, timeout) end
   self.lock = lock
   local ok, lerr = self:enter_legacy(deadline, timeout)
