@@ -20,7 +20,6 @@ COMMAND gets the lock's descriptor and TASKNUM_LOCK_FD, TASKNUM_LOCK_BYTE, TASKN
 local tasknum = require "tasknum"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
-local legacy = require "tasknum.legacy"
 
 local SIGTERM = 15
 
@@ -39,20 +38,16 @@ local function shell_words(argv)
   return table.concat(words, " ")
 end
 
--- Waits for the child. Wakes up a few times per stale age to keep the
--- legacy folder fresh for scripts that judge it by age, and passes a
--- SIGTERM on once.
+-- Waits for the child, passing a SIGTERM on once. The legacy folder is
+-- kept fresh meanwhile by its keeper (see File:share()).
 local function wait(h, child)
   local seen = 0
-  local beat = (opts.stale or legacy.DEFAULT_STALE) / 4
   while true do
-    local status, msg, errno = child:wait(beat, seen)
+    local status, msg, errno = h:watch(child, seen)
     if status then return status end
     if errno == core.EINTR then
       seen = core.interrupted() or 0
       if seen == SIGTERM then core.kill(child:pid(), SIGTERM) end
-    elseif errno == core.ETIMEDOUT then
-      h:refresh() -- best effort: the folder may be read-only
     else
       error(errors.system(msg, errno, "cannot wait for the command"), 0)
     end
@@ -60,16 +55,33 @@ local function wait(h, child)
 end
 
 opts.command = shell_words(command)
-local started
+local started, held
 local result = tasknum.hold(opts, function(h)
-  local child, msg, errno = core.spawn(command, h:share(), h:fd())
+  held = h
+  local env, err = h:share()
+  if not env then error(err, 0) end
+  local child, msg, errno = core.spawn(command, env, h:fd())
   if not child then
     started = { status = errno == core.ENOENT and 127 or 126, message = msg }
   else
+    h:describe{ command_pid = child:pid(), command_boot = core.boottime() }
     started = { status = wait(h, child) }
   end
   return { command_status = started.status }
 end)
 if result.status ~= "success" then return cli.emit(result) end
 if started.message then io.stderr:write("tasknum: lock: ", cli.oneline(started.message), "\n") end
+-- The lock is released; processes the command started may still hold it.
+local left = held:settle()
+if left.unseen then
+  io.stderr:write("tasknum: lock: the command has ended, but the lock is still held by a process "
+    .. "that this user cannot see; the legacy lock folder stays until it lets go\n")
+elseif #left > 0 then
+  local who = {}
+  for i, p in ipairs(left) do who[i] = string.format("pid %d (%s)", p.pid, tostring(p.command)) end
+  io.stderr:write("tasknum: lock: ", cli.oneline("the command has ended, but " .. table.concat(who, ", ")
+    .. " that it started still hold" .. (#left == 1 and "s" or "") .. " the lock (an inherited descriptor); "
+    .. "others wait until " .. (#left == 1 and "it ends" or "they end")
+    .. ", and the legacy lock folder stays until then"), "\n")
+end
 return started.status

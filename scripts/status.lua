@@ -45,6 +45,7 @@ local function legacy_text(l)
   if not l.path then return "none (a state not named *.json has no legacy folder)" end
   if not l.present then return "none (" .. l.path .. ")" end
   local who = l.pid and ("pid " .. l.pid) or "no info"
+  if l.keeper then return "present, kept for the lock holder by its keeper (" .. who .. ")" end
   if l.mine then return "present, kept by the lock holder (" .. who .. ")" end
   local text = string.format("present: %s, %s, %.1f s old", l.verdict, who, l.age_s)
   if l.stale then text = text .. "; stale: the next allocation breaks it" end

@@ -58,14 +58,13 @@ describe("a tasknum killed while it makes, refreshes or removes the legacy lock 
   -- emptied. strace holds the run for 3 s at the named syscall (its
   -- when-th call: the folder is reached with *at calls, unlinkat removes
   -- both its info and, AT_REMOVEDIR, the folder itself).
-  local function killed_at(syscall, ready, args, when)
+  local function killed_at(syscall, ready, when)
     if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
     local dir, path = H.project(H.state_text(5))
     local specs = dir .. "/.opencode/specs"
     local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=%s "
-      .. "-e inject=%s:delay_enter=3000000:when=%d %s %s --state %s %s >/dev/null 2>&1 & echo $!",
-      syscall, syscall, when or 1, H.q(H.bin), args and args[1] or "allocate", H.q(path), args and args[2] or "")
-      ):match("%d+"))
+      .. "-e inject=%s:delay_enter=3000000:when=%d %s allocate --state %s >/dev/null 2>&1 & echo $!",
+      syscall, syscall, when or 1, H.q(H.bin), H.q(path))):match("%d+"))
     local victim
     local deadline = core.clock() + 10
     repeat
@@ -76,11 +75,7 @@ describe("a tasknum killed while it makes, refreshes or removes the legacy lock 
     assert.is_truthy(ready(specs, path), "the run did not get there: " .. H.ls(specs))
     sh("kill -9 " .. victim)
     sh("while kill -0 " .. tracer .. " 2>/dev/null; do sleep 0.01; done")
-    if args then -- a held folder stays, but its info names the killed run
-      assert.matches("^" .. victim .. ":%d+", H.read(specs .. "/.state.lock/info") or "")
-    else
-      assert.is_nil(H.ls(specs):find(".state.lock ", 1, true), "a legacy folder was left: " .. H.ls(specs))
-    end
+    assert.is_nil(H.ls(specs):find(".state.lock ", 1, true), "a legacy folder was left: " .. H.ls(specs))
     local r = H.run_json({ "allocate", "--timeout", "0" }, { cwd = dir })
     assert.are.equal("success", r.status, r.error_message)
     assert.is_true(r.lock_wait_ms < 1000)
@@ -97,20 +92,41 @@ describe("a tasknum killed while it makes, refreshes or removes the legacy lock 
 
   it("after it emptied its folder, before the rmdir: the next run does not wait", function()
     -- unlinkat: info first, then the folder (AT_REMOVEDIR), the last step
-    local r = killed_at("unlinkat", function(_, path)
-      return H.read(path) == H.state_text(6) -- written; removing the folder is the last step
-    end, nil, 2)
+    local r = killed_at("unlinkat", function(specs, path)
+      -- written, and the folder renamed away: removing it is the last step
+      return H.read(path) == H.state_text(6) and H.ls(specs):find(".state.lock.tmp-", 1, true)
+    end, 2)
     if r then assert.are.same({ 6 }, r.allocated_numbers) end -- the killed run had written 5
   end)
 
-  it("while `tasknum lock` refreshes its info: the next run does not wait", function()
-    -- --stale 0.4: the holder refreshes info every 0.1 s, by a rename
-    -- renameat: info at each refresh (the folder is put in place with
-    -- renameat2, RENAME_NOREPLACE)
-    local r = killed_at("renameat", function(specs)
-      return H.ls(specs .. "/.state.lock"):find("info.tmp-", 1, true)
-    end, { "lock", "--stale 0.4 -- sleep 5" })
-    if r then assert.are.same({ 5 }, r.allocated_numbers) end
+  it("while the keeper of `tasknum lock` refreshes info: another takes over, the next run does not wait", function()
+    -- strace holds each process's second renameat(2) for 3 s: the keeper's
+    -- first refresh (its first named it in info); it is killed there
+    if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
+    local dir, path = H.project(H.state_text(5))
+    local specs = dir .. "/.opencode/specs"
+    local folder = specs .. "/.state.lock"
+    local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=renameat "
+      .. "-e inject=renameat:delay_enter=3000000:when=2 %s lock --state %s -- sleep 6 >/dev/null 2>&1 & echo $!",
+      H.q(H.bin), H.q(path))):match("%d+"))
+    finally(function() sh("kill -9 " .. tracer .. " 2>/dev/null") end)
+    local keeper
+    assert(H.wait_until(function()
+      keeper = tonumber((H.read(folder .. "/info") or ""):match("^(%d+):"))
+      return keeper and H.ls(folder):find("info.tmp-" .. keeper, 1, true)
+    end, 10), "the keeper did not get to its refresh: " .. H.ls(folder))
+    sh("kill -9 " .. keeper)
+    local next_keeper
+    assert(H.wait_until(function()
+      next_keeper = tonumber((H.read(folder .. "/info") or ""):match("^(%d+):"))
+      return next_keeper and next_keeper ~= keeper and core.alive(next_keeper)
+    end, 5), "no keeper took over from the killed one")
+    sh("while kill -0 " .. tracer .. " 2>/dev/null; do sleep 0.01; done")
+    local r = H.run_json({ "allocate", "--timeout", "0" }, { cwd = dir })
+    assert.are.equal("success", r.status, r.error_message)
+    assert.is_true(r.lock_wait_ms < 1000)
+    assert.are.same({ 5 }, r.allocated_numbers)
+    assert.is_nil(H.ls(specs):find(".state.lock", 1, true), "not swept: " .. H.ls(specs))
   end)
 end)
 

@@ -294,13 +294,101 @@ end
 File.__close = File.release
 
 -- share() -> the environment with which a child shares the held lock
--- (`tasknum lock`): the lock is narrowed to this level's byte and the
--- child adopts it (see adopt()).
+-- (`tasknum lock`) | nil, err: the lock is narrowed to this level's byte,
+-- which the child adopts (see adopt()). The legacy folder is handed to a
+-- keeper (core.keep), a process of its own that keeps it fresh and removes
+-- it exactly when no process holds the shared lock any more: the child and
+-- whatever it starts may outlive this process (killed, or a command that
+-- leaves a job in the background), and old scripts must see a live holder
+-- for as long as they hold the state.
 function File:share()
   local byte = self.lock_byte or 0
   assert(self.lock:narrow(byte))
+  if self.legacy then
+    local ok, err = self:keep(self.pid)
+    if not ok then return nil, err end
+  end
   return { TASKNUM_LOCK_FD = tostring(self.lock:fd()), TASKNUM_LOCK_BYTE = tostring(byte),
     TASKNUM_LOCK_PATH = self.lock_path, TASKNUM_STATE = self.path }
+end
+
+-- keep(named) -> true | nil, err: starts the keeper of the legacy folder,
+-- whose info names pid `named` now (this process, or a keeper that died).
+function File:keep(named)
+  local folder = self.legacy and self.legacy.path or self.kept
+  local keeper, msg, errno = core.keep(self.lock_path, self.lock_byte or 0, folder, named, legacy.REFRESH)
+  if not keeper then
+    return nil, errors.system(msg, errno, "cannot start the keeper of the legacy lock folder " .. folder)
+  end
+  self.keeper, self.kept, self.legacy = keeper, folder, nil
+  return true
+end
+
+-- watch(child [, seen]) -> the status of child (a command started with
+-- share()) | nil, message, errno as child:wait (EINTR: a signal other than
+-- seen arrived). Meanwhile a keeper killed is replaced at once; if none
+-- can be started, this process keeps the folder fresh itself.
+function File:watch(child, seen)
+  while true do
+    if self.keeper then
+      local which, status, errno = core.wait_any({ child, self.keeper }, -1, seen)
+      if not which then return nil, status, errno end
+      if which == 1 then return status end
+      local dead = self.keeper:pid()
+      self.keeper = nil
+      if not self:keep(dead) then -- the folder names a dead pid: keep it ourselves
+        self.legacy = { path = self.kept, pid = self.pid }
+        legacy.refresh(self.legacy)
+      end
+    else
+      local status, msg, errno = child:wait(self.legacy and legacy.REFRESH or -1, seen)
+      if status or errno ~= core.ETIMEDOUT then return status, msg, errno end
+      self:refresh()
+    end
+  end
+end
+
+-- describe(fields): adds fields to the holder record (the command's pid).
+function File:describe(fields)
+  if self.nested then return true end -- the record is the outer holder's
+  for k, v in pairs(fields) do self.record[k] = v end
+  if self.keeper then self.record.keeper_pid = self.keeper:pid() end
+  if self.lock then return self.lock:describe(record(self.record)) end
+  return core.describe(self.lock_path, record(self.record))
+end
+
+-- settle([grace]) -> the processes that still hold the shared lock after
+-- this one released it: empty once the keeper has seen the lock free and
+-- removed the folder. Otherwise the processes that /proc shows holding
+-- the shared byte, which the holder record then names (waiters and
+-- `tasknum status` see them); { unseen = true } when none can be seen
+-- (another user's?) after some seconds. Call after release().
+function File:settle(grace)
+  local keeper = self.keeper
+  if not keeper then return {} end
+  self.keeper = nil
+  local byte, skip = self.lock_byte or 0, { keeper:pid() }
+  local waited, limit = grace or 0.2, 5
+  local status = keeper:wait(waited)
+  while not status do
+    local holding = {}
+    for _, h in ipairs(M.found(self.lock_path, skip)) do
+      local first, last = h.bytes[1], h.bytes[2]
+      if first <= byte and (last == "EOF" or last >= byte) then holding[#holding + 1] = h end
+    end
+    if #holding > 0 then
+      self.record.left_by = { pid = self.pid, command = M.cut(self.record.command) }
+      self.record.pid, self.record.command, self.record.purpose = holding[1].pid, holding[1].command, nil
+      self.record.command_pid, self.record.since_boot, self.record.command_boot = nil, core.boottime(), nil
+      self.record.holders, self.record.keeper_pid = json.array(holding), keeper:pid()
+      core.describe(self.lock_path, record(self.record))
+      return holding
+    end
+    if waited >= limit then return { unseen = true } end
+    status = keeper:wait(1)
+    waited = waited + 1
+  end
+  return {}
 end
 
 function File:fd() return self.lock:fd() end
@@ -321,7 +409,9 @@ function File:status(stale)
   if found then
     l.pid, l.verdict, l.age_s, l.info = found.pid, found.verdict, answer.ms(found.age_s) / 1000, found.info
     l.stale = found.verdict == "dead" or found.verdict == "reused" or found.verdict == "aged"
-    l.mine = lock.holder and lock.holder.pid == found.pid or false
+    l.mine = lock.holder and (lock.holder.pid == found.pid or lock.holder.started_by == found.pid
+      or math.tointeger(lock.holder.keeper_pid) == found.pid) or false
+    l.keeper = lock.holder and math.tointeger(lock.holder.keeper_pid) == found.pid or nil
   end
   local temps, terr = core.temps(self.real)
   return { kind = self.kind, where = self.where, lock = lock, legacy = l,
