@@ -46,13 +46,15 @@ function M.cut(s)
   return s:sub(1, i) .. "…"
 end
 
--- The holder record as written into the lock file: one JSON line.
+-- record(holder) -> the holder record as written into a lock file: one
+-- JSON line, its purpose and command cut (M.cut)
 local function record(holder)
   local r = {}
   for k, v in pairs(holder) do r[k] = v end
   r.purpose, r.command = M.cut(r.purpose), M.cut(r.command)
   return json.encode(r) .. "\n"
 end
+M.record = record
 
 local function epoch_now()
   local sec, nsec = core.time()

@@ -36,7 +36,6 @@ local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local fs = require "tasknum.fs"
 local file = require "tasknum.authority.file"
-local json = require "tasknum.json"
 local serial = require "tasknum.serial"
 
 local M = {}
@@ -89,7 +88,7 @@ end
 -- --- the lock -------------------------------------------------------------------
 
 function Marks:acquire(deadline, holder, timeout)
-  local record = json.encode(holder) .. "\n"
+  local record = file.record(holder)
   local lock, msg, errno = core.lock(self.lock_path, left(deadline), record, self.like)
   if not lock and errno == core.ENOENT and self.make then
     local parent, name = fs.split(self.folder)
