@@ -31,12 +31,13 @@
 struct keeper {
     const char *lock_path;
     long byte;
-    const char *folder;
     double period;
     pid_t pid;
-    char info[PATH_MAX];   /* folder/info */
-    char tmp[PATH_MAX];    /* folder/info.tmp-PID: refreshes are renamed in */
-    char away[PATH_MAX];   /* folder.tmp-PID: where the folder goes to be removed */
+    int dir;               /* the folder that holds the legacy folder */
+    int own;               /* the legacy folder itself, opened without links */
+    const char *name;      /* the legacy folder's name in dir */
+    char tmp[64];          /* info.tmp-PID: refreshes are renamed over info */
+    char away[NAME_MAX + 1];   /* NAME.tmp-PID: where the folder goes to be removed */
 };
 
 static int write_lock(int fd, int cmd, long byte)
@@ -50,62 +51,88 @@ static int write_lock(int fd, int cmd, long byte)
     return fcntl(fd, cmd, &fl);
 }
 
-/* The pid that folder/info names, or -1. */
-static pid_t named(const struct keeper *k)
+/* The pid that info names, or -1; *st gets info's mode and owner. */
+static pid_t named(const struct keeper *k, struct stat *st)
 {
     char text[64];
-    if (fdio_read_small(k->info, O_NOFOLLOW, text, sizeof text) < 0)
+    int fd = openat(k->own, "info", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd == -1)
         return -1;
+    struct stat mine;
+    ssize_t n = -1;
+    if (fstat(fd, st != NULL ? st : &mine) == 0 && S_ISREG((st != NULL ? st : &mine)->st_mode))
+        n = fdio_read_all(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
     char *end;
     long pid = strtol(text, &end, 10);
     return end != text && *end == ':' ? (pid_t)pid : -1;
 }
 
-/* Writes "PID:EPOCH" into info by a rename (never an info cut short) and
- * touches the folder. 0 or -1 with errno. */
-static int name_self(const struct keeper *k)
+/* Whether the name of the legacy folder still leads to the keeper's. */
+static int in_place(const struct keeper *k)
+{
+    struct stat here, own;
+    return fstatat(k->dir, k->name, &here, AT_SYMLINK_NOFOLLOW) == 0 && fstat(k->own, &own) == 0
+        && here.st_dev == own.st_dev && here.st_ino == own.st_ino;
+}
+
+/* Writes "PID:EPOCH" into info by a rename (never an info cut short), with
+ * the mode and group of the info it replaces (like), and touches the
+ * folder. 0 or -1 with errno. */
+static int name_self(const struct keeper *k, const struct stat *like)
 {
     char text[64];
     int len = snprintf(text, sizeof text, "%ld:%lld\n", (long)k->pid, (long long)time(NULL));
-    int fd = open(k->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+    unlinkat(k->own, k->tmp, 0);   /* one of ours left by a keeper killed half-way */
+    int fd = openat(k->own, k->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    like->st_mode & 07777);
     if (fd == -1)
         return -1;
     struct iovec iov = { .iov_base = text, .iov_len = (size_t)len };
     int rc = fdio_write_all(fd, &iov, 1);
+    if (rc == 0) {
+        (void)!fchown(fd, (uid_t)-1, like->st_gid);   /* best effort, as the holder's */
+        rc = fchmod(fd, like->st_mode & 07777);
+    }
     int err = errno;
     close(fd);
-    if (rc == 0 && rename(k->tmp, k->info) != 0) {
+    if (rc == 0 && renameat(k->own, k->tmp, k->own, "info") != 0) {
         rc = -1;
         err = errno;
     }
     if (rc != 0) {
-        unlink(k->tmp);
+        unlinkat(k->own, k->tmp, 0);
         errno = err;
         return -1;
     }
-    utimensat(AT_FDCWD, k->folder, NULL, AT_SYMLINK_NOFOLLOW);
+    futimens(k->own, NULL);
     return 0;
 }
 
-/* Removes the folder if info still names the keeper: renamed out of the
- * way first, as legacy.lua does, so that a keeper killed half-way leaves
- * no folder without info (the next holder sweeps the renamed one). */
+/* Removes the folder if info still names the keeper and its name still
+ * leads to it: renamed out of the way first, as legacy.lua does, so that
+ * a keeper killed half-way leaves no folder without info (the next holder
+ * sweeps the renamed one); then its names (never what a link among them
+ * points to) and the folder. */
 static void leave(const struct keeper *k)
 {
-    if (named(k) != k->pid || rename(k->folder, k->away) != 0)
+    if (named(k, NULL) != k->pid || !in_place(k)
+        || renameat(k->dir, k->name, k->dir, k->away) != 0)
         return;
-    DIR *d = opendir(k->away);
+    int fd = dup(k->own);
+    DIR *d = fd == -1 ? NULL : fdopendir(fd);
     struct dirent *e;
-    char path[PATH_MAX];
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (snprintf(path, sizeof path, "%s/%s", k->away, e->d_name) < (int)sizeof path)
-            unlink(path);
-    }
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlinkat(k->own, e->d_name, 0);
     if (d != NULL)
         closedir(d);
-    rmdir(k->away);
+    else if (fd != -1)
+        close(fd);
+    unlinkat(k->dir, k->away, AT_REMOVEDIR);
 }
 
 static void on_alarm(int sig)
@@ -131,26 +158,28 @@ static void set_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Leaves the keeper with stdin, stdout and stderr on /dev/null, the lock
- * description it holds on 3 and the report pipe on 4, nothing else: it
- * must hold neither the shared description nor a pipe someone reads to
- * its end (`out=$(tasknum lock ...)`). */
-static void set_descriptors(int *held, int *report)
+/* Leaves the keeper with stdin, stdout and stderr on /dev/null and the
+ * descriptors in keep (moved to 3, 4, ...), nothing else: it must hold
+ * neither the shared description nor a pipe someone reads to its end
+ * (`out=$(tasknum lock ...)`). */
+static void set_descriptors(int *keep[], int n)
 {
-    int h = fcntl(*held, F_DUPFD, 100), r = fcntl(*report, F_DUPFD, 100);
+    int high[8];
+    for (int i = 0; i < n; i++)
+        high[i] = fcntl(*keep[i], F_DUPFD, 100);
     int null = open("/dev/null", O_RDWR);
     for (int fd = 0; fd <= 2 && null >= 0; fd++)
         if (null != fd)
             dup2(null, fd);
-    dup2(h, 3);
-    dup2(r, 4);
-    if (close_range(5, ~0U, 0) != 0) {
+    for (int i = 0; i < n; i++) {
+        dup2(high[i], 3 + i);
+        *keep[i] = 3 + i;
+    }
+    if (close_range((unsigned)(3 + n), ~0U, 0) != 0) {
         long max = sysconf(_SC_OPEN_MAX);
-        for (long fd = 5; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        for (long fd = 3 + n; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
             close((int)fd);
     }
-    *held = 3;
-    *report = 4;
 }
 
 static void report(int fd, int err)
@@ -162,19 +191,21 @@ static void report(int fd, int err)
 
 static _Noreturn void keeper_main(struct keeper *k, pid_t expect, int held, int out)
 {
+    int *keep[] = { &held, &out, &k->dir, &k->own };
     setsid();
     set_signals();
-    set_descriptors(&held, &out);
+    set_descriptors(keep, 4);
     prctl(PR_SET_NAME, "tasknum-keeper", 0, 0, 0);
     k->pid = getpid();
-    snprintf(k->tmp, sizeof k->tmp, "%s/info.tmp-%ld", k->folder, (long)k->pid);
-    snprintf(k->away, sizeof k->away, "%s.tmp-%ld", k->folder, (long)k->pid);
+    snprintf(k->tmp, sizeof k->tmp, "info.tmp-%ld", (long)k->pid);
+    snprintf(k->away, sizeof k->away, "%s.tmp-%ld", k->name, (long)k->pid);
+    struct stat like;
     int fd = open(k->lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), err = 0;
     if (fd == -1)
         err = errno;
-    else if (named(k) != expect)
+    else if (named(k, &like) != expect || !in_place(k))
         err = ESTALE;
-    else if (name_self(k) != 0)
+    else if (name_self(k, &like) != 0)
         err = errno;
     if (err != 0) {
         report(out, err);
@@ -189,33 +220,65 @@ static _Noreturn void keeper_main(struct keeper *k, pid_t expect, int held, int 
     while (write_lock(fd, F_OFD_SETLKW, k->byte) != 0) {
         if (errno != EINTR)   /* ENOLCK and the like: try again a beat later */
             pause();
-        if (named(k) == k->pid)
-            name_self(k);
+        if (named(k, &like) == k->pid && in_place(k))
+            name_self(k, &like);
     }
     leave(k);
     _exit(0);
+}
+
+/* Opens the folder that holds the legacy folder and the legacy folder in
+ * it, without following a link at the last step of either. */
+static int open_folder(struct keeper *k, const char *folder, char *parent, size_t cap)
+{
+    const char *slash = strrchr(folder, '/');
+    if (slash == NULL || slash[1] == '\0' || (size_t)(slash - folder) + 2 > cap
+        || strlen(slash + 1) + 24 > sizeof k->away) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(parent, folder, (size_t)(slash - folder));
+    parent[slash == folder ? 1 : slash - folder] = '\0';
+    if (slash == folder)
+        parent[0] = '/';
+    k->name = slash + 1;
+    k->dir = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (k->dir == -1)
+        return -1;
+    k->own = openat(k->dir, k->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (k->own == -1) {
+        int err = errno;
+        close(k->dir);
+        errno = err;
+        return -1;
+    }
+    return 0;
 }
 
 int keeper_start(const char *lock_path, long byte, const char *folder,
                  pid_t expect_pid, double period, struct child *keeper)
 {
     struct keeper k;   /* the child's copy is the one it uses */
-    if (!(period >= 0.01 && period <= 3600) || byte < 0 || byte >= LOCK_MAX_DEPTH
-        || snprintf(k.info, sizeof k.info, "%s/info", folder) >= (int)sizeof k.info
-        || strlen(folder) + 32 >= sizeof k.away) {
+    char parent[PATH_MAX];
+    if (!(period >= 0.01 && period <= 3600) || byte < 0 || byte >= LOCK_MAX_DEPTH) {
         errno = EINVAL;
         return -1;
     }
+    memset(&k, 0, sizeof k);
     k.lock_path = lock_path;
     k.byte = byte;
-    k.folder = folder;
     k.period = period;
-    int held = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), pipefd[2] = { -1, -1 };
-    if (held == -1)
+    if (open_folder(&k, folder, parent, sizeof parent) != 0)
         return -1;
-    if (write_lock(held, F_OFD_SETLK, LOCK_KEEPER_BYTE) != 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
-        int err = errno;
-        close(held);
+    int held = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), pipefd[2] = { -1, -1 };
+    int err = errno;
+    if (held == -1 || write_lock(held, F_OFD_SETLK, LOCK_KEEPER_BYTE) != 0
+        || pipe2(pipefd, O_CLOEXEC) != 0) {
+        err = errno;
+        if (held != -1)
+            close(held);
+        close(k.dir);
+        close(k.own);
         errno = err;
         return -1;
     }
@@ -224,9 +287,12 @@ int keeper_start(const char *lock_path, long byte, const char *folder,
         close(pipefd[0]);
         keeper_main(&k, expect_pid, held, pipefd[1]);
     }
-    int err = errno, code = ECHILD;
+    err = errno;
+    int code = ECHILD;
     close(held);
     close(pipefd[1]);
+    close(k.dir);
+    close(k.own);
     if (pid > 0) {
         ssize_t got;
         do

@@ -21,6 +21,10 @@
  *  - waits on a description of its own for `byte`, which it gets once no
  *    process holds the shared description any more,
  *  - then removes the folder (if info still names it) and exits 0.
+ * The folder is opened here (its last step never through a link) and
+ * reached by that descriptor; info is written as a new file with the mode
+ * and group of the info it replaces; the folder is removed only while its
+ * name still leads to that descriptor's folder.
  * It runs in a session of its own, as "tasknum-keeper", with stdin,
  * stdout and stderr on /dev/null and no other descriptor, ignoring
  * SIGINT, SIGHUP and SIGPIPE. Returns 0 once it has named itself in info,
