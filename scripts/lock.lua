@@ -72,7 +72,7 @@ end)
 if result.status ~= "success" then return cli.emit(result) end
 if started.message then io.stderr:write("tasknum: lock: ", cli.oneline(started.message), "\n") end
 -- The lock is released; processes the command started may still hold it.
-local left = held:settle()
+local left = held.left or {}
 if left.unseen then
   io.stderr:write("tasknum: lock: the command has ended, but the lock is still held by a process "
     .. "that this user cannot see; the legacy lock folder stays until it lets go\n")

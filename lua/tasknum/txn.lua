@@ -55,11 +55,11 @@ end
 -- clock reading is the step's one: later times are moved on from it by
 -- the monotonic clock (t0, read at the same moment).
 function Txn:holder_record()
-  local sec, nsec = core.time()
+  local sec, nsec, boot = core.time()
   self.sec0, self.nsec0 = sec, nsec
   return { pid = self.pid, host = self.host, purpose = self.purpose, command = self.command,
     since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000,
-    since_boot = core.boottime(), reserve = self.reserve }
+    since_boot = boot, reserve = self.reserve }
 end
 
 -- The state file's lock. The numbering's comes after it, once the state

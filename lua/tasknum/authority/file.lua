@@ -292,6 +292,7 @@ function File:release()
     self.lock:release()
     self.lock = nil
   end
+  if self.keeper then self.left = self:settle() end
 end
 File.__close = File.release
 
@@ -361,10 +362,12 @@ end
 
 -- settle([grace]) -> the processes that still hold the shared lock after
 -- this one released it: empty once the keeper has seen the lock free and
--- removed the folder. Otherwise the processes that /proc shows holding
--- the shared byte, which the holder record then names (waiters and
--- `tasknum status` see them); { unseen = true } when none can be seen
--- (another user's?) after some seconds. Call after release().
+-- removed the folder (and is reaped). Otherwise the processes that /proc
+-- shows holding the shared byte, which the holder record then names
+-- (waiters and `tasknum status` see them); { unseen = true } when none
+-- can be seen (another user's?) after some seconds. release() calls it
+-- and keeps what it found in self.left: a hold whose lock was shared
+-- returns only once the keeper is done or the processes are named.
 function File:settle(grace)
   local keeper = self.keeper
   if not keeper then return {} end
