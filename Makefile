@@ -6,6 +6,7 @@
 #   make test SANITIZE=1 the same, built with ASan + UBSan into build-san/
 #   make fuzz            libFuzzer on the JSON scanner (FUZZ_SECONDS)
 #   make bench           benchmark against the alternatives (bench/)
+#   make chaos           minutes of SIGKILLs and every kind of writer (CHAOS_MINUTES)
 #   make demo            init a throwaway state in build/demo and allocate
 #   make install         PREFIX=/usr/local DESTDIR= (also the man page tasknum(1),
 #                        made from the commands' declarations, and the bash and
@@ -135,6 +136,12 @@ fuzz:
 	    -print_final_stats=1 -artifact_prefix=$(BUILD)/ \
 	    $(BUILD)/fuzz-corpus $(FUZZ_SEEDS)
 
+# Not in CI: the crash spec's mixed SIGKILL storm (allocators, killed
+# `tasknum lock`s, old-protocol scripts, checks) for CHAOS_MINUTES.
+CHAOS_MINUTES ?= 10
+chaos: all $(TEST_DEPS)
+	CHAOS_MINUTES=$(CHAOS_MINUTES) TASKNUM_BUILD=$(abspath $(BUILD)) $(TEST_RUN) $(BUSTED) spec/chaos.lua
+
 bench: all
 	scripts/bench.sh
 
@@ -182,4 +189,4 @@ uninstall:
 clean:
 	rm -rf build build-san
 
-.PHONY: all test fuzz bench demo install uninstall clean
+.PHONY: all test fuzz chaos bench demo install uninstall clean

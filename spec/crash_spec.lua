@@ -14,6 +14,8 @@ local H = require "spec_helper"
 local cjson = require "cjson"
 local core = require "tasknum.core"
 local storm = require "support.storm"
+local mixed = require "support.mixed"
+local L = require "lock_helper"
 
 local sh = H.ok
 
@@ -44,6 +46,31 @@ describe("crash test", function()
     assert.is_nil(H.ls(dir .. "/.opencode/specs"):find(".tmp-", 1, true), "temp files left")
     print(string.format("\n# crash test: %d runs, %d exited 0, %d killed (%d of them after printing), "
       .. "%d kills sent, counter %d", n.runs, n.ok_runs, n.killed, n.printed_by_killed, kills, final))
+  end)
+end)
+
+describe("crash test with every kind of writer", function()
+  after_each(H.cleanup)
+
+  -- support.mixed: allocators and `tasknum lock -- jq ...` loops under the
+  -- killer (which SIGKILLs `tasknum lock` too: its command then finishes
+  -- its read-modify-write alone), old scripts judging a held folder by its
+  -- pid and by its age, `tasknum check` every second. `make chaos` runs
+  -- the same for minutes.
+  it(string.format("allocators, killed `tasknum lock`s, old scripts of both kinds for %g s: no number twice",
+    SECONDS), function()
+    local dir, path = H.project(H.state_text(0, { max = MAX }))
+    local r = mixed.run(dir, path, SECONDS, finally)
+    local final = tonumber(H.read(path):match('"next_project_number":%s*(%d+)'))
+    assert.is_truthy(final, "no counter in the state: " .. H.read(path):sub(1, 200))
+    local n = mixed.check(r, final)
+    assert.is_true(n.lock_runs > 0 and n.legacy_runs.pid + n.legacy_runs.age > 0,
+      "the lock commands and old scripts did not run")
+    local r2 = H.run_json({ "allocate", "--state", path, "--timeout", "0" })
+    assert.are.equal("success", r2.status, r2.error_message)
+    assert.are.same({ final }, r2.allocated_numbers)
+    assert.is_false(L.exists(L.folder(path)), "a legacy folder was left")
+    print("\n# mixed crash test: " .. mixed.report(n, final))
   end)
 end)
 

@@ -51,11 +51,12 @@ done
 echo "$n" > "$COUNT"
 ]]
 
--- run(dir, states, seconds, finally) -> the logs (one per worker), the kills
--- sent (finally: the spec's, to stop the loops whatever happens).
+-- run(dir, states, seconds, finally [, also]) -> the logs (one per worker),
+-- the kills sent (finally: the spec's, to stop the loops whatever happens).
 -- One allocator loop per entry of states (a state path); the scripts and
--- logs go in dir.
-function M.run(dir, states, seconds, finally)
+-- logs go in dir. also: the pids of more loops (support.mixed) whose
+-- tasknum children the killer kills too; they stop when dir/stop appears.
+function M.run(dir, states, seconds, finally, also)
   H.write(dir .. "/worker.sh", M.WORKER)
   H.write(dir .. "/killer.sh", M.KILLER)
   local stop = dir .. "/stop"
@@ -67,8 +68,9 @@ function M.run(dir, states, seconds, finally)
       H.q(dir .. "/worker.sh"), H.q(H.bin), H.q(state), H.q(stop), H.q(logs[w])))
     pids[w] = assert(tonumber(out:match("%d+")))
   end
+  local targets = table.move(also or {}, 1, #(also or {}), #pids + 1, table.move(pids, 1, #pids, 1, {}))
   H.ok(string.format("bash %s %s %s %s >/dev/null 2>&1 &", H.q(dir .. "/killer.sh"), H.q(stop),
-    table.concat(pids, ","), H.q(dir .. "/kills")))
+    table.concat(targets, ","), H.q(dir .. "/kills")))
   -- seconds at least; then on (up to 5 times as long, on a busy machine)
   -- until enough runs were killed and enough succeeded to mean something
   H.ok("sleep " .. seconds)
@@ -99,13 +101,15 @@ function M.run(dir, states, seconds, finally)
   return logs, kills
 end
 
--- check(logs, final) -> counts {runs, ok_runs, killed, printed_by_killed,
--- numbers}. Every run exited 0 with a success answer or was killed (137);
--- every number printed in a success answer (by a run that exited 0, or
--- one killed after printing) is unique and below final; enough runs did
--- each to mean something.
-function M.check(logs, final)
-  local seen, n = {}, { runs = 0, ok_runs = 0, killed = 0, printed_by_killed = 0, numbers = 0 }
+-- check(logs, final [, seen]) -> counts {runs, ok_runs, killed,
+-- printed_by_killed, numbers}. Every run exited 0 with a success answer or
+-- was killed (137); every number printed in a success answer (by a run
+-- that exited 0, or one killed after printing) is unique and below final
+-- (and not in seen, a set of numbers other writers took, which it joins);
+-- enough runs did each to mean something.
+function M.check(logs, final, seen)
+  seen = seen or {}
+  local n = { runs = 0, ok_runs = 0, killed = 0, printed_by_killed = 0, numbers = 0 }
   for _, log in ipairs(logs) do
     for code, line in (H.read(log) or ""):gmatch("(%d+)\t([^\n]*)") do
       n.runs = n.runs + 1
