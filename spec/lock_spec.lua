@@ -24,9 +24,9 @@ describe("tasknum lock", function()
   end
 
   -- Starts `tasknum lock -- COMMAND...` in the background; once it holds
-  -- the lock (the kernel's and the legacy folder, made just after it: a
-  -- kill in between left no folder to break, seen under load), returns the
-  -- process group to kill and tasknum's own pid.
+  -- the lock and has started COMMAND (and the keeper of the legacy folder:
+  -- the record names both then; a kill before left a folder naming it,
+  -- to be broken), returns the process group to kill and tasknum's own pid.
   local function hold(...)
     local args = { "lock", "--state", state, "--", ... }
     local group = L.bg(L.cmd(args, dir .. "/holder"))
@@ -34,7 +34,7 @@ describe("tasknum lock", function()
     assert(L.wait_until(function()
       local ok, r = pcall(require("cjson").decode, core.holder(L.lock_path(state)) or "")
       record = ok and r
-      return core.probe(L.lock_path(state)) == true and record and record.command
+      return core.probe(L.lock_path(state)) == true and record and record.command_pid
         and L.exists(L.folder(state) .. "/info")
     end, 10), "the holder did not take the lock")
     return group, math.tointeger(record.pid)
