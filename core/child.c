@@ -47,6 +47,8 @@ int child_start(char *const argv[], char *const set[], int keep_fd,
         return -1;
     }
     child->reaped = 0;
+    child->foreign = 0;
+    child->done = -1;
     /* Our own unreaped child: its pid cannot be reused before we wait. */
     child->pidfd = pidfd_open(child->pid, 0);
     return 0;
@@ -64,6 +66,13 @@ static int reap(struct child *child, int block)
 {
     int status;
     pid_t got;
+    if (child->foreign) {   /* not ours to wait for: its pidfd says it ended */
+        struct pollfd p = { .fd = child->pidfd, .events = POLLIN, .revents = 0 };
+        if (poll(&p, 1, block ? -1 : 0) <= 0)
+            return block ? -1 : -2;
+        child->reaped = 1;
+        return 0;
+    }
     do
         got = waitpid(child->pid, &status, block ? 0 : WNOHANG);
     while (got == -1 && errno == EINTR && !block);
@@ -148,5 +157,8 @@ void child_forget(struct child *child)
 {
     if (child->pidfd >= 0)
         close(child->pidfd);
+    if (child->done >= 0)
+        close(child->done);
     child->pidfd = -1;
+    child->done = -1;
 }

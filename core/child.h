@@ -10,11 +10,16 @@
 #include <sys/types.h>
 
 /* A started child: its pid and, where the kernel has pidfd_open, a pidfd
- * to sleep on (else -1). Reaped is set once its status has been collected. */
+ * to sleep on (else -1). Reaped is set once its status has been collected.
+ * A foreign one is not this process's child (a keeper, keeper.h): its end
+ * is seen on the pidfd only, as status 0, and someone else reaps it; done
+ * is a descriptor it signals through (-1 when none). */
 struct child {
     pid_t pid;
     int pidfd;
     int reaped;
+    int foreign;
+    int done;
 };
 
 /* Starts argv[0] (looked up in PATH like execvp) with argv. The environment
@@ -44,7 +49,8 @@ int child_wait(struct child *child, double timeout,
 int child_wait_any(struct child *const *children, int n, double timeout,
                    const volatile sig_atomic_t *cancel, sig_atomic_t seen, int *which);
 
-/* Closes the pidfd; does not wait for or signal the child. Idempotent. */
+/* Closes the pidfd (and done); does not wait for or signal the child.
+ * Idempotent. */
 void child_forget(struct child *child);
 
 #endif

@@ -182,19 +182,25 @@ static void set_descriptors(int *keep[], int n)
     }
 }
 
+/* What the keeper tells the process that started it, once. */
+struct report {
+    int err;     /* 0: it has named itself in info */
+    pid_t pid;   /* its pid (it is not that process's child) */
+};
+
 static void report(int fd, int err)
 {
-    while (write(fd, &err, sizeof err) == -1 && errno == EINTR)
+    struct report r = { .err = err, .pid = getpid() };
+    while (write(fd, &r, sizeof r) == -1 && errno == EINTR)
         ;
     close(fd);
 }
 
-static _Noreturn void keeper_main(struct keeper *k, pid_t expect, int held, int out)
+static _Noreturn void keeper_main(struct keeper *k, pid_t expect, int held, int out, int done)
 {
-    int *keep[] = { &held, &out, &k->dir, &k->own };
-    setsid();
+    int *keep[] = { &held, &out, &done, &k->dir, &k->own };
     set_signals();
-    set_descriptors(keep, 4);
+    set_descriptors(keep, 5);
     prctl(PR_SET_NAME, "tasknum-keeper", 0, 0, 0);
     k->pid = getpid();
     snprintf(k->tmp, sizeof k->tmp, "info.tmp-%ld", (long)k->pid);
@@ -224,6 +230,20 @@ static _Noreturn void keeper_main(struct keeper *k, pid_t expect, int held, int 
             name_self(k, &like);
     }
     leave(k);
+    /* The hold is over: the locks go, the holder hears it; the pid stays
+     * alive a while, so that an old script that read it in info just
+     * before and checks it now (kill -0) does not take the next holder's
+     * folder for this one's, dead. */
+    memset(&beat, 0, sizeof beat);
+    setitimer(ITIMER_REAL, &beat, NULL);
+    close(fd);
+    close(held);
+    while (write(done, "", 1) == -1 && errno == EINTR)
+        ;
+    close(done);
+    struct timespec linger = { .tv_sec = KEEPER_LINGER, .tv_nsec = 0 };
+    while (nanosleep(&linger, &linger) == -1 && errno == EINTR)
+        ;
     _exit(0);
 }
 
@@ -272,6 +292,7 @@ int keeper_start(const char *lock_path, long byte, const char *folder,
         return -1;
     int held = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), pipefd[2] = { -1, -1 };
     int err = errno;
+    keeper->done = -1;
     if (held == -1 || write_lock(held, F_OFD_SETLK, LOCK_KEEPER_BYTE) != 0
         || pipe2(pipefd, O_CLOEXEC) != 0) {
         err = errno;
@@ -282,35 +303,50 @@ int keeper_start(const char *lock_path, long byte, const char *folder,
         errno = err;
         return -1;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
+    /* Forked twice: the keeper is nobody's child here, so that lingering
+     * (see keeper_main) it never waits as a zombie of a long-lived host. */
+    int done[2] = { -1, -1 };
+    pid_t mid = pipe2(done, O_CLOEXEC) == 0 ? fork() : -1;
+    if (mid == 0) {
         close(pipefd[0]);
-        keeper_main(&k, expect_pid, held, pipefd[1]);
+        close(done[0]);
+        setsid();
+        if (fork() == 0)
+            keeper_main(&k, expect_pid, held, pipefd[1], done[1]);
+        _exit(0);
     }
     err = errno;
-    int code = ECHILD;
     close(held);
     close(pipefd[1]);
+    if (done[1] != -1)
+        close(done[1]);
     close(k.dir);
     close(k.own);
-    if (pid > 0) {
+    struct report r = { .err = ECHILD, .pid = -1 };
+    if (mid > 0) {
+        while (waitpid(mid, NULL, 0) == -1 && errno == EINTR)
+            ;
         ssize_t got;
         do
-            got = read(pipefd[0], &code, sizeof code);
+            got = read(pipefd[0], &r, sizeof r);
         while (got == -1 && errno == EINTR);
-        if (got != (ssize_t)sizeof code)
-            code = ECHILD;   /* it died before it said */
+        if (got != (ssize_t)sizeof r)
+            r.err = ECHILD;   /* it died before it said */
     }
     close(pipefd[0]);
-    if (pid < 0 || code != 0) {
-        if (pid > 0)
-            while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-                ;
-        errno = pid < 0 ? err : code;
+    keeper->pidfd = r.err == 0 ? pidfd_open(r.pid, 0) : -1;
+    if (mid < 0 || r.err != 0 || keeper->pidfd < 0) {
+        err = mid < 0 ? err : r.err != 0 ? r.err : errno;
+        if (r.err == 0)
+            kill(r.pid, SIGKILL);   /* it cannot be watched: no pidfd */
+        if (done[0] != -1)
+            close(done[0]);
+        errno = err;
         return -1;
     }
-    keeper->pid = pid;
-    keeper->pidfd = pidfd_open(pid, 0);
+    keeper->pid = r.pid;
     keeper->reaped = 0;
+    keeper->foreign = 1;
+    keeper->done = done[0];
     return 0;
 }

@@ -20,18 +20,27 @@
  *    touches the folder, while info still names it,
  *  - waits on a description of its own for `byte`, which it gets once no
  *    process holds the shared description any more,
- *  - then removes the folder (if info still names it) and exits 0.
+ *  - then removes the folder (if info still names it), lets its locks go,
+ *    says so on its done descriptor (keeper->done: a byte, or the end of
+ *    the pipe if it dies), and lives on KEEPER_LINGER seconds before it
+ *    exits 0: an old script that read its pid in info just before, and
+ *    checks it with kill -0 only now, must not find it gone and break the
+ *    next holder's folder instead.
  * The folder is opened here (its last step never through a link) and
  * reached by that descriptor; info is written as a new file with the mode
  * and group of the info it replaces; the folder is removed only while its
  * name still leads to that descriptor's folder.
  * It runs in a session of its own, as "tasknum-keeper", with stdin,
  * stdout and stderr on /dev/null and no other descriptor, ignoring
- * SIGINT, SIGHUP and SIGPIPE. Returns 0 once it has named itself in info,
- * with *keeper filled (a child of this process: child_wait for it), or -1
+ * SIGINT, SIGHUP and SIGPIPE; it is forked twice, so that it is not this
+ * process's child (never its zombie). Returns 0 once it has named itself
+ * in info, with *keeper filled (foreign: child_wait sees its end on the
+ * pidfd; keeper->done becomes readable when the hold is over), or -1
  * with errno: ESTALE when info no longer names expect_pid, EAGAIN when
  * another keeper holds LOCK_KEEPER_BYTE, or the errno of fork, open,
  * fcntl or rename. */
+#define KEEPER_LINGER 3
+
 int keeper_start(const char *lock_path, long byte, const char *folder,
                  pid_t expect_pid, double period, struct child *keeper);
 

@@ -2,6 +2,7 @@
  * user, clocks, the host's stop flag), other processes (alive, started,
  * kill: proc.c), and children started for `tasknum lock` (child.c). */
 #include <errno.h>
+#include <poll.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdint.h>
@@ -186,6 +187,8 @@ static struct child *new_child(lua_State *L)
     c->pid = -1;
     c->pidfd = -1;
     c->reaped = 1;
+    c->foreign = 0;
+    c->done = -1;
     luaL_setmetatable(L, CHILD_MT);
     return c;
 }
@@ -290,6 +293,27 @@ static int l_keep(lua_State *L)
     return 1;
 }
 
+/* keeper:settled([timeout]) -> true once the keeper says its hold is over
+ * (or it died) | nil, message, ETIMEDOUT (see keeper.h) */
+static int l_child_settled(lua_State *L)
+{
+    struct child *c = check_child(L);
+    double timeout = (double)luaL_optnumber(L, 2, -1);
+    luaL_argcheck(L, c->done >= 0, 1, "not a keeper");
+    struct pollfd p = { .fd = c->done, .events = POLLIN, .revents = 0 };
+    int ms = timeout < 0 || timeout > 86400 ? -1 : (int)(timeout * 1000 + 0.5), n;
+    do
+        n = poll(&p, 1, ms);
+    while (n == -1 && errno == EINTR);
+    if (n > 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (n == 0)
+        return lutil_failmsg(L, ETIMEDOUT, "the keeper still keeps the legacy lock folder");
+    return lutil_fail(L, errno, "poll");
+}
+
 static int l_child_pid(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)check_child(L)->pid);
@@ -305,6 +329,7 @@ static int l_child_forget(lua_State *L)
 /* A child that is collected unwaited keeps running; only its pidfd closes. */
 static const luaL_Reg child_methods[] = {
     {"pid", l_child_pid},
+    {"settled", l_child_settled},
     {"wait", l_child_wait},
     {NULL, NULL}
 };

@@ -67,7 +67,7 @@ local result = tasknum.hold(opts, function(h)
     h:describe{ command_pid = child:pid(), command_boot = core.boottime() }
     started = { status = wait(h, child) }
   end
-  return { command_status = started.status }
+  return { command_status = started.status, keeper_pid = h.keeper and h.keeper:pid() or nil }
 end)
 if result.status ~= "success" then return cli.emit(result) end
 if started.message then io.stderr:write("tasknum: lock: ", cli.oneline(started.message), "\n") end

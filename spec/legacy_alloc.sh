@@ -4,7 +4,7 @@
 # lock = mkdir .state.lock beside the state with info "PID:EPOCH", retried
 # every 0.1 s; then jq read, modify, mv. Prints the numbers it took, one
 # per line. Exit 75 after 30 s of waiting. While the folder is there, it
-# is broken (as such scripts do) when
+# is broken (as such scripts do; a line on stderr says so) when
 #   LEGACY_JUDGE=age (the default): it is older than 60 s ($LEGACY_STALE),
 #     by its mtime; broken with rm info, rmdir;
 #   LEGACY_JUDGE=pid: `kill -0` says the pid in info is gone; broken with
@@ -22,12 +22,14 @@ while ! mkdir "$lock" 2>/dev/null; do
         pid=$(cut -d: -f1 "$lock/info" 2>/dev/null)
         if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
             rm -rf "$lock"
+            echo "legacy_alloc: broke $lock: pid $pid is gone ($(date +%s.%N))" >&2
             continue
         fi
     else
         mtime=$(stat -c %Y "$lock" 2>/dev/null) || continue
         if [ $((now - mtime)) -gt "$stale" ]; then
             rm -f "$lock/info"; rmdir "$lock" 2>/dev/null
+            echo "legacy_alloc: broke $lock: $((now - mtime)) s old ($(date +%s.%N))" >&2
             continue
         fi
     fi

@@ -15,14 +15,15 @@ local M = {}
 -- A `tasknum lock` loop: the command reads the counter with jq, writes it
 -- back moved on by one with jq and mv, and only then logs the number it
 -- took (so a command whose `tasknum lock` was killed still logs its own).
--- The loop logs each run's exit status.
+-- The loop logs each run's exit status; numbers go to NUMS as
+-- "number<TAB>who pid when".
 M.LOCKER = [[
 BIN=$1 STATE=$2 STOP=$3 LOG=$4 NUMS=$5
 while [ ! -e "$STOP" ]; do
   "$BIN" lock --state "$STATE" --timeout 60 -- sh -c '
     n=$(jq .next_project_number "$1") || exit 65
     jq ".next_project_number = $((n + 1))" "$1" > "$1.jq.$$" && mv "$1.jq.$$" "$1" || exit 71
-    echo "$n" >> "$2"' sh "$STATE" "$NUMS" 2>>"$LOG.err"
+    printf "%s\tlock %s %s\n" "$n" "$$" "$(date +%s.%N)" >> "$2"' sh "$STATE" "$NUMS" 2>>"$LOG.err"
   echo "$?" >> "$LOG"
 done
 ]]
@@ -31,8 +32,10 @@ done
 M.LEGACY = [[
 JUDGE=$1 SCRIPT=$2 STATE=$3 STOP=$4 LOG=$5 NUMS=$6
 while [ ! -e "$STOP" ]; do
-  LEGACY_JUDGE=$JUDGE LEGACY_STALE=10 sh "$SCRIPT" "$STATE" 1 >> "$NUMS" 2>>"$LOG.err"
-  echo "$?" >> "$LOG"
+  n=$(LEGACY_JUDGE=$JUDGE LEGACY_STALE=10 sh "$SCRIPT" "$STATE" 1 2>>"$LOG.err")
+  code=$?
+  [ -n "$n" ] && printf '%s\tlegacy-%s %s\n' "$n" "$JUDGE" "$(date +%s.%N)" >> "$NUMS"
+  echo "$code" >> "$LOG"
   sleep 0.0$(( RANDOM % 5 ))
 done
 ]]
@@ -106,12 +109,12 @@ end
 -- every old-script run exited 0 (or 75, starved); every `tasknum check`
 -- exited 0.
 function M.check(r, final)
-  local seen, taken = {}, 0
-  for n in (H.read(r.nums) or ""):gmatch("%d+") do
+  local seen, by, taken = {}, {}, 0
+  for n, who in (H.read(r.nums) or ""):gmatch("(%d+)\t([^\n]*)") do
     n = tonumber(n)
-    assert.is_nil(seen[n], "number taken twice (by `tasknum lock` commands or old scripts): " .. n)
+    assert.is_nil(seen[n], string.format("number %d taken twice: by %s and by %s", n, tostring(by[n]), who))
     assert.is_true(n < final, n .. " was taken but the counter is only " .. final)
-    seen[n], taken = true, taken + 1
+    seen[n], by[n], taken = true, who, taken + 1
   end
   local n = storm.check(r.logs, final, seen)
   n.taken_by_others, n.kills = taken, r.kills

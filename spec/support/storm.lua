@@ -82,6 +82,8 @@ function M.run(dir, states, seconds, finally, also)
       for _ in text:gmatch("%f[^\n%z]0\t") do ok_runs = ok_runs + 1 end
       for _ in text:gmatch("%f[^\n%z]137\t") do killed = killed + 1 end
     end
+    -- runs killed, as check() counts them (a kill sent may find its run
+    -- already ending, or hit a `tasknum lock` of support.mixed)
     if ok_runs >= M.ENOUGH and killed >= M.ENOUGH then break end
     H.ok("sleep 0.2")
   end

@@ -117,7 +117,6 @@ function M.holder(lock_path)
   if not h.pid and here then
     local found = M.found(lock_path, { math.tointeger(h.keeper_pid) })
     if found[1] then
-      h.stale_record = h.stale_record or nil
       h.pid, h.command, h.purpose, h.holders = found[1].pid, found[1].command, nil, json.array(found)
       h.found_in = "/proc"
       return h, string.format("the kernel lock on %s is held by pid %d (%s), which wrote no record "
@@ -272,6 +271,8 @@ end
 -- the state, with text, or with text[s..e] replaced by bytes (written in
 -- three pieces, the new text never built).
 function File:write(text, s, e, bytes)
+  local intact, lost = self:intact()
+  if not intact then return nil, lost end
   local done, msg, errno = core.replace(self.real, text, s, e, bytes)
   if done then return true end
   if errno == core.EINTR and core.interrupted() then
@@ -296,6 +297,24 @@ function File:release()
 end
 File.__close = File.release
 
+-- The error of a step whose legacy folder an old script broke and took
+-- while the step held the state: nothing was written; the step is run
+-- again (err.retry) within its timeout, waiting for the script this time.
+local function taken(folder)
+  local e = errors.new("LOCK_TIMEOUT", "the legacy lock folder was taken by an old-protocol script",
+    "a script that judges " .. folder .. " by its pid broke it (rm -rf) while tasknum held the state, "
+    .. "having read the pid of the holder before: nothing was written" .. RETRY)
+  e.retry = true
+  return e
+end
+
+-- intact() -> true | nil, err: before the state is written, the legacy
+-- folder entered is still ours.
+function File:intact()
+  if not self.legacy or legacy.intact(self.legacy) then return true end
+  return nil, taken(self.legacy.path)
+end
+
 -- share() -> the environment with which a child shares the held lock
 -- (`tasknum lock`) | nil, err: the lock is narrowed to this level's byte,
 -- which the child adopts (see adopt()). The legacy folder is handed to a
@@ -310,6 +329,9 @@ function File:share()
   if self.legacy then
     local ok, err = self:keep(self.pid)
     if not ok then return nil, err end
+    self:describe({}) -- the record names the keeper before any child reads it
+    core.sleep(legacy.SETTLE)
+    if not legacy.names(self.kept, self.keeper:pid()) then return nil, taken(self.kept) end
   end
   return { TASKNUM_LOCK_FD = tostring(self.lock:fd()), TASKNUM_LOCK_BYTE = tostring(byte),
     TASKNUM_LOCK_PATH = self.lock_path, TASKNUM_STATE = self.path }
@@ -374,7 +396,7 @@ function File:settle(grace)
   self.keeper = nil
   local byte, skip = self.lock_byte or 0, { keeper:pid() }
   local waited, limit = grace or 0.2, 5
-  local status = keeper:wait(waited)
+  local status = keeper:settled(waited)
   while not status do
     local holding = {}
     for _, h in ipairs(M.found(self.lock_path, skip)) do
@@ -390,7 +412,7 @@ function File:settle(grace)
       return holding
     end
     if waited >= limit then return { unseen = true } end
-    status = keeper:wait(1)
+    status = keeper:settled(1)
     waited = waited + 1
   end
   return {}
