@@ -206,7 +206,7 @@ static _Noreturn void keeper_main(struct keeper *k, pid_t expect, int held, int 
     snprintf(k->tmp, sizeof k->tmp, "info.tmp-%ld", (long)k->pid);
     snprintf(k->away, sizeof k->away, "%s.tmp-%ld", k->name, (long)k->pid);
     struct stat like;
-    int fd = open(k->lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), err = 0;
+    int fd = lock_open(k->lock_path, O_RDWR), err = 0;
     if (fd == -1)
         err = errno;
     else if (named(k, &like) != expect || !in_place(k))
@@ -290,7 +290,7 @@ int keeper_start(const char *lock_path, long byte, const char *folder,
     k.period = period;
     if (open_folder(&k, folder, parent, sizeof parent) != 0)
         return -1;
-    int held = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), pipefd[2] = { -1, -1 };
+    int held = lock_open(lock_path, O_RDWR), pipefd[2] = { -1, -1 };
     int err = errno;
     keeper->done = -1;
     if (held == -1 || write_lock(held, F_OFD_SETLK, LOCK_KEEPER_BYTE) != 0

@@ -197,18 +197,20 @@ describe("the legacy lock folder", function()
   it("is not broken when an old script broke it and made its own while tasknum looked", function()
     -- tasknum judges the folder (a dead pid), then renames it away; an old
     -- script that breaks with rm -rf may have made a new one in between:
-    -- strace holds tasknum at that rename while the script does so
+    -- strace holds tasknum at that rename while the script does so: its
+    -- second renameat2 (the first tried to put its own folder in place)
     if not H.ok("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
     L.make_folder(state, L.dead_pid() .. ":" .. os.time() .. "\n")
     local run = dir .. "/run"
-    local tracer = L.bg("strace -f -qq -o /dev/null -e trace=rename -e inject=rename:delay_enter=1500000:when=1 "
+    local tracer = L.bg("strace -f -qq -o /dev/null -e trace=renameat2 "
+      .. "-e inject=renameat2:delay_enter=1500000:when=2 "
       .. L.cmd({ "allocate", "--state", state, "--timeout", "3" }, run))
     finally(function() L.kill_group(tracer) end)
     local victim
-    assert(L.wait_until(function() -- stopped at the entry of rename(2) (82 on x86_64)
+    assert(L.wait_until(function() -- stopped at the entry of renameat2(2) (316 on x86_64)
       victim = victim or tonumber(H.sh("env -u LD_PRELOAD pgrep -x tasknum -s " .. tracer):match("%d+"))
       local st = victim and H.read("/proc/" .. victim .. "/stat") or ""
-      return st:match("%) t ") and (H.read("/proc/" .. victim .. "/syscall") or ""):match("^82 ")
+      return st:match("%) t ") and (H.read("/proc/" .. victim .. "/syscall") or ""):match("^316 ")
     end, 10), "tasknum did not get to its rename")
     local pid = live_pid()
     os.execute("rm -rf " .. H.q(folder) .. " && mkdir " .. H.q(folder) .. " && echo " .. pid .. ":"

@@ -335,18 +335,6 @@ function M.names(folder, pid)
   return info ~= nil and math.tointeger(tonumber(info:match("^%s*(%d+):"))) == pid
 end
 
--- intact(held) -> whether the folder entered still holds our info (an old
--- script that breaks folders by rm -rf may have removed it).
-function M.intact(held)
-  return info_of(held.path) == (held.info and (held.info:gsub("%s+$", "")))
-end
-
--- names(folder, pid) -> whether the folder's info names pid
-function M.names(folder, pid)
-  local info = info_of(folder)
-  return info ~= nil and math.tointeger(tonumber(info:match("^%s*(%d+):"))) == pid
-end
-
 -- leave(held) -> true | nil, message. Removes the folder if it is still
 -- ours; one that someone broke and took meanwhile is left to its holder.
 function M.leave(held)
