@@ -10,13 +10,145 @@
 #include "json.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef const unsigned char *ptr;
+
+/* ---------------------------------------------------------------------------
+ * Finding the next byte of interest, 16 at a time where SSE2 is there (every
+ * x86-64), 8 at a time (SWAR) elsewhere. Each returns exactly the first such
+ * byte at or after p, or end: never a read at or past end. On a 20 MB state
+ * these loops are most of the work: most bytes are inside strings or
+ * indentation, and a byte-at-a-time loop cost 4 to 9 instructions a byte.
+ * ------------------------------------------------------------------------ */
+
+#if defined(__SSE2__)
+typedef __m128i v16;
+static v16 load16(ptr p) { return _mm_loadu_si128((const __m128i *)p); }
+static v16 splat(char c) { return _mm_set1_epi8(c); }
+static v16 eq(v16 a, v16 b) { return _mm_cmpeq_epi8(a, b); }
+static v16 or(v16 a, v16 b) { return _mm_or_si128(a, b); }
+static unsigned bits16(v16 m) { return (unsigned)_mm_movemask_epi8(m); }
+#endif
+
+/* Nonzero if any of the 8 bytes in v needs a closer look inside a string:
+ * a control byte (< 0x20), '"', '\\' or a non-ASCII byte. The classic
+ * "has a byte less than n" bit trick: exact as to whether any byte
+ * matches, which is all the caller needs. */
+static uint64_t needs_look(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    uint64_t ctl = (v - ones * 0x20) & ~v;
+    uint64_t quote = (q - ones) & ~q, bslash = (b - ones) & ~b;
+    return (ctl | quote | bslash | v) & high;
+}
+
+/* Skips printable ASCII other than '"' and '\\': stops at a quote, a
+ * backslash, a control byte or a non-ASCII byte (the string scanner's
+ * business), or at end. */
+static inline __attribute__((always_inline)) ptr skip_plain(ptr p, ptr end)
+{
+    uint64_t v;
+#if defined(__SSE2__)
+    const v16 quote = splat('"'), bslash = splat('\\'), space = splat(0x20);
+    while (end - p >= 16) {
+        v16 x = load16(p);
+        /* signed: bytes >= 0x80 are negative, so "< 0x20" takes them too */
+        unsigned m = bits16(or(or(eq(x, quote), eq(x, bslash)), _mm_cmplt_epi8(x, space)));
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (end - p >= 8) {
+        memcpy(&v, p, 8);
+        if (needs_look(v))
+            break;
+        p += 8;
+    }
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
 
 /* JSON whitespace: space, tab, LF, CR and nothing else (no VT, FF, NBSP). */
 static const unsigned char is_ws[256] = {
     [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
 };
+
+/* Skips a run of whitespace from p, which is whitespace. */
+static ptr skip_ws_run(ptr p, ptr end)
+{
+    if (++p == end || !is_ws[*p])
+        return p;
+#if defined(__SSE2__)
+    {
+        const v16 sp = splat(' '), nl = splat('\n'), tab = splat('\t'), cr = splat('\r');
+        while (end - p >= 16) {
+            v16 x = load16(p);
+            unsigned m = ~bits16(or(or(eq(x, sp), eq(x, nl)), or(eq(x, tab), eq(x, cr)))) & 0xFFFFu;
+            if (m)
+                return p + __builtin_ctz(m);
+            p += 16;
+        }
+    }
+#endif
+    while (p < end && is_ws[*p])
+        p++;
+    return p;
+}
+
+/* Skips whitespace. Most runs are none (before ',' or ':') or one byte
+ * (after them): those take one look here; a longer one (indentation) is
+ * skipped 16 bytes at a time. */
+static inline ptr skip_ws(ptr p, ptr end)
+{
+    return p == end || !is_ws[*p] ? p : skip_ws_run(p, end);
+}
+
+/* The first '"' or '\\' at or after p, or end. */
+static ptr find_quote_or_backslash(ptr p, ptr end)
+{
+#if defined(__SSE2__)
+    const v16 quote = splat('"'), bslash = splat('\\');
+    while (end - p >= 16) {
+        v16 x = load16(p);
+        unsigned m = bits16(or(eq(x, quote), eq(x, bslash)));
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* Bytes the container skipper must look at; everything else is passed. */
+static const unsigned char is_structural[256] = {
+    ['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1,
+};
+
+/* The first of '"', '[', ']', '{', '}' at or after p, or end. */
+static ptr find_structural(ptr p, ptr end)
+{
+#if defined(__SSE2__)
+    const v16 quote = splat('"'), lb = splat('['), rb = splat(']'), lc = splat('{'), rc = splat('}');
+    while (end - p >= 16) {
+        v16 x = load16(p);
+        unsigned m = bits16(or(or(eq(x, quote), or(eq(x, lb), eq(x, rb))), or(eq(x, lc), eq(x, rc))));
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && !is_structural[*p])
+        p++;
+    return p;
+}
 
 /* Bytes that end a number or literal in a validated text. */
 static const unsigned char ends_scalar[256] = {
@@ -25,17 +157,6 @@ static const unsigned char ends_scalar[256] = {
     ['"'] = 1, ['['] = 1, ['{'] = 1,
 };
 
-/* Bytes the container skipper must look at; everything else is passed. */
-static const unsigned char is_structural[256] = {
-    ['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1,
-};
-
-static ptr skip_ws(ptr p, ptr end)
-{
-    while (p < end && is_ws[*p])
-        p++;
-    return p;
-}
 
 static int is_digit(unsigned c)
 {
@@ -68,6 +189,17 @@ typedef struct scan {
     ptr begin, p, end;
     json_error *err;
     size_t depth;                         /* open containers */
+    /* json_scan's collecting (c NULL: none). Depth 1 is the root object's
+     * members, 2 the elements of the wanted array (one of them), 3 the
+     * members of an element that is an object. */
+    json_collect *c;
+    unsigned keys;       /* the root keys the pending member's name matched */
+    int array_next;      /* its name is c->array's, first time: open it */
+    int in_array;        /* inside the wanted array */
+    int field;           /* the pending member of an element is c->field */
+    int elem_found;      /* the element being scanned had field */
+    int escaped;         /* the string scan_string just read had an escape */
+    ptr key_at, field_at, elem_at; /* where those values (and element) begin */
     unsigned char kind[JSON_MAX_DEPTH];   /* '{' or '[' per open container */
 } scan;
 
@@ -78,35 +210,6 @@ static int fail(scan *s, ptr at, const char *reason, int status)
     return status;
 }
 
-/* Nonzero if any of the 8 bytes in v needs a closer look inside a string:
- * a control byte (< 0x20), '"', '\\' or a non-ASCII byte. The classic
- * "has a byte less than n" bit trick: exact as to whether any byte
- * matches, which is all the caller needs. */
-static uint64_t needs_look(uint64_t v)
-{
-    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
-    uint64_t ctl = (v - ones * 0x20) & ~v;
-    uint64_t quote = (q - ones) & ~q, bslash = (b - ones) & ~b;
-    return (ctl | quote | bslash | v) & high;
-}
-
-/* Skips printable ASCII other than '"' and '\\', 8 bytes at a time; the
- * byte loop then finds the first byte of interest in the word the fast loop
- * stopped at (at most 7 steps), or finishes a tail shorter than a word. */
-static ptr skip_plain(ptr p, ptr end)
-{
-    uint64_t v;
-    while (end - p >= 8) {
-        memcpy(&v, p, 8);
-        if (needs_look(v))
-            break;
-        p += 8;
-    }
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-        p++;
-    return p;
-}
 
 /* One UTF-8 sequence starting with the non-ASCII byte at p (RFC 3629
  * table: no overlongs, no UTF-16 surrogates, nothing past U+10FFFF).
@@ -170,10 +273,14 @@ unterminated:
     return NULL;
 }
 
-/* The string whose opening quote is at s->p; leaves s->p after it. */
-static int scan_string(scan *s)
+/* The string whose opening quote is at s->p; leaves s->p after it.
+ * Inlined where it is called (two places): a call and return for each of
+ * the hundreds of thousands of strings of a large state was a quarter of
+ * what reading one cost. */
+static inline __attribute__((always_inline)) int scan_string(scan *s)
 {
     ptr open = s->p, p = s->p + 1;
+    s->escaped = 0;
     for (;;) {
         p = skip_plain(p, s->end);
         if (p == s->end)
@@ -181,7 +288,7 @@ static int scan_string(scan *s)
         if (*p == '"')
             break;
         if (*p == '\\')
-            p = scan_escape(s, p);
+            p = scan_escape(s, p), s->escaped = 1;
         else if (*p < 0x20)
             return fail(s, p, "control character in string", JSON_INVALID);
         else
@@ -254,18 +361,90 @@ static int scan_scalar(scan *s)
     }
 }
 
+static int name_is(ptr p, ptr end, const unsigned char *key, size_t keylen);
+
+static json_span span_of(scan *s, ptr from)
+{
+    return (json_span){(size_t)(from - s->begin), (size_t)(s->p - s->begin)};
+}
+
+/* Whether the raw member name [name, name_end) is key: without escapes
+ * (escaped 0: scan_string saw none) a plain comparison. */
+static int same_name(ptr name, ptr name_end, int escaped, const char *key, size_t keylen)
+{
+    if (escaped)
+        return name_is(name, name_end, (const unsigned char *)key, keylen);
+    return (size_t)(name_end - name) == keylen && memcmp(name, key, keylen) == 0;
+}
+
+/* json_scan: the member whose name is [name, name_end) (raw, between its
+ * quotes) and whose value begins at s->p: is it one to collect? */
+static void collect_name(scan *s, ptr name, ptr name_end, int escaped)
+{
+    json_collect *c = s->c;
+    if (s->depth == 1) {
+        s->keys = 0;
+        for (size_t k = 0; k < c->nkeys; k++)
+            if (same_name(name, name_end, escaped, c->keys[k], c->keylens[k]))
+                s->keys |= 1u << k;
+        if (c->array && same_name(name, name_end, escaped, c->array, c->arraylen))
+            s->array_next = c->array_count++ == 0;
+        s->key_at = s->p;
+    } else if (s->depth == 3 && s->in_array) {
+        s->field = same_name(name, name_end, escaped, c->field, c->fieldlen);
+        s->field_at = s->p;
+    }
+}
+
+/* json_scan: a value has just ended at s->p, at depth s->depth (a scalar,
+ * or a container that just closed). */
+static void collect_value(scan *s)
+{
+    json_collect *c = s->c;
+    if (s->depth == 3 && s->field) {
+        c->found(c->ud, (size_t)(s->elem_at - s->begin), span_of(s, s->field_at));
+        s->field = 0;
+        s->elem_found = 1;
+    } else if (s->depth == 2 && s->in_array && s->elem_found) {
+        c->closed(c->ud, (size_t)(s->p - s->begin));
+        s->elem_found = 0;
+    } else if (s->depth == 1) {
+        for (size_t k = 0; s->keys != 0 && k < c->nkeys; k++)
+            if (s->keys >> k & 1 && c->counts[k]++ == 0)
+                c->values[k] = span_of(s, s->key_at);
+        if (s->in_array)
+            c->array_span = span_of(s, s->key_at);
+        s->keys = 0;
+        s->in_array = s->array_next = 0;
+    }
+}
+
+/* json_scan: the container at s->p opens at depth s->depth + 1. */
+static void collect_open(scan *s, unsigned char kind)
+{
+    if (s->depth == 1 && s->array_next && kind == '[')
+        s->in_array = 1;
+    else if (s->depth == 2 && s->in_array)
+        s->elem_at = s->p, s->elem_found = 0;
+}
+
 /* A member name, the ':' and the whitespace up to the member's value. */
 static int scan_name(scan *s)
 {
-    int st;
+    int st, escaped;
+    ptr name = s->p + 1, name_end;
     if (s->p == s->end || *s->p != '"')
         return fail(s, s->p, "expected a member name", JSON_INVALID);
     if ((st = scan_string(s)) != JSON_OK)
         return st;
+    name_end = s->p - 1;
+    escaped = s->escaped;
     s->p = skip_ws(s->p, s->end);
     if (s->p == s->end || *s->p != ':')
         return fail(s, s->p, "expected ':' after member name", JSON_INVALID);
     s->p = skip_ws(s->p + 1, s->end);
+    if (s->c)
+        collect_name(s, name, name_end, escaped);
     return JSON_OK;
 }
 
@@ -276,11 +455,15 @@ static int open_container(scan *s)
     unsigned char kind = *s->p;
     if (s->depth == JSON_MAX_DEPTH)
         return fail(s, s->p, "nesting too deep", JSON_TOO_DEEP);
+    if (s->c)
+        collect_open(s, kind);
     s->kind[s->depth++] = kind;
     s->p = skip_ws(s->p + 1, s->end);
     if (s->p < s->end && *s->p == (kind == '{' ? '}' : ']')) {
         s->p++;
         s->depth--;
+        if (s->c)
+            collect_value(s);
         return JSON_OK;
     }
     return kind == '{' ? scan_name(s) : JSON_OK;
@@ -307,6 +490,8 @@ static int close_containers(scan *s)
                         JSON_INVALID);
         s->p++;
         s->depth--;
+        if (s->c)
+            collect_value(s);
     }
     return JSON_OK;
 }
@@ -326,6 +511,8 @@ static int scan_value(scan *s)
             opened = s->depth > before;
         } else if ((st = scan_scalar(s)) != JSON_OK) {
             return st;
+        } else if (s->c) {
+            collect_value(s);
         }
         /* A non-empty container just opened: its first value comes next. */
         if (opened)
@@ -340,11 +527,27 @@ static int scan_value(scan *s)
 int json_validate(const char *text, size_t len, json_span *root,
                   json_error *err)
 {
+    return json_scan(text, len, root, err, NULL);
+}
+
+int json_scan(const char *text, size_t len, json_span *root, json_error *err,
+              json_collect *c)
+{
     json_error ignored;
     scan s;
     ptr start;
     int st;
     s.err = err ? err : &ignored;
+    s.c = c;
+    s.keys = 0;
+    s.array_next = s.in_array = s.field = s.elem_found = s.escaped = 0;
+    s.key_at = s.field_at = s.elem_at = NULL;
+    if (c) {
+        for (size_t k = 0; k < c->nkeys; k++)
+            c->counts[k] = 0;
+        c->array_count = 0;
+        c->array_span.start = c->array_span.end = 0;
+    }
     if (len == 0) {
         s.err->offset = 0;
         s.err->reason = "empty input";
@@ -375,18 +578,17 @@ int json_validate(const char *text, size_t len, json_span *root,
  * ------------------------------------------------------------------------ */
 
 /* p is an opening quote; returns the byte after the closing quote, or NULL.
- * A quote is escaped iff an odd run of backslashes precedes it; memchr
- * makes long strings cheap to skip. */
+ * A backslash escapes the byte after it (in a validated text a \\u escape
+ * has no quote among its hex digits). */
 static ptr string_end(ptr p, ptr end)
 {
     ptr q = p + 1;
-    while ((q = memchr(q, '"', (size_t)(end - q))) != NULL) {
-        ptr b = q;
-        while (b > p + 1 && b[-1] == '\\')
-            b--;
-        if ((q - b) % 2 == 0)
+    while ((q = find_quote_or_backslash(q, end)) < end) {
+        if (*q == '"')
             return q + 1;
-        q++;
+        if (end - q < 2)
+            return NULL;
+        q += 2;
     }
     return NULL;
 }
@@ -397,9 +599,7 @@ static ptr container_end(ptr p, ptr end)
 {
     size_t depth = 0;
     while (p < end) {
-        while (p < end && !is_structural[*p])
-            p++;
-        if (p == end)
+        if (!is_structural[*p] && (p = find_structural(p, end)) == end)
             break;
         if (*p == '"') {
             if (!(p = string_end(p, end)))

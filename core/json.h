@@ -36,6 +36,38 @@ typedef struct json_error { size_t offset; const char *reason; } json_error;
 int json_validate(const char *text, size_t len, json_span *root,
                   json_error *err);
 
+/* What json_scan collects on its way through a text, so that a state is
+ * read in one pass, not three (validate, then the top-level members, then
+ * the elements of active_projects). */
+typedef struct json_collect {
+    /* in: the root object's members named keys[0 .. nkeys), nkeys <= 32 */
+    const char *const *keys;
+    const size_t *keylens;
+    size_t nkeys;
+    /* out: as json_members gives them: counts[k] members named keys[k],
+     * values[k] the first one's value */
+    json_span *values;
+    unsigned *counts;
+    /* in (array may be NULL): the root member named array, when it is an
+     * array: each of its elements that is an object, and in it each
+     * member named field. found() gets each such member, in order: where
+     * its element begins and the member's value; closed() then where the
+     * element ends, once it has had one or more. */
+    const char *array, *field;
+    size_t arraylen, fieldlen;
+    void (*found)(void *ud, size_t elem_start, json_span value);
+    void (*closed)(void *ud, size_t elem_end);
+    void *ud;
+    /* out: how many root members are named array, and the first one's value */
+    unsigned array_count;
+    json_span array_span;
+} json_collect;
+
+/* json_validate, collecting what c asks for on the way (c may be NULL).
+ * What it collected is only meaningful when it returns JSON_OK. */
+int json_scan(const char *text, size_t len, json_span *root, json_error *err,
+              json_collect *c);
+
 /* Finds member key (keylen bytes, compared with the member names after
  * their escapes are decoded) of the object at span obj, which must come from
  * a validated text. Members of nested values are never matched. Sets *value.

@@ -334,6 +334,77 @@ describe("core.elements", function()
   end)
 end)
 
+-- core.scan: validate, the root's members and the held index in one pass.
+describe("core.scan", function()
+  local TOP = { "next_project_number", "project_numbering", "active_projects" }
+
+  it("validates as validate() does, with the same reason and offset", function()
+    for _, t in ipairs({ '{"a": 1}', ' [1, 2] ', '{"a": [1, }', '{"a"', '', '"\\x"', '{"a": 1} 2' }) do
+      local s, e, off = core.validate(t)
+      local s2, e2, off2 = core.scan(t, TOP, "active_projects", "project_number")
+      assert.are.same({ s, e, s and "table" or off }, { s2, e2, s2 and type(off2) or off2 })
+    end
+  end)
+
+  it("gives the root's members as members() does: spans, plain integers, duplicates", function()
+    local t = '{"next_project_number": 7, "x": {"next_project_number": 1}, "active_projects": [],'
+      .. ' "project_numbering": {"min": 0}, "active_projects": [1]}'
+    local s, e, top = core.scan(t, TOP)
+    assert.are.same(core.members(t, s, e, table.unpack(TOP)), top)
+    assert.are.same({ 25, 25, 7 }, top.next_project_number)
+    assert.is_false(top.active_projects)
+    assert.are.same({}, select(3, core.scan("[1]", TOP)))
+  end)
+
+  it("finds names spelled with escapes, at any position", function()
+    local t = '{"z": "next_project_number", "next\\u005fproject_number": 3}'
+    local s, e, top = core.scan(t, TOP)
+    assert.are.equal(3, top.next_project_number[3])
+    assert.are.same(core.members(t, s, e, table.unpack(TOP)), top)
+  end)
+
+  it("indexes the field of each element: held() with the index answers as without", function()
+    local t = '{"active_projects": [{"project_number": 5, "n": {"project_number": 9}}, 3, [{"project_number": 8}],'
+      .. ' {"project_number": "6", "project_number": 7}, {"x": 1}, {"project_number": 5.0}, {},'
+      .. ' {"project\\u005fnumber": 4}], "project_number": 1}'
+    local s, e, top, index = core.scan(t, TOP, "active_projects", "project_number")
+    assert.is_userdata(index)
+    local as, ae = top.active_projects[1], top.active_projects[2]
+    local all = core.held(t, as, ae, "project_number")
+    assert.are.same(all, core.held(t, as, ae, "project_number", nil, index))
+    for n, span in pairs({ [5] = 1, [6] = 1, [7] = 1, [4] = 1 }) do assert.is_table(all[n], n) end
+    assert.is_nil(all[9])
+    assert.is_nil(all[8])
+    assert.are.equal('{"project_number": 5, "n": {"project_number": 9}}', t:sub(all[5][1], all[5][2]))
+    for _, numbers in ipairs({ { 5 }, { 7, 6 }, { 9, 1, 2 }, {}, { 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 } }) do
+      assert.are.same(core.held(t, as, ae, "project_number", numbers),
+        core.held(t, as, ae, "project_number", numbers, index))
+    end
+  end)
+
+  it("gives no index for an array member that is absent, given twice or not an array", function()
+    for _, t in ipairs({ '{"a": 1}', '{"active_projects": {}}', '{"active_projects": [], "active_projects": []}',
+      '[{"active_projects": []}]' }) do
+      assert.is_nil(select(4, core.scan(t, TOP, "active_projects", "project_number")), t)
+    end
+  end)
+
+  it("an index is used only for the text, array and field it was made of", function()
+    local t = '{"active_projects": [{"project_number": 1}, {"id": 2}]}'
+    local _, _, top, index = core.scan(t, TOP, "active_projects", "project_number")
+    local as, ae = top.active_projects[1], top.active_projects[2]
+    local function span(text, elem) local i = text:find(elem, 1, true) return { i, i + #elem - 1 } end
+    local other = '{"active_projects": [{"project_number": 3}, {"id": 4}]}' -- same length, other text
+    assert.are.same({ [3] = span(other, '{"project_number": 3}') },
+      core.held(other, as, ae, "project_number", nil, index))
+    assert.are.same({ [2] = span(t, '{"id": 2}') }, core.held(t, as, ae, "id", nil, index))
+    assert.are.same({ [1] = span(t, '{"project_number": 1}') }, core.held(t, as, ae, "project_number", nil, index))
+    index:close() -- lets go of the text; held() walks again, with the same answer
+    assert.are.same({ [1] = span(t, '{"project_number": 1}') }, core.held(t, as, ae, "project_number", nil, index))
+    index:close()
+  end)
+end)
+
 describe("core.integer", function()
   local function int(lit) return core.integer(lit, 1, #lit) end
 

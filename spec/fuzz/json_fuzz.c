@@ -14,7 +14,10 @@
  *    allocation does keeps the text valid, changes only the value's bytes,
  *    and reads back; project_number of each active project is read;
  *    json_next_pair and json_member_nth list the members json_member
- *    finds, and json_unescape decodes names as the reference does.
+ *    finds, and json_unescape decodes names as the reference does;
+ *  - json_scan gives json_validate's answer and collects what json_members,
+ *    json_next_member and json_member_nth find (root keys, the field of
+ *    each element of the array member).
  * Any violation traps, so libFuzzer reports it with the input. */
 #include "json.h"
 
@@ -650,6 +653,118 @@ static void check_valid(const uint8_t *d, size_t n, json_span root)
     }
 }
 
+/* --- json_scan: one pass that validates and collects ------------------------
+ * It must give json_validate's answer and, on a valid text, what
+ * json_members gives for the root's keys and what json_next_member and
+ * json_member_nth give for field in each element of the array member. */
+
+#define MAX_FOUND 4096
+typedef struct found_list {
+    size_t n, elem_start[MAX_FOUND], elem_end[MAX_FOUND];
+    json_span value[MAX_FOUND];
+    int overflow;
+    size_t open;
+} found_list;
+
+static void on_found(void *ud, size_t elem_start, json_span value)
+{
+    found_list *f = (found_list *)ud;
+    if (f->n == MAX_FOUND) {
+        f->overflow = 1;
+        return;
+    }
+    if (f->n == 0 || f->elem_start[f->n - 1] != elem_start)
+        f->open = f->n;
+    f->elem_start[f->n] = elem_start;
+    f->elem_end[f->n] = 0;
+    f->value[f->n++] = value;
+}
+
+static void on_closed(void *ud, size_t elem_end)
+{
+    found_list *f = (found_list *)ud;
+    REQUIRE(f->open < f->n || f->overflow);  /* only after a found() */
+    for (size_t i = f->open; i < f->n; i++)
+        f->elem_end[i] = elem_end;
+}
+
+static void check_scan(const uint8_t *d, size_t n, const char *const *keys, size_t nkeys,
+                       const char *array, const char *field)
+{
+    static found_list f;
+    size_t lens[4];
+    json_span values[4], mvalues[4], root, vroot, arr;
+    unsigned counts[4], mcounts[4];
+    json_error err = {0, NULL}, verr = {0, NULL};
+    json_collect c = {keys, lens, nkeys, values, counts, array, field, strlen(array), strlen(field),
+                      on_found, on_closed, &f, 0, {0, 0}};
+    int st, vst;
+    for (size_t k = 0; k < nkeys; k++)
+        lens[k] = strlen(keys[k]);
+    f.n = 0, f.overflow = 0, f.open = 0;
+    st = json_scan(as_text(d), n, &root, &err, &c);
+    vst = json_validate(as_text(d), n, &vroot, &verr);
+    REQUIRE(st == vst);
+    if (st != JSON_OK) {
+        REQUIRE(err.offset == verr.offset && err.reason == verr.reason);
+        return;
+    }
+    REQUIRE(root.start == vroot.start && root.end == vroot.end);
+    if (d[root.start] != '{') {
+        for (size_t k = 0; k < nkeys; k++)
+            REQUIRE(counts[k] == 0);
+        REQUIRE(c.array_count == 0 && f.n == 0);
+        return;
+    }
+    REQUIRE(json_members(as_text(d), root, keys, lens, nkeys, mvalues, mcounts) == JSON_OK);
+    for (size_t k = 0; k < nkeys; k++) {
+        REQUIRE(counts[k] == mcounts[k]);
+        if (counts[k] > 0)
+            REQUIRE(values[k].start == mvalues[k].start && values[k].end == mvalues[k].end);
+    }
+    {
+        const char *ak[1] = {array};
+        size_t al[1] = {strlen(array)};
+        unsigned acount;
+        REQUIRE(json_members(as_text(d), root, ak, al, 1, &arr, &acount) == JSON_OK);
+        REQUIRE(c.array_count == acount);
+        if (acount == 0 || d[arr.start] != '[') {
+            REQUIRE(f.n == 0);
+            return;
+        }
+        REQUIRE(c.array_span.start == arr.start && c.array_span.end == arr.end);
+    }
+    if (f.overflow)
+        return;
+    /* the reference: each element, each member named field, in order */
+    {
+        size_t cursor = 0, i = 0;
+        json_span elem, v;
+        unsigned times;
+        while (json_next_member(as_text(d), arr, &cursor, field, strlen(field), &elem, &v, &times)
+               == JSON_OK) {
+            for (unsigned k = 0; k < times; k++) {
+                json_span nth;
+                REQUIRE(json_member_nth(as_text(d), elem, field, strlen(field), k, &nth) == JSON_OK);
+                REQUIRE(i < f.n);
+                REQUIRE(f.elem_start[i] == elem.start && f.elem_end[i] == elem.end);
+                REQUIRE(f.value[i].start == nth.start && f.value[i].end == nth.end);
+                i++;
+            }
+        }
+        REQUIRE(i == f.n);
+    }
+}
+
+static void scans(const uint8_t *d, size_t n)
+{
+    static const char *const state_keys[3] = {"next_project_number", "project_numbering",
+                                              "active_projects"};
+    static const char *const short_keys[4] = {"a", "b", "", "a"};
+    check_scan(d, n, state_keys, 3, "active_projects", "project_number");
+    check_scan(d, n, short_keys, 4, "a", "b");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -659,6 +774,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int st = json_validate(as_text(data), size, &root, &err);
     REQUIRE(st == ref_validate(data, size, &ref_root));
     poke_unvalidated(data, size);
+    scans(data, size);
     if (st != JSON_OK) {
         REQUIRE(st == JSON_INVALID || st == JSON_TOO_DEEP);
         REQUIRE(err.reason != NULL && err.offset <= size);
