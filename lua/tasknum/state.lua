@@ -205,19 +205,26 @@ function M.advise(err, real, backup, why)
   return err
 end
 
--- Top-level members found in the one pass over the object that parse()
+-- Top-level members found in the one pass over the text that parse()
 -- makes (each lookup of its own would skip all of active_projects again).
 M.TOP = { "next_project_number", "project_numbering", "active_projects" }
+-- The members the shipped conflict policy looks for (txn:held), indexed in
+-- that same pass: on a 20 MB state walking active_projects again cost as
+-- much as validating it.
+M.HELD = { "active_projects", "project_number" }
 
 -- parse(text [, opts]) -> info {root_start, root_stop, next, next_start,
--- next_stop, min, max, authority, top} | nil, err: STATE_CORRUPT saying
--- what is wrong and how to fix it. authority: project_numbering.authority,
--- the committed choice of where the numbering lives (a string), or nil.
--- top maps the names in M.TOP to their spans ({start, stop}, false for a
--- duplicate). opts.outside = true accepts a counter outside the range (the
--- one corruption `tasknum set` repairs): info.outside is then true.
+-- next_stop, min, max, authority, top, index} | nil, err: STATE_CORRUPT
+-- saying what is wrong and how to fix it. authority:
+-- project_numbering.authority, the committed choice of where the numbering
+-- lives (a string), or nil. top maps the names in M.TOP to their spans
+-- ({start, stop}, false for a duplicate); index: what core.held takes for
+-- M.HELD in this text (or nil). One pass over the text (core.scan).
+-- opts.outside = true accepts a counter outside the range (the one
+-- corruption `tasknum set` repairs): info.outside is then true.
 function M.parse(text, opts)
-  local s, e, offset = core.validate(text)
+  local s, e, top, index = core.scan(text, M.TOP, M.HELD[1], M.HELD[2])
+  local offset = not s and top or nil
   if not s then
     local line = M.conflicted(text)
     if line then
@@ -229,7 +236,6 @@ function M.parse(text, opts)
       M.RESTORE_ADVICE)
   end
   if text:sub(s, s) ~= "{" then return corrupt("the state file is not a JSON object") end
-  local top = core.members(text, s, e, table.unpack(M.TOP))
   local next, ns, ne = integer_member(text, top, "next_project_number", "")
   if next == nil then return nil, ns end
   if not next then
@@ -249,7 +255,7 @@ function M.parse(text, opts)
         next > max and "--max" or "--min", next))
   end
   return { root_start = s, root_stop = e, next = next, next_start = ns, next_stop = ne, min = min,
-           max = max, authority = authority, top = top, outside = outside or nil }
+           max = max, authority = authority, top = top, index = index, outside = outside or nil }
 end
 
 -- backup(path, text) -> the backup path written or already matching, or nil

@@ -288,7 +288,8 @@ function Txn:held(array_key, field, numbers)
     return {}
   end
   if self.text:sub(s, s) ~= "[" then return {} end
-  return core.held(self.text, s, e, field, numbers)
+  -- parse()'s index of this text, when it is of this array and field
+  return core.held(self.text, s, e, field, numbers, self.info.index)
 end
 
 -- element({start, stop}) -> that part of the state decoded with lua-cjson
@@ -326,6 +327,9 @@ function Txn:splice(s, e, text)
   local head, tail, replaced = old:sub(1, s - 1), old:sub(e + 1), old:sub(s, e)
   local checked = rawequal(old, self.checked)
   if large then
+    -- parse()'s index of the old text holds it too (core.held checks an
+    -- index against the very string it was made of)
+    if self.info.index then self.info.index:close() end
     old, self.text, self.checked, self.view = nil, nil, nil, nil
     collectgarbage()
   end
