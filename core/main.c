@@ -274,6 +274,61 @@ static void report_fatal(const char *msg)
     report_line(msg);
 }
 
+/* The Lua state's allocator. A start-up makes some 5000 small objects
+ * (the modules' functions, constants and tables) that live as long as the
+ * process: the first ARENA bytes of small blocks come from a static arena,
+ * one pointer bump each, instead of malloc (a tenth of a start went to
+ * malloc and free). A block freed there is not reused: the arena is used
+ * up once, then everything goes to malloc, so at most ARENA bytes are ever
+ * wasted, however long the process runs. Not under AddressSanitizer,
+ * which should see every block. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA 0
+#else
+#define ARENA (512 * 1024)
+#endif
+#define ARENA_BLOCK 256   /* larger blocks always come from malloc */
+
+static union { max_align_t align; unsigned char bytes[ARENA > 0 ? ARENA : 1]; } arena;
+static size_t arena_used;
+
+static int in_arena(const void *p)
+{
+    return (const unsigned char *)p >= arena.bytes && (const unsigned char *)p < arena.bytes + ARENA;
+}
+
+static void *arena_alloc(size_t n)
+{
+    size_t size = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    if (n > ARENA_BLOCK || ARENA - arena_used < size)
+        return NULL;
+    arena_used += size;
+    return arena.bytes + arena_used - size;
+}
+
+static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    void *p;
+    (void)ud;
+    if (ptr != NULL && in_arena(ptr)) {
+        if (nsize == 0)
+            return NULL;          /* never reused */
+        if (nsize <= osize)
+            return ptr;           /* shrinking in place */
+        if ((p = arena_alloc(nsize)) == NULL && (p = malloc(nsize)) == NULL)
+            return NULL;
+        memcpy(p, ptr, osize);
+        return p;
+    }
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (ptr == NULL && (p = arena_alloc(nsize)) != NULL)
+        return p;
+    return realloc(ptr, nsize);
+}
+
 /* Ends the process with code: the answer is flushed first. A settled run
  * (a shipped command, no team file run, no step open: every lock released
  * and every file it wrote closed) skips closing the Lua state, which would
@@ -287,6 +342,7 @@ int main(int argc, char **argv)
         report_fatal("cannot create the Lua state: out of memory");
         return 71;
     }
+    lua_setallocf(L, l_alloc, NULL); /* lauxlib's: realloc and free, which l_alloc uses too */
     lua_memory = lua_getextraspace(L);
     catch_signals();
     ltasknum_set_cancel(L, &stop_signal);
