@@ -2,11 +2,14 @@
  *
  * Two halves. json_validate is a strict single-pass RFC 8259 validator with
  * an explicit stack of container kinds (no recursion), tuned for large
- * pretty-printed files: runs of plain string bytes are checked eight at a
- * time. json_member, json_next and json_integer then work on spans of a
- * validated text; they only skip values (no re-validation), yet every read
- * is bounded by the span they are given, so a wrong span from a caller gives
- * a wrong answer or JSON_INVALID, never a read outside it. */
+ * pretty-printed files: string bytes and indentation are skipped 16 at a
+ * time; json_scan is the same pass collecting, on the way, what a state's
+ * reader needs (the root's members, a field of an array's elements), so
+ * that a state is read once. json_member, json_next and json_integer then
+ * work on spans of a validated text; they only skip values (no
+ * re-validation), yet every read is bounded by the span they are given, so
+ * a wrong span from a caller gives a wrong answer or JSON_INVALID, never a
+ * read outside it. */
 #include "json.h"
 
 #include <string.h>
