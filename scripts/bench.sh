@@ -386,19 +386,26 @@ auth_check() { # KIND NAME P K STATE START FINAL DIR...
     fi
 }
 if has tasknum; then
-    log "local authorities: worktrees beside file ($ROUNDS sequential rounds; P=16 in 1 and in 4 worktrees)"
+    log "local authorities: worktrees beside file and c-floor ($ROUNDS sequential rounds; P=16 in 1 and in 4 worktrees)"
     newproj 40K; AF=$STATE
+    newproj 40K; AC=$STATE # c-floor in the same rounds: each authority ÷ the floor (issue 17)
     wtproj 40K 1; AW=$(wt_state "$WTDIR" 0); AWC=$WTDIR/w0/.git/tasknum
     "$TASKNUM_RUN" allocate --state "$AW" --authority worktrees --format plain >/dev/null # the mark is made: untimed
     k=${SEQ_K[tasknum]:-50}
-    af0=$(counter_of tasknum "$AF") aw0=$(mark_of "$AW")
+    af0=$(counter_of tasknum "$AF") aw0=$(mark_of "$AW") ac0=$(counter_of c-floor "$AC")
     for ((r = 1; r <= ROUNDS; r++)); do
-        for c in file worktrees; do
-            if [[ $c == file ]]; then s=$AF; else s=$AW; fi
-            sync; "$RUNNER" -p 1 -k "$k" -d "$WORK/data/auth-$c-seq-r$r" -t "$DEADLINE_S" -- \
-                "$TASKNUM_RUN" allocate --state "$s" --count 1 --format plain --authority "$c" || true
+        for c in file worktrees c-floor; do
+            if [[ $c == c-floor ]]; then
+                cmd_of c-floor "$AC" 1
+            else
+                if [[ $c == file ]]; then s=$AF; else s=$AW; fi
+                CMD=("$TASKNUM_RUN" allocate --state "$s" --count 1 --format plain --authority "$c")
+            fi
+            sync; "$RUNNER" -p 1 -k "$k" -d "$WORK/data/auth-$c-seq-r$r" -t "$DEADLINE_S" -- "${CMD[@]}" || true
         done
     done
+    dirs=(); for ((r = 1; r <= ROUNDS; r++)); do dirs+=("$WORK/data/auth-c-floor-seq-r$r"); done
+    auth_check auth_seq c-floor 1 "$((k * ROUNDS))" "$AC" "$ac0" "$(counter_of c-floor "$AC")" "${dirs[@]}"
     dirs=(); for ((r = 1; r <= ROUNDS; r++)); do dirs+=("$WORK/data/auth-file-seq-r$r"); done
     auth_check auth_seq file 1 "$((k * ROUNDS))" "$AF" "$af0" "$(counter_of tasknum "$AF")" "${dirs[@]}"
     dirs=(); for ((r = 1; r <= ROUNDS; r++)); do dirs+=("$WORK/data/auth-worktrees-seq-r$r"); done
@@ -490,6 +497,30 @@ for p in $PROCS; do
     done
 done
 
+# Peak RSS of the other commands on a state of size S (issue 17: every
+# command within 3 × the state + 4 MB): add-task, check and status, each
+# run twice by the runner on a fresh copy; one record per command.
+cmd_rss() { # SIZE-LABEL
+    local name d rss codes
+    local -a args
+    for name in add-task check status; do
+        newproj "$1"
+        case $name in
+            add-task) args=(add-task --state "$STATE" --name bench_rss_probe --no-todo --format plain) ;;
+            check) args=(check --state "$STATE" --format json) ;;
+            status) args=(status --state "$STATE" --json) ;;
+        esac
+        d=$WORK/data/rss-$name-$1
+        sync; "$RUNNER" -p 1 -k 2 -d "$d" -t "$DEADLINE_S" -- "$TASKNUM_RUN" "${args[@]}" >/dev/null 2>&1 || true
+        rss=$(awk '$4 > m { m = $4 } END { print m + 0 }' "$d"/w*.lat)
+        codes=$(awk '{ print $3 }' "$d"/w*.lat | sort -u | tr '\n' ' ' | sed 's/ $//')
+        "${ANALYZE[@]}" record kind=cmd_rss name="$name" size_label="$1" size="$(stat -c %s "$STATE")" \
+            maxrss_kb="$rss" exits="$codes" ok=$([[ $codes == 0 ]] && echo 1 || echo 0) >>"$RES"
+        [[ $codes == 0 ]] || { PROBLEM=1; log "$name on $1 failed: exit $codes: $(head -c 300 "$d"/w000.err)"; }
+        log "  tasknum $name $1: peak RSS $rss KB"
+    done
+}
+
 # --- state sizes: tasknum and c-floor on the same files -------------------------------------
 SIZE_LIST=()
 for c in tasknum c-floor; do has "$c" && SIZE_LIST+=("$c"); done
@@ -517,6 +548,7 @@ if ((${#SIZE_LIST[@]})); then
                 "$WORK/data/$c/size-$s-r1" "$WORK/data/$c/size-$s-r2"
             log "  $c $s: p50 $(field "$LAST" p50) ms, peak RSS $(field "$LAST" maxrss_kb) KB"
         done
+        has tasknum && cmd_rss "$s"
         rm -rf "$WORK"/p*/  # the 20 MB projects add up
     done
 fi
