@@ -34,7 +34,6 @@
 local answer = require "tasknum.answer"
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
-local printable = require("tasknum.text").printable
 
 local M = {}
 
@@ -52,7 +51,8 @@ end
 -- terminal would act on (C1 controls, bidi overrides, bytes that are not
 -- UTF-8: tasknum.text), so that nothing a message quotes can end the line
 -- or drive a terminal; all other text stays.
-M.oneline = printable
+-- (tasknum.text is loaded only when a failure is said: most runs print none)
+function M.oneline(text) return require("tasknum.text").printable(text) end
 
 -- said(result) -> a failure's message and, when its details are one line
 -- that says more (what to do, who holds the lock), those too: the stderr
