@@ -11,11 +11,14 @@
 --   local t = tasknum.add_task{ name = "fix_parser", description = "...",
 --                               fields = { { "language", "lua" }, { "dependencies", { 58, 68 } } } }
 --
---   allocate(opts)   `tasknum allocate`: count, purpose, state, timeout, stale, todo
---   add_task(opts)   `tasknum add-task`: name, description, fields, and allocate's
---                    options but count; fields is a list of {key, value} pairs
---                    (in that order) or a table of key = value (sorted by key);
---                    a string value is text, any other is written as JSON
+--   allocate(opts)   `tasknum allocate`: count, purpose, state, timeout, stale,
+--                    todo, authority
+--   add_task(opts)   `tasknum add-task`: name, description, title, if_absent,
+--                    bookkeeping (false: --no-bookkeeping), fields, and
+--                    allocate's options but count; fields is a list of
+--                    {key, value} pairs (in that order) or a table of
+--                    key = value (sorted by key); a string value is text,
+--                    any other is written as JSON
 --   status(opts)     `tasknum status --json`: state, stale
 --   check(opts)      `tasknum check`: state
 --   version          the binary's version
@@ -117,7 +120,7 @@ local function common(fname, opts, cmd)
   if type(opts) ~= "table" then
     error("tasknum." .. fname .. ": expected a table of options, got " .. type(opts), 3)
   end
-  for _, k in ipairs({ "state", "purpose" }) do check_type(fname, opts, k, "string") end
+  for _, k in ipairs({ "state", "purpose", "authority" }) do check_type(fname, opts, k, "string") end
   for _, k in ipairs({ "timeout", "stale" }) do check_type(fname, opts, k, "number") end
   if opts.todo ~= nil and opts.todo ~= false and type(opts.todo) ~= "string" then
     error("tasknum." .. fname .. ": todo must be a path or false, got " .. type(opts.todo), 3)
@@ -126,6 +129,7 @@ local function common(fname, opts, cmd)
   local args = { cmd, "--format=json" }
   if opts.state then args[#args + 1] = "--state=" .. opts.state end
   if opts.purpose then args[#args + 1] = "--purpose=" .. opts.purpose end
+  if opts.authority then args[#args + 1] = "--authority=" .. opts.authority end
   if opts.timeout then args[#args + 1] = "--timeout=" .. num(opts.timeout) end
   if opts.stale then args[#args + 1] = "--stale=" .. num(opts.stale) end
   if opts.todo == false then args[#args + 1] = "--no-todo" end
@@ -184,8 +188,14 @@ function M.add_task(opts)
   opts, args = common("add_task", opts, "add-task")
   check_type("add_task", opts, "name", "string")
   check_type("add_task", opts, "description", "string")
+  check_type("add_task", opts, "title", "string")
+  check_type("add_task", opts, "if_absent", "boolean")
+  check_type("add_task", opts, "bookkeeping", "boolean")
   if opts.name then args[#args + 1] = "--name=" .. opts.name end
   if opts.description then args[#args + 1] = "--description=" .. opts.description end
+  if opts.title then args[#args + 1] = "--title=" .. opts.title end
+  if opts.if_absent then args[#args + 1] = "--if-absent" end
+  if opts.bookkeeping == false then args[#args + 1] = "--no-bookkeeping" end
   field_args(opts.fields, args)
   return run(args)
 end

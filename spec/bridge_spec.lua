@@ -78,6 +78,34 @@ for lua, name in pairs(LUAS) do
         .. '      "dependencies": [58,68],\n      "path": "a/b"', first, 1, true)
     end)
 
+    it("add_task passes if_absent, title, bookkeeping and authority as the 5.4 module takes them", function()
+      local text = H.state_text(40):gsub('"active_projects"', '"last_updated": "2020-01-01T00:00:00Z",\n  "active_projects"')
+      local _, path = H.project(text)
+      local out, code = under(lua, [[
+        local tasknum = require "tasknum"
+        local function line(r)
+          print(r.status, r.error_code, r.project_number, tostring(r.existing), r.title, #(r.bookkeeping or {}))
+        end
+        line(tasknum.add_task{ name = "fix_it", state = arg[1], if_absent = true, title = "Fix 'it' $(x)",
+          bookkeeping = false, authority = "file" })
+        line(tasknum.add_task{ name = "fix_it", state = arg[1], if_absent = true })
+        line(tasknum.add_task{ name = "other", state = arg[1], authority = "nonsense:x" })
+        print(pcall(tasknum.add_task, { name = "x", if_absent = "yes" }))
+      ]], { path })
+      assert.are.equal(0, code, out)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("success\tnil\t40\tfalse\tFix 'it' $(x)\t0", lines[1])
+      assert.are.equal("success\tnil\t40\ttrue\tFix it\t0", lines[2])
+      assert.matches("^error\tINVALID_ARGUMENT\tnil", lines[3])
+      assert.matches("^false\t.*tasknum.add_task: if_absent must be a boolean, got string$", lines[4])
+      local after = H.read(path)
+      assert.matches('"next_project_number": 41,', after, 1, true)
+      assert.matches('"last_updated": "2020-01-01T00:00:00Z"', after, 1, true) -- bookkeeping = false
+      local _, names = after:gsub('"project_name": "fix_it"', "")
+      assert.are.equal(1, names)
+    end)
+
     it("failures are answer tables; misuse raises", function()
       local _, path = H.project(H.state_text(5))
       local out, code = under(lua, [[
