@@ -50,6 +50,7 @@ void lalloc_register(lua_State *L);   /* take */
 void lfile_register(lua_State *L);    /* files and folders */
 void lbeside_register(lua_State *L);  /* the files beside a state, without links */
 void ljson_register(lua_State *L);    /* the JSON scanner */
+void lheld_register(lua_State *L);    /* scan, held: the numbers active projects hold */
 void llock_register(lua_State *L);    /* lock handles */
 void lproc_register(lua_State *L);    /* processes, clocks, children */
 void lrun_register(lua_State *L);     /* run: a command run to its end */
