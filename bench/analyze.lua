@@ -50,136 +50,171 @@ local function percentile(sorted, p)
   return sorted[i]
 end
 
--- run: read every wNNN.lat / wNNN.out of the dirs.
+-- The tallies run() keeps over every dir of a measurement.
+local function tally()
+  return { lat = {}, codes = {}, calls = 0, failed = 0, allocs = 0, garbage = 0, maxrss = 0, wall = 0,
+    seen = {}, dups = 0, holds = {}, waits = {}, rounds = {}, errlines = {}, errorder = {} }
+end
+
+-- wNNN.lat: "start end code rss" per call; the round's first start and
+-- last end
+local function read_lat(t, path, span)
+  local f = io.open(path)
+  if not f then return end
+  for line in f:lines() do
+    local s, e, code, rss = line:match("^(%d+) (%d+) (%d+) (%d+)$")
+    if s then
+      s, e, code, rss = math.tointeger(s), math.tointeger(e), math.tointeger(code), math.tointeger(rss)
+      t.calls = t.calls + 1
+      t.lat[#t.lat + 1] = (e - s) / 1e6
+      if code ~= 0 then
+        t.failed = t.failed + 1
+        t.codes[code] = (t.codes[code] or 0) + 1
+      end
+      if rss > t.maxrss then t.maxrss = rss end
+      if not span.first or s < span.first then span.first = s end
+      if not span.last or e > span.last then span.last = e end
+    end
+  end
+  f:close()
+end
+
+-- wNNN.out: the numbers handed out; anything else is garbage
+local function read_out(t, path)
+  local f = io.open(path)
+  if not f then return end
+  local text = f:read("a")
+  f:close()
+  for tok in text:gmatch("[^%s,]+") do
+    local n = math.tointeger(tonumber(tok))
+    if not n or not tok:match("^%-?%d+$") then
+      t.garbage = t.garbage + 1
+    else
+      t.allocs = t.allocs + 1
+      if t.seen[n] then t.dups = t.dups + 1 else t.seen[n] = true end
+      if not t.lo or n < t.lo then t.lo = n end
+      if not t.hi or n > t.hi then t.hi = n end
+    end
+  end
+end
+
+-- wNNN.err: lock hold times a contender tells (c-floor with BENCH_HOLD
+-- set), and what the calls said on stderr
+local function read_err(t, path)
+  local f = io.open(path)
+  if not f then return end
+  for line in f:lines() do
+    local h = line:match("hold_ms=([%d.]+)")
+    if h then
+      t.holds[#t.holds + 1] = tonumber(h)
+    elseif line:match("%S") then
+      line = line:sub(1, 160)
+      if not t.errlines[line] then t.errlines[line] = 0; t.errorder[#t.errorder + 1] = line end
+      t.errlines[line] = t.errlines[line] + 1
+    end
+  end
+  f:close()
+end
+
+-- tasknum's audit log: "hold_ms" and "wait_ms" of each call
+local function read_audit(t, path)
+  local f = path and path ~= "" and io.open(path)
+  if not f then return end
+  for line in f:lines() do
+    local h = line:match('"hold_ms":%s*([%d.eE+-]+)')
+    if h then t.holds[#t.holds + 1] = tonumber(h) end
+    local wt = line:match('"wait_ms":%s*([%d.eE+-]+)')
+    if wt then t.waits[#t.waits + 1] = tonumber(wt) end
+  end
+  f:close()
+end
+
+-- One dir (a round) of p workers.
+local function read_round(t, dir, p)
+  local span, before = {}, t.allocs
+  for w = 0, p - 1 do
+    read_lat(t, string.format("%s/w%03d.lat", dir, w), span)
+    read_out(t, string.format("%s/w%03d.out", dir, w))
+  end
+  if span.first then
+    local seconds = (span.last - span.first) / 1e9
+    t.wall = t.wall + seconds
+    t.rounds[#t.rounds + 1] = string.format("%.6g", (t.allocs - before) / seconds)
+  end
+  for w = 0, p - 1 do read_err(t, string.format("%s/w%03d.err", dir, w)) end
+end
+
+-- Lock hold and wait percentiles into r.
+local function hold_stats(r, t)
+  table.sort(t.holds)
+  table.sort(t.waits)
+  if #t.holds > 0 then
+    r.hold_n, r.hold_p50, r.hold_p99, r.hold_max = #t.holds, percentile(t.holds, 50), percentile(t.holds, 99),
+      t.holds[#t.holds]
+  end
+  if #t.waits > 0 then r.wait_p50, r.wait_max = percentile(t.waits, 50), t.waits[#t.waits] end
+end
+
+-- The failures by exit status, and the three commonest stderr lines.
+local function failure_stats(r, t)
+  local fc = {}
+  for code, n in pairs(t.codes) do fc[#fc + 1] = string.format("exit %d ×%d", code, n) end
+  table.sort(fc)
+  r.calls, r.failed, r.fail_codes = t.calls, t.failed, table.concat(fc, ", ")
+  table.sort(t.errorder, function(a, b) return t.errlines[a] > t.errlines[b] end)
+  local es = {}
+  for i = 1, math.min(3, #t.errorder) do
+    es[#es + 1] = string.format("%s (×%d)", t.errorder[i], t.errlines[t.errorder[i]])
+  end
+  r.stderr = table.concat(es, "; ")
+end
+
+-- Latency and throughput into r.
+local function latency_stats(r, t)
+  table.sort(t.lat)
+  local sum = 0
+  for _, v in ipairs(t.lat) do sum = sum + v end
+  r.wall = t.wall
+  r.thr_rounds = table.concat(t.rounds, " ")
+  r.thr = t.wall > 0 and t.allocs / t.wall or 0
+  r.p50, r.p99, r.max = percentile(t.lat, 50), percentile(t.lat, 99), t.lat[#t.lat]
+  r.mean = t.calls > 0 and sum / t.calls or nil
+  r.maxrss_kb = t.maxrss
+end
+
+-- Numbers expected: start, start+1, ... (allocs of them), in a range wide
+-- enough that the bench never wraps; the counter moved by exactly that.
+local function safety(r, t)
+  local outside = 0
+  if r.start then
+    for n in pairs(t.seen) do
+      if n < r.start or n >= r.start + t.allocs then outside = outside + 1 end
+    end
+  end
+  r.allocs, r.garbage, r.dups, r.outside = t.allocs, t.garbage, t.dups, outside
+  r.advanced = r.final and r.start and ((r.final - r.start) % (r.width or math.maxinteger)) or nil
+  r.counter_ok = r.advanced == t.allocs
+  r.valid = r.valid == 1
+  r.leftover = r.leftover or ""
+  r.safe = t.dups == 0 and t.garbage == 0 and outside == 0 and r.counter_ok and r.valid
+  r.ok = r.safe and t.failed == 0 and t.calls > 0 and r.leftover == ""
+end
+
+-- run: read every wNNN.lat / wNNN.out / wNNN.err of the dirs (and the
+-- audit log) and print the record.
 local function run(args)
   local sep
   for i, a in ipairs(args) do if a == "--" then sep = i break end end
   assert(sep, "run: -- DIR... missing")
   local r = kv(args, 2, sep - 1)
   local p = assert(r.p, "run: p= missing")
-  local lat, codes = {}, {}
-  local calls, failed, allocs, garbage, maxrss, wall = 0, 0, 0, 0, 0, 0
-  local seen, dups = {}, 0
-  local holds, waits = {}, {}
-  local rounds = {} -- throughput of each dir (round)
-  local errlines, errorder = {}, {} -- what the calls said on stderr
-  local lo, hi
-  for d = sep + 1, #args do
-    local dir = args[d]
-    local first, last
-    local allocs_before = allocs
-    for w = 0, p - 1 do
-      local f = io.open(string.format("%s/w%03d.lat", dir, w))
-      if f then
-        for line in f:lines() do
-          local s, e, code, rss = line:match("^(%d+) (%d+) (%d+) (%d+)$")
-          if s then
-            s, e, code, rss = math.tointeger(s), math.tointeger(e), math.tointeger(code), math.tointeger(rss)
-            calls = calls + 1
-            lat[#lat + 1] = (e - s) / 1e6
-            if code ~= 0 then
-              failed = failed + 1
-              codes[code] = (codes[code] or 0) + 1
-            end
-            if rss > maxrss then maxrss = rss end
-            if not first or s < first then first = s end
-            if not last or e > last then last = e end
-          end
-        end
-        f:close()
-      end
-      f = io.open(string.format("%s/w%03d.out", dir, w))
-      if f then
-        local text = f:read("a")
-        f:close()
-        for tok in text:gmatch("[^%s,]+") do
-          local n = math.tointeger(tonumber(tok))
-          if not n or not tok:match("^%-?%d+$") then
-            garbage = garbage + 1
-          else
-            allocs = allocs + 1
-            if seen[n] then dups = dups + 1 else seen[n] = true end
-            if not lo or n < lo then lo = n end
-            if not hi or n > hi then hi = n end
-          end
-        end
-      end
-    end
-    if first then
-      wall = wall + (last - first) / 1e9
-      rounds[#rounds + 1] = string.format("%.6g", (allocs - allocs_before) / ((last - first) / 1e9))
-    end
-    -- Lock hold times that a contender tells on stderr (c-floor with
-    -- BENCH_HOLD set).
-    for w = 0, p - 1 do
-      local f = io.open(string.format("%s/w%03d.err", dir, w))
-      if f then
-        for line in f:lines() do
-          local h = line:match("hold_ms=([%d.]+)")
-          if h then
-            holds[#holds + 1] = tonumber(h)
-          elseif line:match("%S") then
-            line = line:sub(1, 160)
-            if not errlines[line] then errlines[line] = 0; errorder[#errorder + 1] = line end
-            errlines[line] = errlines[line] + 1
-          end
-        end
-        f:close()
-      end
-    end
-  end
-  -- ... or in its audit log (tasknum: "hold_ms" and "wait_ms" per call).
-  if r.audit and r.audit ~= "" then
-    local f = io.open(r.audit)
-    if f then
-      for line in f:lines() do
-        local h = line:match('"hold_ms":%s*([%d.eE+-]+)')
-        if h then holds[#holds + 1] = tonumber(h) end
-        local wt = line:match('"wait_ms":%s*([%d.eE+-]+)')
-        if wt then waits[#waits + 1] = tonumber(wt) end
-      end
-      f:close()
-    end
-  end
-  table.sort(holds)
-  table.sort(waits)
-  if #holds > 0 then
-    r.hold_n, r.hold_p50, r.hold_p99, r.hold_max = #holds, percentile(holds, 50), percentile(holds, 99), holds[#holds]
-  end
-  if #waits > 0 then r.wait_p50, r.wait_max = percentile(waits, 50), waits[#waits] end
-  table.sort(lat)
-  -- Numbers expected: start, start+1, ... (allocs of them), in a range
-  -- wide enough that the bench never wraps.
-  local outside = 0
-  if r.start then
-    for n in pairs(seen) do
-      if n < r.start or n >= r.start + allocs then outside = outside + 1 end
-    end
-  end
-  local advanced = r.final and r.start and ((r.final - r.start) % (r.width or math.maxinteger)) or nil
-  local fc = {}
-  for code, n in pairs(codes) do fc[#fc + 1] = string.format("exit %d ×%d", code, n) end
-  table.sort(fc)
-  local sum = 0
-  for _, v in ipairs(lat) do sum = sum + v end
-  r.calls, r.failed, r.fail_codes = calls, failed, table.concat(fc, ", ")
-  r.allocs, r.garbage, r.dups, r.outside = allocs, garbage, dups, outside
-  r.advanced = advanced
-  r.counter_ok = advanced == allocs
-  r.wall = wall
-  r.thr_rounds = table.concat(rounds, " ")
-  table.sort(errorder, function(a, b) return errlines[a] > errlines[b] end)
-  local es = {}
-  for i = 1, math.min(3, #errorder) do es[#es + 1] = string.format("%s (×%d)", errorder[i], errlines[errorder[i]]) end
-  r.stderr = table.concat(es, "; ")
-  r.thr = wall > 0 and allocs / wall or 0
-  r.p50, r.p99, r.max = percentile(lat, 50), percentile(lat, 99), lat[#lat]
-  r.mean = calls > 0 and sum / calls or nil
-  r.maxrss_kb = maxrss
-  r.valid = r.valid == 1
-  r.leftover = r.leftover or ""
-  r.safe = dups == 0 and garbage == 0 and outside == 0 and r.counter_ok and r.valid
-  r.ok = r.safe and failed == 0 and calls > 0 and r.leftover == ""
+  local t = tally()
+  for d = sep + 1, #args do read_round(t, args[d], p) end
+  read_audit(t, r.audit)
+  hold_stats(r, t)
+  failure_stats(r, t)
+  latency_stats(r, t)
+  safety(r, t)
   print(ser(r))
 end
 
