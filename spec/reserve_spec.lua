@@ -179,6 +179,35 @@ describe("tasknum reserve", function()
   end)
 end)
 
+describe("tasknum reserve near the end of the serials", function()
+  after_each(H.cleanup)
+
+  -- points the remote's ref at a new commit whose tree holds serial s
+  local function set_serial(bare, s)
+    local gd = "git --git-dir=" .. H.q(bare)
+    local out, code = H.sh("b=$(printf '%d\\n' " .. s .. " | " .. gd .. " hash-object -w --stdin) && "
+      .. "t=$(printf '100644 blob %s\\tserial\\n' $b | " .. gd .. " mktree) && "
+      .. "c=$(" .. gd .. " commit-tree $t -m edited) && " .. gd .. " update-ref " .. H.q(REF) .. " $c")
+    assert(code == 0, out)
+  end
+
+  it("a block that would take the remote's serial past 2^63-1: STATE_CORRUPT, no block claimed", function()
+    local _, bare, _, a = setup_git()
+    assert.are.same({ 0 }, alloc(a, "git:origin").allocated_numbers)
+    local s = math.maxinteger // 1000000 * 1000000 + 1 -- shows 1, the state's counter
+    set_serial(bare, s)
+    local before = H.read(a)
+    local r = reserve(a, "git:origin", 999999)
+    assert.are.equal("STATE_CORRUPT", r.error_code, r.error_message)
+    assert.are.equal(65, r.rc)
+    assert.is_nil(r.reserved)
+    assert.matches("2^63-1", r.error_message, 1, true)
+    assert.are.equal(s, G.serial(bare, REF))
+    assert.are.equal(before, H.read(a))
+    assert.are.equal("", C.leftovers(a:match("^(.*)/")))
+  end)
+end)
+
 describe("tasknum reserve with postgresql://", function()
   local P = require "support.pg"
   local cluster

@@ -410,6 +410,39 @@ describe("bad input around the numbering", function()
     assert.are.same({ serial = 4, min = 0, max = 999 }, marks.parse_slot(text:sub(1, marks.SLOT)))
   end)
 
+  it("a range too wide for its size to fit an integer: STATE_CORRUPT, no mark written; file still allocates", function()
+    local text = H.state_text(-5, { min = -1000, max = math.maxinteger })
+    local main = worktrees(1, text)[1]
+    local path = main .. "/" .. STATE
+    for _ = 1, 2 do -- a first allocation once wrote a mark of serial -4 that no later one could read
+      local r, code = run(main, { "allocate", "--no-todo" })
+      refused(r, code, "STATE_CORRUPT", 65, path, text)
+      assert.matches("too wide", r.error_message, 1, true)
+      assert.matches("--authority file", r.error.details, 1, true)
+      assert.is_nil(mark_of(main))
+    end
+    assert.are.same({ -5 }, alloc(main, { "--authority", "file" }).allocated_numbers)
+    -- set puts a range that fits, and the numbering starts from it
+    H.write(path, text)
+    local r, code = run(main, { "set", "--no-todo", "--min", "-1000", "--max", "999" })
+    assert.are.equal(0, code, r.error_message)
+    assert.are.same({ -5 }, alloc(main).allocated_numbers)
+  end)
+
+  it("a mark whose serial cannot go further without passing 2^63-1: STATE_CORRUPT, nothing written", function()
+    local main = worktrees(1, H.state_text(3))[1]
+    alloc(main)
+    local path, mark = main .. "/" .. STATE, main .. "/.git/tasknum/" .. KEY .. ".mark"
+    local s = math.maxinteger - 1 -- shows 806: the state at 4 is "ahead" of it by 198
+    local line = marks.slot(s, 0, 999)
+    H.write(mark, line .. line)
+    local r, code = run(main, { "allocate", "--no-todo", "--count", "3" })
+    refused(r, code, "STATE_CORRUPT", 65, path, H.state_text(4))
+    assert.matches("2^63-1", r.error_message, 1, true)
+    assert.are.equal(line .. line, H.read(mark))
+    assert.is_false(r.retry_suggested)
+  end)
+
   it("an unknown authority, wherever it comes from: INVALID_ARGUMENT, nothing written", function()
     local main = worktrees(1, H.state_text(3))[1]
     local path, text = main .. "/" .. STATE, H.state_text(3)

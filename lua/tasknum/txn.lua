@@ -167,7 +167,23 @@ end
 function Txn:commit_mark()
   if self.auth == self.file then return end
   local i = self.info
+  -- Serials are 64-bit integers: a range whose size does not fit one has
+  -- serials that wrap or go below 0 (no mark file holds those), and a
+  -- mark (or a reserved block) near the top would pass 2^63-1.
+  if not serial.size(i.min, i.max) then
+    self:fail("STATE_CORRUPT", string.format("the range %d..%d is too wide for the %s numbering: it holds "
+      .. "more than 2^63-1 numbers", i.min, i.max, self.auth.kind), "a numbering kept apart from the state "
+      .. "counts in 64-bit serials; narrow the range (`tasknum set --min A --max B`) or keep the numbering "
+      .. "in the state alone (--authority file); nothing was written")
+  end
   local new = self.serial + self.moved
+  if self.serial < 0 or new < self.serial or new + (self.reserve or 0) < new then
+    self:fail("STATE_CORRUPT", string.format("the %s numbering's serial %s is too near 2^63-1 to go on",
+      self.auth.kind, tostring(self.mark)),
+      "a serial counts every number ever handed out: this one was set far ahead, by hand or by another "
+      .. "client; nothing was written; put the mark back where the numbering is (a worktrees or dir: mark "
+      .. "file moved away is started anew from the state)")
+  end
   if serial.display(new, i.min, i.max) ~= self.counter then
     self:fail("SCRIPT_ERROR", "refusing to write: the counter " .. tostring(self.counter)
       .. " is not where the numbering's serial " .. new .. " shows")
