@@ -366,6 +366,21 @@ done]])
     assert.are.same({ 3 }, (alloc("git:origin", s1, 1)))
   end)
 
+  it("the temp file of a cache write killed before its rename is removed by the next write", function()
+    local dir = H.tmpdir()
+    local bare = G.bare(dir .. "/team.git")
+    local _, s1 = G.clone("file://" .. bare, dir .. "/a")
+    assert.are.same({ 1 }, (alloc("git:origin", s1, 1)))
+    local cache = dir .. "/a/.git/tasknum/remote/specs%2Fstate.json.cache"
+    local dead = math.tointeger(tonumber(H.capture("sh -c 'echo $$'")))
+    H.write(cache .. ".tmp-" .. dead, "0123 1\n")
+    H.write(cache .. ".tmp-" .. core.pid(), "0123 1\n") -- a live writer's: left to it
+    assert.are.same({ 2 }, (alloc("git:origin", s1, 1)))
+    assert.is_nil(H.read(cache .. ".tmp-" .. dead))
+    assert.are.equal("0123 1\n", H.read(cache .. ".tmp-" .. core.pid()))
+    assert.matches("^%x+ 2\n", H.read(cache)) -- the write itself went on
+  end)
+
   it("a ref that holds no serial is left alone: AUTHORITY_UNAVAILABLE", function()
     local dir = H.tmpdir()
     local bare = G.bare(dir .. "/team.git")

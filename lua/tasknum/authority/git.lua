@@ -212,6 +212,13 @@ function Git:remember(oid, serial, range)
     end
     f:close()
   end
+  -- a writer killed before its rename left its temp file: removed once its
+  -- pid is gone (a live one's is its own to rename)
+  local dir, name = self.cache_path:match("^(.*)/([^/]*)$")
+  for _, f in ipairs(core.listdir(dir) or {}) do
+    local pid = f:sub(1, #name + 5) == name .. ".tmp-" and math.tointeger(tonumber(f:sub(#name + 6)))
+    if pid and pid ~= core.pid() and core.alive(pid) == false then os.remove(dir .. "/" .. f) end
+  end
   local tmp = self.cache_path .. ".tmp-" .. core.pid()
   local w = io.open(tmp, "wb")
   if not w then return end
