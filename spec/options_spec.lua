@@ -69,6 +69,9 @@ describe("option numbers (issue 13.8)", function()
       for _, value in ipairs(REFUSED) do refused(args, value) end
       refused(args, "0.5")
       refused(args, "3.0")
+      -- one past either end of 64 bits (the first was read as the last that fits)
+      refused(args, "-9223372036854775809")
+      refused(args, "9223372036854775808")
     end)
   end
 

@@ -257,7 +257,9 @@ local function bad(message) errors.raise("INVALID_ARGUMENT", message) end
 local function convert(kind, name, value)
   if kind == "string" then return value end
   if kind == "integer" then
-    local n = value:match("^%-?%d+$") and math.tointeger(tonumber(value))
+    -- a float: past 64 bits (-9223372036854775809 rounds to the smallest integer)
+    local n = value:match("^%-?%d+$") and tonumber(value)
+    if math.type(n) ~= "integer" then n = nil end
     if not n then bad(name .. " takes a whole number in decimal digits, got " .. value) end
     return n
   end
