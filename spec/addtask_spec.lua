@@ -137,6 +137,26 @@ describe("add-task", function()
       .. '      "status": "not_started",\n      "created": "' .. created .. '"\n    }\n  ]\n}\n', new)
   end)
 
+  it("an active_projects that is not an array: STATE_CORRUPT naming it, nothing written; null takes the task", function()
+    for _, v in ipairs({ "{}", '"none"', "7" }) do
+      local old = '{\n  "next_project_number": 5,\n  "active_projects": ' .. v .. '\n}\n'
+      local dir, path = H.project(old)
+      local r, code = H.run_json({ "add-task", "--name", "first" }, { cwd = dir })
+      assert.are.equal("STATE_CORRUPT", r.error_code, v .. ": " .. tostring(r.error_message))
+      assert.are.equal(65, code)
+      assert.matches("active_projects is not an array", r.error_message, 1, true)
+      assert.are.equal(old, H.read(path))
+      assert.is_nil(H.ls(dir .. "/.opencode/specs"):find(".tmp-", 1, true))
+    end
+    local dir, path = H.project('{\n  "next_project_number": 5,\n  "active_projects": null\n}\n')
+    local r, code = H.run_json({ "add-task", "--name", "first" }, { cwd = dir })
+    assert.are.equal(0, code, r.error_message)
+    local created = H.read(path):match('"created": "([^"]+)"')
+    assert.are.equal('{\n  "next_project_number": 6,\n  "active_projects": [\n'
+      .. '    {\n      "project_number": 5,\n      "project_name": "first",\n'
+      .. '      "status": "not_started",\n      "created": "' .. created .. '"\n    }\n  ]\n}\n', H.read(path))
+  end)
+
   it("keeps a one-line state on one line, and CRLF line endings", function()
     local dir, path = H.project('{"next_project_number":5,"active_projects":[{"project_number":1,"project_name":"a"}]}')
     H.run_json({ "add-task", "--name", "b" }, { cwd = dir })

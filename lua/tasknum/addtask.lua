@@ -177,8 +177,13 @@ function M.run(opts)
       entry = list
     end
     local value = edit.object(entry)
-    if t:span("active_projects") then
+    local s = t:span("active_projects")
+    local first = s and t.text:sub(s, s)
+    if first == "[" then
       edit.prepend(t, "active_projects", value)
+    elseif first and first ~= "n" then -- null holds no task: it becomes the list
+      t:fail("STATE_CORRUPT", "active_projects is not an array in the state: add-task cannot add the task to it",
+        "make it an array ([] when empty); `tasknum check` names it (not-array); nothing was written")
     else
       edit.set(t, "active_projects", { value })
     end
