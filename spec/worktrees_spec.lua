@@ -335,6 +335,27 @@ describe("bad input around the numbering", function()
     assert.are.same({ 3 }, alloc(wts[2], { "--authority", "file" }).allocated_numbers)
   end)
 
+  it("a commondir that is empty or names a folder that is not a git dir: AUTHORITY_UNAVAILABLE", function()
+    local wts = worktrees(2, H.state_text(3))
+    local path, text = wts[2] .. "/" .. STATE, H.state_text(3)
+    local gitdir = wts[1] .. "/.git/worktrees/w2"
+    local elsewhere = H.tmpdir() -- a folder, but no repository's
+    -- an empty one once made the worktree's own git dir its numbering's home, and a
+    -- folder anywhere took the numbering's lock and mark: numbers apart from the others'
+    for _, named in ipairs({ "", elsewhere }) do
+      H.write(gitdir .. "/commondir", named .. "\n")
+      local r, code = run(wts[2], { "allocate", "--no-todo" })
+      refused(r, code, "AUTHORITY_UNAVAILABLE", 76, path, text)
+      assert.matches(gitdir .. "/commondir", r.error_message, 1, true)
+      assert.matches("git worktree repair", r.error.details, 1, true)
+      assert.is_false(r.retry_suggested)
+      assert.is_nil(H.read(gitdir .. "/tasknum/" .. KEY .. ".mark"))
+      assert.is_nil(H.read(elsewhere .. "/tasknum/" .. KEY .. ".mark"))
+    end
+    H.write(gitdir .. "/commondir", "../..\n")
+    assert.are.same({ 3 }, alloc(wts[2]).allocated_numbers)
+  end)
+
   it("a common dir this user cannot read: AUTHORITY_UNAVAILABLE, nothing written", function()
     local prefix, why = H.as_nobody()
     if not prefix then pending(why) return end

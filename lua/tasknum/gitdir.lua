@@ -87,11 +87,17 @@ local function linked(top, dotgit)
   end
   local gitdir, err = folder(absolute(named, top), dotgit .. " points to", REPAIR)
   if not gitdir then return nil, err end
-  local common = first_line(gitdir .. "/commondir")
-  if not common or common == "" then return gitdir, gitdir end
-  local real, cerr = folder(absolute(common, gitdir), "the common git dir named in "
-    .. gitdir .. "/commondir,", REPAIR)
+  local common, cmsg, cerrno = first_line(gitdir .. "/commondir")
+  if not common and cerrno == core.ENOENT then return gitdir, gitdir end -- a submodule's
+  local what = "the common git dir named in " .. gitdir .. "/commondir,"
+  if not common then return nil, broken("cannot read " .. gitdir .. "/commondir", tostring(cmsg), cerrno) end
+  if common == "" then return nil, broken(gitdir .. "/commondir is empty", REPAIR) end
+  local real, cerr = folder(absolute(common, gitdir), what, REPAIR)
   if not real then return nil, cerr end
+  -- a folder that is no repository's would keep a numbering of its own
+  if not fs.isdir(real .. "/objects") then
+    return nil, broken(what .. " " .. real .. " is not a git dir (it has no objects folder)", REPAIR)
+  end
   return gitdir, real
 end
 
