@@ -448,6 +448,11 @@ describe("bad input around the numbering", function()
     local r, code = run(main, { "set", "--no-todo", "--min", "-1000", "--max", "999" })
     assert.are.equal(0, code, r.error_message)
     assert.are.same({ -5 }, alloc(main).allocated_numbers)
+    -- and refuses one too wide as a bad value
+    local now = H.read(path)
+    r, code = run(main, { "set", "--no-todo", "--max", tostring(math.maxinteger) })
+    refused(r, code, "INVALID_ARGUMENT", 64, path, now)
+    assert.matches("too wide", r.error_message, 1, true)
   end)
 
   it("a mark whose serial cannot go further without passing 2^63-1: STATE_CORRUPT, nothing written", function()

@@ -78,6 +78,11 @@ function M.run(opts)
     if min > max then
       t:fail("INVALID_ARGUMENT", string.format("the range would be %d..%d: min greater than max", min, max))
     end
+    if t.auth ~= t.file and not serial.size(min, max) then
+      t:fail("INVALID_ARGUMENT", string.format("the range %d..%d is too wide for the %s numbering: it holds "
+        .. "more than 2^63-1 numbers", min, max, t.auth.kind), "a numbering kept apart from the state counts "
+        .. "in 64-bit serials: give a narrower range, or keep the numbering in the state alone (--authority file)")
+    end
     local from = t.counter -- after a numbering's mark moved it on (counter_adjusted)
     local to = opts.next or from
     if to < min or to > max then
