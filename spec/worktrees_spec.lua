@@ -61,6 +61,18 @@ local function refused(r, code, want, exit, state, text)
   assert.is_nil(H.ls(state:match("^(.*)/")):find(".tmp-", 1, true), "temp file left")
 end
 
+-- A 16 KB tmpfs on a fresh folder, unmounted after the test (root only),
+-- or nil and why not.
+local function small_disk()
+  if H.capture("id -u") ~= "0" then return nil, "needs root to mount a tmpfs" end
+  local mnt = H.tmpdir()
+  if not H.ok("mount -t tmpfs -o size=16k,mode=0755 tmpfs " .. H.q(mnt) .. " 2>/dev/null") then
+    return nil, "cannot mount a tmpfs here"
+  end
+  finally(function() H.ok("umount " .. H.q(mnt)) end)
+  return mnt
+end
+
 describe("the worktrees authority (the default inside a git working tree)", function()
   after_each(H.cleanup)
 
@@ -370,12 +382,8 @@ describe("bad input around the numbering", function()
   end)
 
   it("the numbering's folder on a full disk: AUTHORITY_UNAVAILABLE, nothing written; a mark in place still moves", function()
-    if H.capture("id -u") ~= "0" then pending("needs root to mount a tmpfs") return end
-    local mnt = H.tmpdir()
-    if not H.ok("mount -t tmpfs -o size=16k,mode=0755 tmpfs " .. H.q(mnt) .. " 2>/dev/null") then
-      pending("cannot mount a tmpfs here") return
-    end
-    finally(function() H.ok("umount " .. H.q(mnt)) end)
+    local mnt, why = small_disk()
+    if not mnt then pending(why) return end
     local fill = "dd if=/dev/zero of=" .. H.q(mnt .. "/fill") .. " bs=4k 2>/dev/null; sync"
     local a = R.repo({ [STATE] = H.state_text(3) })
     local path, text = a .. "/" .. STATE, H.state_text(3)
@@ -399,6 +407,30 @@ describe("bad input around the numbering", function()
     H.ok(fill)
     assert.are.same({ 4 }, alloc(a, { "--authority", "dir:" .. mnt }).allocated_numbers)
     assert.are.same({ 5 }, alloc(a, { "--authority", "dir:" .. mnt }).allocated_numbers)
+  end)
+
+  it("a TODO.md that cannot be written: SYSTEM_ERROR, the state and the numbering's mark as they were", function()
+    local mnt, why = small_disk()
+    if not mnt then pending(why) return end
+    local main = worktrees(1, H.state_text(3))[1]
+    alloc(main)
+    local path, mark = main .. "/" .. STATE, main .. "/.git/tasknum/" .. KEY .. ".mark"
+    local text, marked = H.read(path), H.read(mark)
+    H.write(mnt .. "/TODO.md", "---\nnext_project_number: 4\n---\n")
+    H.ok("dd if=/dev/zero of=" .. H.q(mnt .. "/fill") .. " bs=4k 2>/dev/null; sync")
+    for _, args in ipairs({ { "allocate" }, { "add-task", "--name", "t" }, { "set", "--next", "9" } }) do
+      args[#args + 1] = "--todo"
+      args[#args + 1] = mnt .. "/TODO.md"
+      local r, code = run(main, args)
+      refused(r, code, "SYSTEM_ERROR", 71, path, text)
+      assert.matches("No space left on device", r.error.details, 1, true)
+      -- the mark moved on before TODO.md was written: numbers lost, and check
+      -- then blamed another worktree for them
+      assert.are.equal(marked, H.read(mark), args[1] .. " moved the mark")
+      assert.are.equal("---\nnext_project_number: 4\n---\n", H.read(mnt .. "/TODO.md"))
+    end
+    local _, code = run(main, { "check" })
+    assert.are.equal(0, code)
   end)
 
   it("a corrupt mark file: STATE_CORRUPT, never written over, a copy kept beside it", function()

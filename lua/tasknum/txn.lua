@@ -414,21 +414,33 @@ function Txn:new_text(literal)
   return text
 end
 
--- write(): the step's durable write: the numbering's mark first (a crash
--- after it leaves a gap, never a number handed out twice), then staged
--- files (TODO.md), then the state, whose rename commits the step.
+-- The staged files, then the numbering's mark; the files put back when
+-- the mark cannot move (unavailable, a race lost: the step may run again).
+function Txn:staged_then_mark()
+  local written = self:write_staged()
+  local ok, err = pcall(self.commit_mark, self)
+  if not ok then
+    self:unstage(written)
+    error(err, 0)
+  end
+  return written
+end
+
+-- write(): the step's durable write: staged files (TODO.md) first, put back
+-- if the numbering's mark cannot move: a TODO.md that cannot be written
+-- must not cost numbers; then the mark (a crash after it leaves a gap,
+-- never a number handed out twice), then the state, whose rename commits
+-- the step.
 function Txn:write()
   if self.counter == self.previous and not self.dirty then
-    self:commit_mark() -- a state ahead of the mark, or a new mark
-    self:write_staged()
+    self:staged_then_mark() -- a state ahead of the mark, or a new mark
     return
   end
   local literal = string.format("%d", self.counter)
   local text = self:new_text(literal)
   local sig = core.interrupted()
   if sig then error(errors.interrupted(sig, "before writing the state"), 0) end
-  self:commit_mark()
-  local written = self:write_staged()
+  local written = self:staged_then_mark()
   local i = self.info
   local done, err = self.file:write(text or self.text, not text and i.next_start or nil,
     not text and i.next_stop or nil, not text and literal or nil)
