@@ -235,7 +235,7 @@ describe("core.lock", function()
     assert.is_nil(h)
     assert.is_string(msg)
     assert.equal(core.ETIMEDOUT, code)
-    assert.is_true(took < 0.05, "timeout 0 took " .. took .. " s")
+    assert.is_true(took < 0.5, "timeout 0 took " .. took .. " s") -- one try, no wait (a loose bound: a busy machine)
   end)
 
   it("honours a fractional timeout", function()
@@ -244,10 +244,10 @@ describe("core.lock", function()
     assert.is_nil(h)
     assert.equal(core.ETIMEDOUT, code)
     assert.is_true(took >= 0.049, "gave up early: " .. took .. " s")
-    assert.is_true(took < 0.5, "gave up late: " .. took .. " s")
+    assert.is_true(took < 2, "gave up late: " .. took .. " s")
     took, h, _, code = timed(core.lock, path, 0.25)
     assert.equal(core.ETIMEDOUT, code)
-    assert.is_true(took >= 0.249 and took < 0.75, "0.25 s took " .. took .. " s")
+    assert.is_true(took >= 0.249 and took < 2.5, "0.25 s took " .. took .. " s")
   end)
 
   it("lets a waiter read the holder's record", function()
@@ -276,34 +276,47 @@ describe("core.lock", function()
     h:release()
   end)
 
-  -- One wake can land near a poller's tick by luck, so the hold times step
-  -- by 25 ms across a 100 ms span: a waiter that polls every 50 ms or more
-  -- misses the 20 ms bound in at least one round. The kernel wakes a real
-  -- waiter in well under a millisecond.
-  it("wakes a waiter as soon as the holder releases (no polling)", function()
-    for _, hold in ipairs({ 0.12, 0.145, 0.17, 0.195, 0.22 }) do
-      local stamp = dir .. "/released"
-      child = spawn_holder(path, hold, stamp)
-      local took, h = timed(core.lock, path, 5)
-      local acquired = core.clock()
-      assert.is_not_nil(h)
-      child:close()                    -- the stamp is written by now
-      child = nil
-      local latency = acquired - tonumber(readfile(stamp))
-      assert.is_true(took > 0.05, "did not wait for the holder: " .. took .. " s")
-      assert.is_true(latency >= 0 and latency < 0.02,
-        ("woke %.1f ms after a release (hold %.3f s)"):format(latency * 1e3, hold))
-      h:release()
+  -- A waiter traced while a holder keeps the lock for 0.6 s: one try
+  -- (F_OFD_SETLK), then one blocking F_OFD_SETLKW that the kernel ends at
+  -- the release, and the caller asleep in one ppoll until then; a poller
+  -- would show a try or a sleep per tick. Counted, not timed: a busy
+  -- machine cannot make it fail, a loop cannot make it pass.
+  it("wakes a waiter when the holder releases, without polling (strace)", function()
+    if not sh("command -v strace >/dev/null") then pending("needs strace to count the waiter's calls") return end
+    local stamp, trace = dir .. "/released", dir .. "/trace"
+    child = spawn_holder(path, 0.6, stamp)
+    local waiter = ([[
+      local core = require "tasknum.core"
+      local h = assert(core.lock(%q, 30))
+      io.write(string.format("%%.9f", core.clock()))
+      h:release()]]):format(path)
+    local out = capture(("LUA_CPATH=%s strace -f -qq -o %s "
+      .. "-e trace=fcntl,ppoll,poll,select,pselect6,nanosleep,clock_nanosleep %s -e %s"):format(
+      q(CPATH), q(trace), LUA, q(waiter)))
+    child:close()                      -- the stamp is written by now
+    child = nil
+    local acquired, released = tonumber(out), tonumber(readfile(stamp))
+    assert.is_truthy(acquired, "the waiter said: " .. tostring(out))
+    assert.is_true(acquired >= released, "the waiter got the lock before the holder let it go")
+    local log = readfile(trace)
+    local function count(pattern)
+      local n = 0
+      for _ in log:gmatch(pattern) do n = n + 1 end
+      return n
     end
+    assert.equal(1, count("F_OFD_SETLK,"), log)
+    assert.equal(1, count("F_OFD_SETLKW,"), log)
+    assert.equal(0, count("nanosleep%(") + count("select%(") + count("[^p]poll%("), log)
+    assert.is_true(count("ppoll%(") <= 2, log)
   end)
 
   it("is freed at once when its holder is killed with SIGKILL", function()
     child = spawn_holder(path)
     local pid = holder_pid(path)
     assert.is_true(sh("kill -KILL " .. pid))
-    local took, h = timed(core.lock, path, 2)
+    local took, h = timed(core.lock, path, 10)
     assert.is_not_nil(h)
-    assert.is_true(took < 0.5, "took " .. took .. " s after the kill")
+    assert.is_true(took < 5, "took " .. took .. " s after the kill")
     h:release()
   end)
 
