@@ -78,14 +78,13 @@ function M.key(path)
   return k
 end
 
-local function mkdirs(path)
-  local p = ""
-  for part in path:gmatch("[^/]+") do
-    p = p .. "/" .. part
-    if not core.stat(p) then
-      local ok, msg, errno = core.mkdir(p)
-      if not ok and errno ~= core.EEXIST then return nil, msg, errno end
-    end
+-- mkdirs(common): tasknum/remote in the common git dir, made with its
+-- owner, group and mode (root in a user's clone must not leave folders the
+-- user cannot write)
+local function mkdirs(common)
+  for _, rel in ipairs({ "tasknum", "tasknum/remote" }) do
+    local ok, msg, errno = core.mkdirat(common, rel, common)
+    if not ok and errno ~= core.EEXIST then return nil, msg, errno end
   end
   return true
 end
@@ -100,6 +99,9 @@ function M.open(rest, f, spec)
   if name == "" then
     return nil, errors.new("INVALID_ARGUMENT", "git: needs a remote, as in git:origin",
       "the authority " .. redact(spec, secret) .. " names no remote")
+  elseif name:sub(1, 1) == "-" then -- git would take it for an option (--upload-pack=CMD runs CMD)
+    return nil, errors.new("INVALID_ARGUMENT", "git: not a remote: " .. redact(name, secret),
+      "a remote's name or URL never starts with -")
   end
   local real = f.real or core.realpath(f.path) or f.path
   local tree, err = require("tasknum.gitdir").find(real)
@@ -141,7 +143,11 @@ end
 -- git(args, input) -> status, stdout, stderr | nil, err (git could not be
 -- run, the deadline passed, or the host was asked to stop). counts calls.
 function Git:git(args, input, what)
-  local argv = { "git", "--git-dir=" .. self.gitdir }
+  -- git finds the repository from the working tree's top, so that its own
+  -- safe.directory rule holds: --git-dir would skip it, and a repository
+  -- another user owns would run that user's commands (remote.*.uploadpack,
+  -- core.sshCommand) as the caller.
+  local argv = { "git", "-C", self.top }
   for _, c in ipairs(CONFIG) do argv[#argv + 1] = c end
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   self.calls = self.calls + 1
@@ -185,11 +191,15 @@ end
 
 local HEX = "^%x+$"
 
+-- The cache's text, "" when it is missing or not a regular file: it is read
+-- without following a link, never blocks (a FIFO planted in a shared
+-- common git dir), and holds at most 16 short lines.
+function Git:cache_text()
+  return core.readat(self.dir, self.key .. ".cache", 4096) or ""
+end
+
 function Git:cached(oid)
-  local f = io.open(self.cache_path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local text = self:cache_text()
   for o, s, min, max in text:gmatch("(%x+) (%d+) ?(%-?%d*) ?(%-?%d*)\n") do
     if o == oid then
       min, max = math.tointeger(tonumber(min)), math.tointeger(tonumber(max))
@@ -203,28 +213,26 @@ end
 -- temp file and renamed over the cache, so a reader sees whole lines or
 -- none (a line is only believed with its newline).
 function Git:remember(oid, serial, range)
-  local f = io.open(self.cache_path, "rb")
   local lines = { oid .. " " .. serial .. (range and (" " .. range.min .. " " .. range.max) or "") .. "\n" }
-  if f then
-    for line in f:read("a"):gmatch("[^\n]*\n") do
-      local o = line:match("^(%x+) %d+")
-      if o and o ~= oid and #lines < 16 then lines[#lines + 1] = line end
-    end
-    f:close()
+  for line in self:cache_text():gmatch("[^\n]*\n") do
+    local o = line:match("^(%x+) %d+")
+    if o and o ~= oid and #lines < 16 then lines[#lines + 1] = line end
   end
   -- a writer killed before its rename left its temp file: removed once its
   -- pid is gone (a live one's is its own to rename)
-  local dir, name = self.cache_path:match("^(.*)/([^/]*)$")
-  for _, f in ipairs(core.listdir(dir) or {}) do
+  local name = self.key .. ".cache"
+  for _, f in ipairs(core.listdir(self.dir) or {}) do
     local pid = f:sub(1, #name + 5) == name .. ".tmp-" and math.tointeger(tonumber(f:sub(#name + 6)))
-    if pid and pid ~= core.pid() and core.alive(pid) == false then os.remove(dir .. "/" .. f) end
+    if pid and pid ~= core.pid() and core.alive(pid) == false then core.removeat(self.dir, f) end
   end
-  local tmp = self.cache_path .. ".tmp-" .. core.pid()
-  local w = io.open(tmp, "wb")
-  if not w then return end
-  w:write(table.concat(lines))
-  w:close()
-  os.rename(tmp, self.cache_path)
+  -- made new (never through a link or into a file someone left in the
+  -- name), then renamed over the cache; a cache that cannot be kept is
+  -- only a fetch more next time
+  local tmp = name .. ".tmp-" .. core.pid()
+  core.removeat(self.dir, tmp)
+  if core.writeat(self.dir, tmp, table.concat(lines), self.common) then
+    if not core.renameat(self.dir, tmp, name) then core.removeat(self.dir, tmp) end
+  end
 end
 
 function Git:forget()
@@ -258,13 +266,13 @@ end
 -- of this clone's common git dir. No network yet.
 function Git:acquire(deadline, holder, timeout)
   self.deadline, self.who = deadline, holder or {}
-  local ok, msg, errno = mkdirs(self.dir)
+  local ok, msg, errno = mkdirs(self.common)
   if not ok then
     return nil, errors.system(msg, errno, "cannot make the folder of the git authority's lock")
   end
   local record = require("cjson").encode(self.who) .. "\n"
   local lock
-  lock, msg, errno = core.lock(self.lock_path, left(deadline), record)
+  lock, msg, errno = core.lock(self.lock_path, left(deadline), record, self.common)
   if lock then
     self.lock = lock
     return true
@@ -297,7 +305,13 @@ function Git:remote_oid()
   if not status then return nil, out end
   if status == 2 then return false end
   if status ~= 0 then
-    return nil, self:unavailable("git ls-remote failed (exit " .. status .. ")", err)
+    local e = self:unavailable("git ls-remote failed (exit " .. status .. ")", err)
+    local st, _, uid = core.stat(self.top), core.user()
+    if st and st.uid ~= uid then -- git leaves such a clone alone: its remotes are not read
+      e.details = e.details .. "; the clone belongs to " .. core.user(st.uid) .. ", and git does not use"
+        .. " another user's repository (see `git help config`, safe.directory)"
+    end
+    return nil, e
   end
   for oid, name in out:gmatch("(%x+)\t([^\n]+)") do
     if name == self.ref then return oid end

@@ -1,0 +1,75 @@
+-- The git:REMOTE authority in repositories others control (review 2): a
+-- state committed by a stranger, a repository another user owns, files a
+-- teammate plants in a shared common git dir. None of them may make
+-- tasknum run a command, write through a link, or hang.
+local H = require "spec_helper"
+local G = require "support.gitd"
+
+-- A bare remote, a clone of it with a state; -> dir, clone, state
+local function clone()
+  local dir = H.tmpdir()
+  local bare = G.bare(dir .. "/team.git")
+  local top, state = G.clone("file://" .. bare, dir .. "/a")
+  return dir, top, state
+end
+
+describe("git authority in hostile repositories", function()
+  after_each(H.cleanup)
+
+  it("a remote that starts with - is never an option to git (committed or given)", function()
+    local dir, top, state = clone()
+    local marker = dir .. "/ran"
+    local spec = "git:--upload-pack=touch " .. marker .. ";"
+    local text = H.state_text(5):gsub('"policy": "increment"', '"policy": "increment", "authority": '
+      .. require("cjson").encode(spec))
+    H.write(state, text)
+    local r, code = H.run_json({ "allocate" }, { cwd = top })
+    assert.are.equal("INVALID_ARGUMENT", r.error_code)
+    assert.are.equal(64, code)
+    assert.is_nil(H.read(marker))
+    r = H.run_json({ "allocate", "--authority", spec, "--state", state })
+    assert.are.equal("INVALID_ARGUMENT", r.error_code)
+    assert.is_nil(H.read(marker))
+    assert.are.equal(text, H.read(state))
+  end)
+
+  it("a repository another user owns: its config runs nothing (git's safe.directory holds)", function()
+    local prefix, why = H.as(42001)
+    if not prefix then return pending(why) end
+    local dir, top, state = clone()
+    local marker = dir .. "/ran"
+    G.git("-C", top, "config", "remote.origin.uploadpack", "touch " .. marker .. "; git-upload-pack")
+    G.git("-C", top, "config", "remote.origin.receivepack", "touch " .. marker .. "; git-receive-pack")
+    assert(H.ok("chown -R 42001:42001 " .. H.q(dir)))
+    local r, code = H.run_json({ "allocate", "--authority", "git:origin", "--state", state })
+    assert.are.equal("AUTHORITY_UNAVAILABLE", r.error_code, code)
+    assert.matches("safe.directory", r.error.details, 1, true)
+    assert.is_nil(H.read(marker))
+    -- its owner still allocates there
+    r = H.run_json({ "allocate", "--authority", "git:origin", "--state", state }, { prefix = prefix })
+    assert.are.equal("success", r.status, require("cjson").encode(r))
+  end)
+
+  it("the cache of serials: never written through a link, a FIFO does not hang", function()
+    local dir, top, state = clone()
+    local r = H.run_json({ "allocate", "--authority", "git:origin", "--state", state })
+    assert.are.equal("success", r.status)
+    local remote = top .. "/.git/tasknum/remote/"
+    local cache = remote .. "specs%2Fstate.json.cache"
+    assert.truthy(H.read(cache))
+    -- a link planted at the temp file's name (the pid is the process's own)
+    H.write(dir .. "/victim", "keep me\n")
+    local out = H.sh("cd " .. H.q(top) .. " && sh -c 'ln -s " .. H.q(dir .. "/victim") .. " "
+      .. H.q(cache .. ".tmp-") .. "$$; exec " .. H.q(H.bin) .. " allocate --authority git:origin'")
+    assert.matches('"status":"success"', out, 1, true)
+    assert.are.equal("keep me\n", H.read(dir .. "/victim"))
+    -- a FIFO in the cache's name: an answer within the timeout
+    os.remove(cache)
+    assert(H.ok("mkfifo " .. H.q(cache)))
+    local t0 = os.time()
+    out = H.sh("cd " .. H.q(top) .. " && timeout 20 " .. H.q(H.bin)
+      .. " allocate --authority git:origin --timeout 2")
+    assert.truthy(os.time() - t0 < 15, out)
+    assert.matches('"status":"success"', out, 1, true)
+  end)
+end)
