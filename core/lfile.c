@@ -107,15 +107,37 @@ static int l_create(lua_State *L)
 }
 
 
-/* upward(dir, name) -> the folder, and the type of what is there ("file",
- * "directory", "link", "other"): the nearest of dir and the folders above
- * it that holds name (lstat) | false when none does, up to /. dir must be
- * absolute. One call for the walk up that finds a working tree's .git. */
+/* Whether what st describes, found in the folder path (cut at len), is
+ * owned by this user, root, or the folder's owner: git's rule for a .git
+ * above the current folder (safe.directory, CVE-2022-24765), so that
+ * another user's /tmp/.git is not taken for the repository of everything
+ * under /tmp. */
+static int owned(char *path, size_t len, const struct stat *st)
+{
+    struct stat dst;
+    uid_t me = geteuid();
+    if (st->st_uid == me || st->st_uid == 0)
+        return 1;
+    char c = path[len > 1 ? len : 1];
+    path[len > 1 ? len : 1] = '\0';
+    int rc = stat(path, &dst);
+    path[len > 1 ? len : 1] = c;
+    return rc == 0 && dst.st_uid == st->st_uid;
+}
+
+/* upward(dir, name [, owned]) -> the folder, and the type of what is there
+ * ("file", "directory", "link", "other"): the nearest of dir and the
+ * folders above it that holds name (lstat) | false when none does, up to
+ * /. dir must be absolute. One call for the walk up that finds a working
+ * tree's .git. owned: what is found must be this user's, root's or its
+ * folder's owner's (see owned()), or the walk ends with false, "foreign",
+ * and the path found. */
 static int l_upward(lua_State *L)
 {
     size_t len;
     const char *dir = luaL_checklstring(L, 1, &len);
     const char *name = luaL_checkstring(L, 2);
+    int check = lua_toboolean(L, 3);
     luaL_argcheck(L, dir[0] == '/', 1, "an absolute path");
     luaL_Buffer b;
     char *path = luaL_buffinitsize(L, &b, len + strlen(name) + 2);
@@ -128,6 +150,12 @@ static int l_upward(lua_State *L)
         path[n] = '/';
         strcpy(path + n + 1, name);
         if (lstat(path, &st) == 0) {
+            if (check && !owned(path, n, &st)) {
+                lua_pushboolean(L, 0);
+                lua_pushliteral(L, "foreign");
+                lua_pushstring(L, path);
+                return 3;
+            }
             lua_pushlstring(L, path, len);
             lua_pushstring(L, lutil_type_name(st.st_mode));
             return 2;

@@ -72,4 +72,46 @@ describe("git authority in hostile repositories", function()
     assert.truthy(os.time() - t0 < 15, out)
     assert.matches('"status":"success"', out, 1, true)
   end)
+
+  -- Another user's .git above a state that has none (a 1777 folder such as
+  -- /tmp): not the state's repository, as git's safe.directory rule says.
+  H.each_caller("a .git another user planted above the state", function(who)
+    it("is not used: no numbering kept in it, no team files looked for under it", function()
+      local planter = H.as(42002)
+      if not planter or (who.uid and not who.prefix) then return pending("needs root and setpriv") end
+      local dir = H.tmpdir()
+      local pub = dir .. "/pub"
+      assert(H.ok("mkdir -m 1777 " .. H.q(pub) .. " && chmod 755 " .. H.q(dir)))
+      assert(H.ok(planter .. " sh -c " .. H.q("mkdir -m 777 " .. pub .. "/.git " .. pub .. "/.git/tasknum "
+        .. "&& mkdir -p " .. pub .. "/.opencode/tasknum && echo 'error(\"planted\")' > "
+        .. pub .. "/.opencode/tasknum/conflict.lua")))
+      local mine = pub .. "/proj"
+      H.write(mine .. "/specs/state.json", H.state_text(5))
+      H.write(mine .. "/numbers.json", H.state_text(7))
+      H.give(who, mine)
+      for _, case in ipairs({ { "specs/state.json", 5 }, { "numbers.json", 7 } }) do
+        local r = H.run_json({ "allocate", "--state", mine .. "/" .. case[1] }, { prefix = who.prefix })
+        assert.are.equal("success", r.status, require("cjson").encode(r))
+        assert.are.same({ case[2] }, r.allocated_numbers)
+        assert.are.equal("file", r.authority.kind)
+      end
+      assert.are.equal("", H.ls(pub .. "/.git/tasknum"))
+      local r = H.run_json({ "allocate", "--authority", "worktrees", "--state", mine .. "/specs/state.json" },
+        { prefix = who.prefix })
+      assert.are.equal("INVALID_ARGUMENT", r.error_code)
+      assert.matches(pub .. "/.git belongs to another user", r.error.details, 1, true)
+    end)
+
+    it("a .git of the folder's owner is used, whoever runs", function()
+      local dir = H.tmpdir()
+      local top = dir .. "/proj"
+      assert(H.ok("git init -q " .. H.q(top)))
+      H.write(top .. "/specs/state.json", H.state_text(5))
+      assert(H.ok("chown -R 42002:42002 " .. H.q(top) .. " && chmod -R a+rwX " .. H.q(top)
+        .. " && chmod 755 " .. H.q(dir)))
+      local r = H.run_json({ "allocate", "--state", top .. "/specs/state.json" }, { prefix = who.prefix })
+      assert.are.equal("success", r.status, require("cjson").encode(r))
+      assert.are.equal("worktrees", r.authority.kind)
+    end)
+  end)
 end)

@@ -2,10 +2,14 @@
 -- and the repository's common git dir, found by reading files alone: never
 -- by starting `git` (an allocation must not pay for a process start).
 --
---   top(real)          -> top, dotgit, type | false: the working tree's top
---                         folder (the nearest folder above the real state
---                         that holds a `.git`), its `.git` and what it is
---                         ("file", "directory", "link"): one call into C
+--   top(real)          -> top, dotgit, type | false [, foreign]: the working
+--                         tree's top folder (the nearest folder above the
+--                         real state that holds a `.git`), its `.git` and
+--                         what it is ("file", "directory", "link"): one
+--                         call into C. A `.git` owned by another user than
+--                         the caller, root or its folder's owner is not a
+--                         working tree (git's safe.directory rule: another
+--                         user's /tmp/.git): false and its path
 --   find(real)         -> tree | false | nil, err: top and the dirs below
 --   inside(real, top)  -> the path of real inside the tree
 --
@@ -33,8 +37,8 @@ local function broken(message, details, errno)
 end
 
 function M.top(real)
-  local dir, kind = core.upward(fs.dirname(real), ".git")
-  if not dir then return false end
+  local dir, kind, foreign = core.upward(fs.dirname(real), ".git", true)
+  if not dir then return false, foreign end
   return dir, (dir == "/" and "" or dir) .. "/.git", kind
 end
 
@@ -103,7 +107,7 @@ end
 
 function M.find(real)
   local top, dotgit, kind = M.top(real)
-  if not top then return false end
+  if not top then return false, dotgit end
   local gitdir, common
   if kind == "file" then
     gitdir, common = linked(top, dotgit)

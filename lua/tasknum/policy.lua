@@ -23,8 +23,10 @@ local M = {}
 -- The project folders a team's files live in, below the project root.
 M.PROJECT = { ".opencode/tasknum", ".claude/tasknum" }
 
--- The git top level at or above dir (a folder holding .git), or nil.
+-- The git top level at or above dir (a folder holding .git), or nil; as
+-- tasknum.gitdir.top, another user's .git is none.
 function M.git_top(dir)
+  if dir and dir:sub(1, 1) == "/" then return core.upward(dir, ".git", true) or nil end
   while dir and dir ~= "" do
     if core.stat((dir == "/" and "" or dir) .. "/.git") then return dir end
     if dir == "/" or dir == "." then return nil end

@@ -197,7 +197,7 @@ function Txn:git_top()
   local known = self.auth and self.auth.top
   if known == nil then known = self.file.top end
   if known == nil then -- tasknum.gitdir.top, without loading it
-    known = core.upward(require("tasknum.fs").dirname(self.real), ".git") or false
+    known = core.upward(require("tasknum.fs").dirname(self.real), ".git", true) or false
     self.file.top = known
   end
   return known

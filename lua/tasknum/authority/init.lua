@@ -79,7 +79,7 @@ function M.open(spec, f, source)
   if spec == nil or spec == "" then
     -- a working tree above the state (tasknum.gitdir.top, without loading
     -- it for a state outside git); kept: the step asks again (.gitignore)
-    f.top = core.upward(fs.dirname(f.real), ".git") or false
+    f.top = core.upward(fs.dirname(f.real), ".git", true) or false
     spec = f.top and "worktrees" or "file"
   end
   if spec == "file" then
