@@ -114,4 +114,31 @@ describe("git authority in hostile repositories", function()
       assert.are.equal("worktrees", r.authority.kind)
     end)
   end)
+
+  it("a linked worktree whose commondir cannot be read: no numbering of its own, no number twice", function()
+    local dir = H.tmpdir()
+    local main, other = dir .. "/main", dir .. "/other"
+    assert(H.ok("git init -q " .. H.q(main)))
+    H.write(main .. "/specs/state.json", H.state_text(5))
+    G.git("-C", main, "add", ".")
+    G.git("-C", main, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "state")
+    G.git("-C", main, "worktree", "add", "-q", other)
+    local r = H.run_json({ "allocate", "--state", other .. "/specs/state.json" })
+    assert.are.same({ 5 }, r.allocated_numbers)
+    local commondir = main .. "/.git/worktrees/other/commondir"
+    local text = H.read(commondir)
+    os.remove(commondir)
+    assert(H.ok("mkfifo " .. H.q(commondir)))
+    r = H.run_json({ "allocate", "--state", other .. "/specs/state.json" })
+    assert.are.equal("AUTHORITY_UNAVAILABLE", r.error_code)
+    assert.matches("commondir", r.error.message, 1, true)
+    os.remove(commondir)
+    H.write(commondir, text)
+    local got = {}
+    for _, state in ipairs({ main .. "/specs/state.json", other .. "/specs/state.json" }) do
+      r = H.run_json({ "allocate", "--state", state })
+      got[#got + 1] = r.allocated_numbers[1]
+    end
+    assert.are.same({ 6, 7 }, got)
+  end)
 end)
