@@ -37,17 +37,33 @@ static void target_free(struct target *t)
     errno = err;
 }
 
-/* Follows path when it is a symlink; a missing file or a dangling link is
- * taken as it is (the new file then replaces the link itself). */
+/* Follows path when it is a symlink tasknum may follow (beside_link_trusted:
+ * the link is the caller's, root's or its target's owner's; else ELOOP),
+ * to the very file judged (a link swapped meanwhile: EAGAIN); a missing
+ * file or a dangling link is taken as it is (the new file then replaces
+ * the link itself). A path the caller resolved may still end in a link by
+ * the time it is written, when a folder on the way is someone else's. */
 static char *resolve(const char *path)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-        char *real = realpath(path, NULL);
-        if (real != NULL || errno != ENOENT)
-            return real;
+    struct stat link, target, st;
+    int ok = beside_link_trusted(path, &link, &target);
+    if (ok == -1)
+        return errno == ENOENT ? strdup(path) : NULL;
+    if (!S_ISLNK(link.st_mode))
+        return strdup(path);
+    if (!ok) {
+        errno = ELOOP;
+        return NULL;
     }
-    return strdup(path);
+    char *real = realpath(path, NULL);
+    if (real == NULL)
+        return errno == ENOENT ? strdup(path) : NULL;
+    if (stat(real, &st) == -1 || st.st_dev != target.st_dev || st.st_ino != target.st_ino) {
+        free(real);
+        errno = EAGAIN;
+        return NULL;
+    }
+    return real;
 }
 
 static int target_init(struct target *t, const char *path)

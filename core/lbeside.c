@@ -236,24 +236,41 @@ static int l_touchat(lua_State *L)
     return 1;
 }
 
-/* trusted(path) -> true | nil, message, EPERM: whether a link at path may
- * be followed (see beside_link_trusted); a path that is no link is. */
+/* trusted(path) -> true [, real] | nil, message, EPERM: whether a link at
+ * path may be followed (see beside_link_trusted); a path that is no link
+ * is. For a link, real is the real path of the very file judged: the link
+ * can be swapped between the judgement and any later lookup (a link's
+ * owner may rename another link over it in a sticky folder), so the caller
+ * uses real, never path again. Swapped while judged: EAGAIN. */
 static int l_trusted(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    struct stat link, target;
+    struct stat link, target, st;
+    char msg[8192];
     int ok = beside_link_trusted(path, &link, &target);
     if (ok == -1)
         return lutil_fail(L, errno, path);
     if (!ok) {
-        char msg[8192];
         snprintf(msg, sizeof msg, "%s: a symbolic link of uid %ld to a file of uid %ld; tasknum "
                  "follows a link only when it belongs to you, to root or to the owner of its "
                  "target", path, (long)link.st_uid, (long)target.st_uid);
         return lutil_failmsg(L, EPERM, msg);
     }
     lua_pushboolean(L, 1);
-    return 1;
+    if (!S_ISLNK(link.st_mode))
+        return 1;
+    char *real = realpath(path, NULL);
+    if (real == NULL)
+        return lutil_fail(L, errno, path);
+    if (stat(real, &st) == -1 || st.st_dev != target.st_dev || st.st_ino != target.st_ino) {
+        free(real);
+        snprintf(msg, sizeof msg, "%s: the link changed while tasknum checked it; "
+                 "try again", path);
+        return lutil_failmsg(L, EAGAIN, msg);
+    }
+    lua_pushstring(L, real);
+    free(real);
+    return 2;
 }
 
 static const luaL_Reg beside_funcs[] = {

@@ -72,13 +72,21 @@ function M.find(explicit)
       "cannot use the state file" .. from)
   end
   -- A state reached through a link is written at the link's target: only
-  -- through a link its target's owner could have made (see README Security)
+  -- through a link its target's owner could have made (see README Security),
+  -- and from then on at the real path of the file judged (tmsg): the link
+  -- may be swapped for another after the judgement
+  -- (real above is only for the kind: a link may lead elsewhere now)
   local trusted, tmsg, terrno = core.trusted(path)
-  if not trusted and terrno == core.EPERM then
+  local f, msg, errno
+  if trusted then
+    real = tmsg or real
+    f, msg, errno = core.openread(real or path)
+    if f then f:close() return path, real or path end
+  elseif terrno ~= core.ENOENT then
     return nil, errors.system(tmsg, terrno, "cannot use the state file")
+  else
+    errno = core.ENOENT
   end
-  local f, msg, errno = core.openread(path)
-  if f then f:close() return path, real or path end
   if errno == core.ENOENT then
     return nil, errors.new("STATE_NOT_FOUND", "state file not found: " .. path .. from, env
       and "$TASKNUM_STATE names a file that is not there: correct it, or unset it and tasknum finds "

@@ -102,7 +102,7 @@ function M.status(opts)
   local path, real = state.find(opts.state)
   if not path then return answer.failure(real) end
   local s = answer.success{ state_path = path }
-  local text, err = state.read(path)
+  local text, err = state.read(real or path)
   local info
   if text then info = counter(s, text) else s.state_error = error_fields(err) end
   s.authority = M.mark(path, real, info, opts)
@@ -329,7 +329,7 @@ end
 function M.check(opts)
   local path, real = state.find(opts.state)
   if not path then return answer.failure(real) end
-  local text, rerr = state.read(path)
+  local text, rerr = state.read(real or path)
   if not text then return answer.failure(rerr, { state_path = path }) end
   local policies, perr = policy.policies(path)
   if not policies then return answer.failure(perr, { state_path = path }) end

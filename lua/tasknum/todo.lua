@@ -51,7 +51,8 @@ local function read(path)
     if terrno == core.ENOENT then return nil end
     error(errors.system(tmsg, terrno, "cannot use " .. path), 0)
   end
-  local real = core.realpath(path) or path
+  -- a link: the real path of the file judged (the link may be swapped after)
+  local real = tmsg or core.realpath(path) or path
   local text, msg, errno = core.readfile(real, true)
   if not text then
     if errno == core.ENOENT then return nil end
