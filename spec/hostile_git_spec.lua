@@ -76,7 +76,7 @@ describe("git authority in hostile repositories", function()
   -- Another user's .git above a state that has none (a 1777 folder such as
   -- /tmp): not the state's repository, as git's safe.directory rule says.
   H.each_caller("a .git another user planted above the state", function(who)
-    it("is not used: no numbering kept in it, no team files looked for under it", function()
+    it("is not used: no numbering kept in it, none kept apart either, unless trusted", function()
       local planter = H.as(42002)
       if not planter or (who.uid and not who.prefix) then return pending("needs root and setpriv") end
       local dir = H.tmpdir()
@@ -89,17 +89,28 @@ describe("git authority in hostile repositories", function()
       H.write(mine .. "/specs/state.json", H.state_text(5))
       H.write(mine .. "/numbers.json", H.state_text(7))
       H.give(who, mine)
-      for _, case in ipairs({ { "specs/state.json", 5 }, { "numbers.json", 7 } }) do
-        local r = H.run_json({ "allocate", "--state", mine .. "/" .. case[1] }, { prefix = who.prefix })
-        assert.are.equal("success", r.status, require("cjson").encode(r))
-        assert.are.same({ case[2] }, r.allocated_numbers)
-        assert.are.equal("file", r.authority.kind)
+      -- (as git: refused, never quietly numbered apart from the worktrees
+      -- of a repository whose folder and .git have different owners)
+      for _, case in ipairs({ { "specs/state.json" }, { "numbers.json" },
+          { "specs/state.json", "worktrees" }, { "specs/state.json", "dir:" .. mine } }) do
+        local args = { "allocate", "--state", mine .. "/" .. case[1] }
+        if case[2] then args[#args + 1] = "--authority" args[#args + 1] = case[2] end
+        local r, code = H.run_json(args, { prefix = who.prefix })
+        assert.are.equal("AUTHORITY_UNAVAILABLE", r.error_code, require("cjson").encode(r))
+        assert.are.equal(76, code)
+        assert.matches(pub .. "/.git belongs to 42002", r.error.message, 1, true)
+        assert.matches("TASKNUM_TRUST=" .. pub, r.error.details, 1, true)
       end
+      assert.are.equal(H.state_text(5), H.read(mine .. "/specs/state.json"))
       assert.are.equal("", H.ls(pub .. "/.git/tasknum"))
-      local r = H.run_json({ "allocate", "--authority", "worktrees", "--state", mine .. "/specs/state.json" },
+      local r = H.run_json({ "allocate", "--authority", "file", "--state", mine .. "/numbers.json" },
         { prefix = who.prefix })
-      assert.are.equal("INVALID_ARGUMENT", r.error_code)
-      assert.matches(pub .. "/.git belongs to another user", r.error.details, 1, true)
+      assert.are.same({ 7 }, r.allocated_numbers)
+      -- trusted, it is the repository
+      r = H.run_json({ "allocate", "--state", mine .. "/specs/state.json" },
+        { prefix = who.prefix, env = { TASKNUM_TRUST = pub } })
+      assert.are.same({ 5 }, r.allocated_numbers)
+      assert.are.equal("worktrees", r.authority.kind)
     end)
 
     it("a .git of the folder's owner is used, whoever runs", function()

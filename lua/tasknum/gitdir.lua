@@ -38,7 +38,8 @@ end
 
 function M.top(real)
   local dir, kind, foreign = core.upward(fs.dirname(real), ".git", true)
-  if not dir then return false, foreign end
+  if not dir and foreign then return M.foreign(real, foreign) end
+  if not dir then return false end
   return dir, (dir == "/" and "" or dir) .. "/.git", kind
 end
 
@@ -105,9 +106,33 @@ local function linked(top, dotgit)
   return gitdir, real
 end
 
+-- foreign(real, dotgit) -> top, dotgit, type when the caller trusts the
+-- folder of another user's .git (TASKNUM_TRUST, the trust file: a team
+-- whose repository folder and .git have different owners), else nil, err:
+-- a numbering must not quietly be kept apart from the one the repository's
+-- other worktrees keep, nor in a .git a stranger planted above the state.
+function M.foreign(real, dotgit)
+  local folder = fs.dirname(dotgit)
+  local ok, err = require("tasknum.trust").covers(folder)
+  if ok == nil then return nil, err end
+  if ok then
+    local dir, kind = core.upward(fs.dirname(real), ".git")
+    return dir, (dir == "/" and "" or dir) .. "/.git", kind
+  end
+  local st = core.stat(dotgit)
+  local e = errors.new("AUTHORITY_UNAVAILABLE", dotgit .. " belongs to "
+    .. (st and core.user(st.uid) or "another user") .. ", not to you, root or the owner of "
+    .. folder .. ": tasknum does not take it for the state's repository (git would not either)",
+    "if that repository is yours to use, trust it: TASKNUM_TRUST=" .. folder .. " or a line "
+    .. folder .. " in ~/.config/tasknum/trust; or number this state on its own with --authority file")
+  e.retry = false
+  return nil, e
+end
+
 function M.find(real)
   local top, dotgit, kind = M.top(real)
-  if not top then return false, dotgit end
+  if top == nil then return nil, dotgit end
+  if not top then return false end
   local gitdir, common
   if kind == "file" then
     gitdir, common = linked(top, dotgit)

@@ -93,6 +93,14 @@ local function covered(list, path)
   return false
 end
 
+-- covers(path) -> whether $TASKNUM_TRUST or the trust file covers the real
+-- path | nil, err (a trust file others could change)
+function M.covers(path)
+  local list, err = M.trusted()
+  if not list then return nil, err end
+  return covered(list, core.realpath(path) or path)
+end
+
 local function under(path, top)
   return top == "/" or path == top or path:sub(1, #top + 1) == top .. "/"
 end

@@ -44,7 +44,8 @@ function M.open(rest, f, spec, base)
     e.retry = false
     return nil, e
   end
-  local top = gitdir.top(f.real)
+  local top, terr = gitdir.top(f.real)
+  if top == nil then return nil, terr end
   local key = top and gitdir.inside(f.real, top) or f.real
   return marks.new{ kind = "dir", folder = real, key = marks.key(key), like = real, spec = spec, top = top,
     hint = "the folder is the one " .. spec .. " names" }

@@ -79,7 +79,13 @@ function M.open(spec, f, source)
   if spec == nil or spec == "" then
     -- a working tree above the state (tasknum.gitdir.top, without loading
     -- it for a state outside git); kept: the step asks again (.gitignore)
-    f.top = core.upward(fs.dirname(f.real), ".git", true) or false
+    local top, _, foreign = core.upward(fs.dirname(f.real), ".git", true)
+    if not top and foreign then
+      local err
+      top, err = require("tasknum.gitdir").foreign(f.real, foreign)
+      if not top then return nil, err end
+    end
+    f.top = top or false
     spec = f.top and "worktrees" or "file"
   end
   if spec == "file" then

@@ -53,8 +53,9 @@ M.redact = redact
 -- The state's path inside its git working tree, found without git.
 local function tree_path(real)
   local gitdir = require "tasknum.gitdir"
-  local top = gitdir.top(real)
-  return top and gitdir.inside(real, top) or nil
+  local top, err = gitdir.top(real)
+  if top == nil then return nil, err end
+  return top and gitdir.inside(real, top) or false
 end
 
 -- where(parsed, key): the connection without its password, as a URI.
@@ -87,7 +88,10 @@ function M.open(rest, f, spec)
   end
   if key == "" then
     local real = f.real or core.realpath(f.path) or f.path
-    key = tree_path(real) or real
+    local err
+    key, err = tree_path(real)
+    if key == nil then return nil, err end
+    key = key or real
   end
   local secret = parsed.password
   local a = setmetatable({ kind = "postgresql", uri = uri, key = key, secret = secret,

@@ -22,9 +22,7 @@ function M.open(rest, f, spec)
   if tree == nil then return nil, err end
   if not tree then
     return nil, errors.new("INVALID_ARGUMENT", "the worktrees authority needs the state inside a git "
-      .. "working tree", f.real .. " is not inside one (no .git above it"
-      .. (err and ("; " .. err .. " belongs to another user and is not used, as git would not") or "")
-      .. "); use --authority file, "
+      .. "working tree", f.real .. " is not inside one (no .git above it); use --authority file, "
       .. "or dir:PATH to share a numbering through a folder")
   end
   return marks.new{ kind = "worktrees", folder = tree.common .. "/tasknum", key = marks.key(tree.path),
