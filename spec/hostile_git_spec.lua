@@ -152,4 +152,29 @@ describe("git authority in hostile repositories", function()
     end
     assert.are.same({ 6, 7 }, got)
   end)
+
+  it("a link at the worktrees mark is refused, its target never read nor copied; calling again does not help", function()
+    local dir = H.tmpdir()
+    local top = dir .. "/proj"
+    assert(H.ok("git init -q " .. H.q(top)))
+    local state = top .. "/specs/state.json"
+    H.write(state, H.state_text(5))
+    H.write(dir .. "/secret", "not a mark\n")
+    local folder = top .. "/.git/tasknum"
+    assert(H.ok("mkdir " .. H.q(folder) .. " && ln -s " .. H.q(dir .. "/secret") .. " "
+      .. H.q(folder .. "/specs%2Fstate.json.mark")))
+    local r, code = H.run_json({ "allocate", "--state", state })
+    assert.are.equal("AUTHORITY_UNAVAILABLE", r.error_code, require("cjson").encode(r))
+    assert.are.equal(76, code)
+    assert.is_false(r.retry_suggested)
+    assert.are.equal("specs%2Fstate.json.lock specs%2Fstate.json.mark ", H.ls(folder))
+    assert.are.equal(H.state_text(5), H.read(state))
+    -- a dangling one: not created through, and no retry advised either
+    os.remove(folder .. "/specs%2Fstate.json.mark")
+    assert(H.ok("ln -s " .. H.q(dir .. "/made") .. " " .. H.q(folder .. "/specs%2Fstate.json.mark")))
+    r = H.run_json({ "allocate", "--state", state })
+    assert.are.equal("AUTHORITY_UNAVAILABLE", r.error_code)
+    assert.is_false(r.retry_suggested)
+    assert.is_nil(H.read(dir .. "/made"))
+  end)
 end)

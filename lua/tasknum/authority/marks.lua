@@ -67,7 +67,8 @@ end
 
 local PERMANENT = { [core.EACCES] = true, [core.EPERM] = true, [core.ENOENT] = true,
                     [core.ENOTDIR] = true, [core.ELOOP] = true, [core.EROFS] = true,
-                    [core.ENOSPC] = true }
+                    [core.ENOSPC] = true, [core.EEXIST] = true, [core.ENXIO] = true,
+                    [core.EISDIR] = true }
 
 -- The error for a file of the numbering that cannot be used.
 function Marks:unavailable(what, msg, errno)
@@ -195,7 +196,10 @@ end
 
 -- read() -> serial, range {min, max} | false (no mark yet) | nil, err
 function Marks:read()
-  local text, msg, errno = core.readfile(self.mark_path)
+  -- never through a link (a mark is only ever written without following
+  -- one): a link in a shared folder must not have its target read and
+  -- copied beside it as a "corrupt" mark
+  local text, msg, errno = core.readfile(self.mark_path, true)
   if not text then
     if errno == core.ENOENT then
       self.spare = nil
@@ -246,7 +250,7 @@ end
 function Marks:status()
   local lock = file.lock_status(self.lock_path)
   local s = { kind = self.kind, where = self.where, lock = lock, held = lock.held, holder = lock.holder }
-  local text, msg, errno = core.readfile(self.mark_path)
+  local text, msg, errno = core.readfile(self.mark_path, true)
   if text then
     local mark = M.parse(text)
     if mark then
