@@ -74,7 +74,7 @@ A command name is a command shipped with tasknum, or a team's commands/NAME.lua 
 local ENVIRONMENT = {
   { "TASKNUM_STATE", "the state file when no --state is given" },
   { "TASKNUM_PATH", "colon-separated team folders looked in before the project's (each with the project folder's layout: conflict.lua, audit.lua, format/, commands/)" },
-  { "TASKNUM_TRUST", "colon-separated folders whose team files run even though others could write them; * trusts every folder" },
+  { "TASKNUM_TRUST", "colon-separated folders whose team files run even though others could write them, and whose .git is the state's repository though another user owns it; * trusts every folder" },
   { "TASKNUM_OVERRIDE", "names of shipped commands (allocate, add-task, todo, ...) that a team's commands/NAME.lua may replace" },
   { "XDG_CONFIG_HOME", "where the trust file is: $XDG_CONFIG_HOME/tasknum/trust (default ~/.config/tasknum/trust)" },
   { "TASKNUM_AUTHORITY", "where the numbering lives when --authority is not given (file, worktrees, dir:PATH, git:REMOTE, postgresql://...)" },
