@@ -65,10 +65,10 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(CFLAGS) $(SANFLAGS) $(LUA_INC) $(PG_INC)
 # OS code: no Lua headers. The binding files (core/l*.c, one library each,
 # merged by ltasknum.c) are the only Lua glue.
 OS_SRC   = core/alloc.c core/beside.c core/child.c core/clock.c core/durable.c core/envlist.c \
-           core/fdio.c core/gitobj.c core/holders.c core/json.c core/keeper.c core/lock.c \
+           core/fdio.c core/gitobj.c core/holders.c core/json.c core/keeper.c core/lock.c core/lockdir.c \
            core/pg.c core/pqlib.c core/proc.c core/run.c
 OS_HDR   = $(OS_SRC:.c=.h)
-BIND_SRC = core/lalloc.c core/lbeside.c core/lfile.c core/lgitobj.c core/lheld.c core/ljson.c core/llock.c \
+BIND_SRC = core/lalloc.c core/lbeside.c core/lfile.c core/lgitobj.c core/lheld.c core/ljson.c core/llock.c core/llockdir.c \
            core/lpg.c core/lproc.c core/lrun.c core/ltasknum.c core/lutil.c
 BIND_HDR = core/ljson.h core/ltasknum.h core/lutil.h
 LUA_SRC  = $(shell find lua -name '*.lua' | sort)

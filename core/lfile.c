@@ -208,10 +208,8 @@ static int not_regular(lua_State *L, box *b, const struct stat *st, const char *
  * folder, ENXIO for a FIFO, socket or device, ELOOP for a link when
  * nofollow): one read into a buffer of the file's size (io.read("a") grows
  * its buffer by doubling and copies). The open never blocks. */
-static int l_readfile(lua_State *L)
+static int read_whole(lua_State *L, const char *path, int nofollow)
 {
-    const char *path = luaL_checkstring(L, 1);
-    int nofollow = lua_toboolean(L, 2) ? O_NOFOLLOW : 0;
     box *fd = new_box(L);
     struct stat st;
     luaL_Buffer b;
@@ -234,6 +232,12 @@ static int l_readfile(lua_State *L)
     box_close(fd);
     luaL_pushresult(&b);
     return 1;
+}
+
+static int l_readfile(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    return read_whole(L, path, lua_toboolean(L, 2) ? O_NOFOLLOW : 0);
 }
 
 /* The failure of a sweep or count: a foreign object in a temp file's
@@ -300,6 +304,27 @@ static int l_sweep(lua_State *L)
         return temps_failed(L, errno, path, &found, name);
     lua_pushinteger(L, n);
     return 1;
+}
+
+/* load(path) -> the text of the file at path, not following a link there
+ * (as readfile(path, true)), once the temp files of killed writers beside
+ * it are removed (as sweep(path)): what a step does first under its lock
+ * | nil, message, errno, stage ("sweep" or "read") */
+static int l_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct beside_found found = {0};
+    char name[256] = "";
+    if (durable_sweep(path, &found, name, sizeof name) < 0) {
+        int n = temps_failed(L, errno, path, &found, name);
+        lua_pushliteral(L, "sweep");
+        return n + 1;
+    }
+    int n = read_whole(L, path, O_NOFOLLOW);
+    if (n == 1)
+        return 1;
+    lua_pushliteral(L, "read");
+    return n + 1;
 }
 
 /* temps(path) -> how many there are, as sweep() but removing none */
@@ -423,6 +448,7 @@ static const luaL_Reg file_funcs[] = {
     {"mkdir", l_mkdir},
     {"openread", l_openread},
     {"publish", l_publish},
+    {"load", l_load},
     {"readfile", l_readfile},
     {"realpath", l_realpath},
     {"overwrite", l_overwrite},

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "beside.h"
+#include "clock.h"
 #include "holders.h"
 #include "lock.h"
 #include "lutil.h"
@@ -50,7 +51,8 @@ static int lock_failed(lua_State *L, int err, const char *path)
     return lutil_fail(L, err, path);
 }
 
-/* lock(path, timeout [, record [, like]]) -> handle | nil, message, errno
+/* lock(path, timeout [, record [, like]]) -> handle, seconds waited for it
+ * | nil, message, errno
  * (ETIMEDOUT: still held when the time ran out; EINTR: the host's stop
  * flag was raised). like: the state file, whose group, mode (and owner,
  * as root) the lock file takes when it is made. */
@@ -65,15 +67,18 @@ static int l_lock(lua_State *L)
     if (like_path != NULL && beside_like_of(like_path, &like) == -1)
         return lutil_fail(L, errno, like_path);
     lock_handle *h = new_lock(L);
+    double t0 = clock_seconds();
     h->fd = lock_acquire(path, &like, timeout, lutil_cancel(L));
     if (h->fd < 0)
         return lock_failed(L, errno, path);
+    double waited = clock_seconds() - t0;
     if (record && lock_describe(h->fd, record, rlen) != 0) {
         int err = errno;
         lock_release(&h->fd);
         return lutil_fail(L, err, path);
     }
-    return 1;
+    lua_pushnumber(L, (lua_Number)waited);
+    return 2;
 }
 
 /* adopt(fd, byte, path, timeout) -> handle of the next byte | nil, message,

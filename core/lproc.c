@@ -25,17 +25,21 @@ static int l_clock(lua_State *L)
 }
 
 /* time() -> seconds since the epoch with nanosecond precision (wall
- * clock), and the boot clock's reading at the same moment (as boottime()):
- * a holder record carries both for one call */
+ * clock), the boot clock's reading at the same moment (as boottime()) and
+ * the monotonic one's (as clock()): a step's start reads all three at once
+ * (its holder record carries the first two, its timings count from the
+ * third) */
 static int l_time(lua_State *L)
 {
     struct timespec ts, boot;
+    double mono = clock_seconds();
     clock_gettime(CLOCK_REALTIME, &ts);
     clock_gettime(CLOCK_BOOTTIME, &boot);
     lua_pushinteger(L, (lua_Integer)ts.tv_sec);
     lua_pushinteger(L, (lua_Integer)ts.tv_nsec);
     lua_pushnumber(L, (lua_Number)boot.tv_sec + (lua_Number)boot.tv_nsec / 1e9);
-    return 3;
+    lua_pushnumber(L, (lua_Number)mono);
+    return 4;
 }
 
 /* boottime() -> seconds since boot on the boot clock (CLOCK_BOOTTIME: no
@@ -70,6 +74,29 @@ static int l_hostname(lua_State *L)
     buf[sizeof buf - 1] = '\0';
     lua_pushstring(L, buf);
     return 1;
+}
+
+/* whoami([user]) -> this process's pid, this host's name (nil when it
+ * cannot be had) and, when user is true, the effective user's name (as
+ * user()): who runs a step, asked once, together */
+static int l_whoami(lua_State *L)
+{
+    char buf[256];
+    lua_pushinteger(L, (lua_Integer)getpid());
+    if (gethostname(buf, sizeof buf) == 0) {
+        buf[sizeof buf - 1] = '\0';
+        lua_pushstring(L, buf);
+    } else {
+        lua_pushnil(L);
+    }
+    if (!lua_toboolean(L, 1))
+        return 2;
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw != NULL && pw->pw_name != NULL)
+        lua_pushstring(L, pw->pw_name);
+    else
+        lua_pushfstring(L, "%d", (int)geteuid());
+    return 3;
 }
 
 /* user([uid]) -> the name of that user (default: the effective one), or
@@ -358,6 +385,7 @@ static const luaL_Reg proc_funcs[] = {
     {"time", l_time},
     {"user", l_user},
     {"wait_any", l_wait_any},
+    {"whoami", l_whoami},
     {NULL, NULL}
 };
 

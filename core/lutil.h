@@ -49,6 +49,7 @@ char **lutil_strings(lua_State *L, int t, lua_Integer n);
 void lalloc_register(lua_State *L);   /* take */
 void lfile_register(lua_State *L);    /* files and folders */
 void lbeside_register(lua_State *L);  /* the files beside a state, without links */
+void llockdir_register(lua_State *L); /* the legacy lock folder's composite steps */
 void ljson_register(lua_State *L);    /* the JSON scanner */
 void lheld_register(lua_State *L);    /* scan, held: the numbers active projects hold */
 void llock_register(lua_State *L);    /* lock handles */
