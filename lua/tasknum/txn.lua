@@ -51,22 +51,22 @@ function Txn:locate(opts)
   self.file = authority.file(self.path, self.real, { stale = self.stale })
 end
 
--- The record waiters read while this step holds the locks. Its wall
--- clock reading is the step's one: later times are moved on from it by
--- the monotonic clock (t0, read at the same moment).
+-- The record waiters read while this step holds the locks, and the
+-- monotonic clock's reading (t0) at the moment of its wall clock reading,
+-- which is the step's one: later times are moved on from it by t0.
 function Txn:holder_record()
-  local sec, nsec, boot = core.time()
+  local sec, nsec, boot, t0 = core.time()
   self.sec0, self.nsec0 = sec, nsec
   return { pid = self.pid, host = self.host, purpose = self.purpose, command = self.command,
     since = answer.timestamp(sec, nsec), since_epoch = sec + nsec // 1000000 / 1000,
-    since_boot = boot, reserve = self.reserve }
+    since_boot = boot, reserve = self.reserve }, t0
 end
 
 -- The state file's lock. The numbering's comes after it, once the state
 -- is read (numbering()), within the same deadline.
 function Txn:acquire()
-  local t0 = core.clock()
-  local deadline, holder = t0 + self.timeout, self:holder_record()
+  local holder, t0 = self:holder_record()
+  local deadline = t0 + self.timeout
   self.t0, self.deadline, self.holder_rec = t0, deadline, holder
   local ok, err = self.file:acquire(deadline, holder, self.timeout)
   local now = core.clock()
@@ -529,18 +529,20 @@ end
 
 -- --- the whole step ---------------------------------------------------------
 
--- This host's name, once per process.
-local host
-local function hostname()
-  host = host or core.hostname()
-  return host
+-- Who runs a step: this process, this host and the user, asked of the
+-- core at once, before the lock; the user's name only without $USER and
+-- $LOGNAME (getpwuid() reads nsswitch.conf and /etc/passwd and may ask
+-- nscd over a socket).
+local function whoami()
+  local user = os.getenv("USER") or os.getenv("LOGNAME")
+  local pid, host, name = core.whoami(not user)
+  return pid, host, user or name
 end
 
 local function new(opts)
-  -- who runs this, looked up before the lock: without $USER, getpwuid()
-  -- reads nsswitch.conf and /etc/passwd and may ask nscd over a socket
-  return setmetatable({ user = os.getenv("USER") or os.getenv("LOGNAME") or core.user(),
-    pid = core.pid(), host = hostname(), purpose = opts.purpose, command = opts.command, stale = opts.stale,
+  local pid, host, user = whoami()
+  return setmetatable({ user = user,
+    pid = pid, host = host, purpose = opts.purpose, command = opts.command, stale = opts.stale,
     timeout = opts.timeout or M.DEFAULT_TIMEOUT, hold_only = opts.hold_only, check = opts.check,
     todo = opts.todo, count = opts.count, format = opts.format, verbose = opts.verbose,
     authority = opts.authority, ignore = opts.gitignore, again = opts.again, retries = opts.retries or 0,

@@ -260,11 +260,12 @@ function File.commit() return true end
 -- writers killed mid-write: only safe under the lock. The state is read at
 -- its real path, not following a link put there since it was found.
 function File:load()
-  local swept, smsg, serrno = core.sweep(self.real)
-  if not swept then return nil, errors.system(smsg, serrno, "cannot sweep the temp files beside the state") end
-  local text, msg, errno = core.readfile(self.real, true)
-  if not text then return nil, errors.system(msg, errno, "cannot read the state file") end
-  return text
+  local text, msg, errno, stage = core.load(self.real)
+  if text then return text end
+  if stage == "sweep" then
+    return nil, errors.system(msg, errno, "cannot sweep the temp files beside the state")
+  end
+  return nil, errors.system(msg, errno, "cannot read the state file")
 end
 
 -- write(text [, s, e, bytes]) -> true | nil, err: the durable replace of
