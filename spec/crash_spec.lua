@@ -159,21 +159,10 @@ end)
 
 -- The strace lines of one traced run, in order.
 local function trace(args, opts)
-  local log = os.tmpname()
-  local out, code, err = H.run(args, { cwd = opts and opts.cwd, prefix = "strace -f -y -qq -o " .. H.q(log)
-    .. " -e trace=fsync,fdatasync,rename,renameat,renameat2,write" })
-  local lines = {}
-  for line in (H.read(log) or ""):gmatch("[^\n]+") do lines[#lines + 1] = line end
-  os.remove(log)
-  return lines, out, code, err
+  return H.strace(args, "fsync,fdatasync,rename,renameat,renameat2,write", { cwd = opts and opts.cwd })
 end
 
--- The index of the first line at or after from that matches pattern.
-local function find(lines, pattern, from)
-  for i = from or 1, #lines do
-    if lines[i]:find(pattern) then return i end
-  end
-end
+local find = H.find_line
 
 local function escape(s) return (s:gsub("[%p]", "%%%0")) end
 

@@ -218,4 +218,24 @@ function H.ls(dir)
   return (H.sh("ls -A " .. H.q(dir) .. " | sort | tr '\\n' ' '"))
 end
 
+-- The strace lines of one run of the binary (fds shown with their paths),
+-- in order: strace(args, calls [, opts]) -> lines, stdout, code, stderr.
+-- calls: strace's -e trace= list; opts as H.run's.
+function H.strace(args, calls, opts)
+  local log = os.tmpname()
+  local out, code, err = H.run(args, setmetatable({ prefix = "strace -f -y -qq -o " .. H.q(log)
+    .. " -e trace=" .. calls }, { __index = opts }))
+  local lines = {}
+  for line in (H.read(log) or ""):gmatch("[^\n]+") do lines[#lines + 1] = line end
+  os.remove(log)
+  return lines, out, code, err
+end
+
+-- The index of the first line at or after from that matches pattern.
+function H.find_line(lines, pattern, from)
+  for i = from or 1, #lines do
+    if lines[i]:find(pattern) then return i end
+  end
+end
+
 return H

@@ -10,10 +10,16 @@
 -- other names where the folder, its info or their temp names belong is an
 -- error naming it, never followed, written or removed.
 --
--- Everything here runs under tasknum's kernel lock: two tasknum processes
--- never judge and break the same folder at once, so a break can never let
--- two of them in (the race of lock-by-mkdir libraries). The folder has no
--- kernel wake-up, so waiting for it sleeps with a short backoff.
+-- Judging, breaking, entering and leaving the folder run under tasknum's
+-- kernel lock: two tasknum processes never judge and break the same
+-- folder at once, so a break can never let two of them in (the race of
+-- lock-by-mkdir libraries). The folder has no kernel wake-up, so waiting
+-- for it sleeps with a short backoff. Only what touches no name another
+-- live process uses runs before the lock (prepare(): the folder made, info
+-- inside, under this process's private name NAME.tmp-PID, and the private
+-- folders of gone processes swept), so that entering under the lock is one
+-- rename; and after it (the folder left, renamed away to the private
+-- name under the lock by leave(), is removed).
 local core = require "tasknum.core"
 local fs = require "tasknum.fs"
 
@@ -247,36 +253,66 @@ local function make(folder, pid, epoch, like)
   return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
 end
 
--- Removes the private folders of tasknums killed between making and
--- publishing them. Only a holder of the kernel lock makes one, so while
--- we hold it none of them is live. -> true | nil, message: a foreign
--- object in such a name (a link, a FIFO) is named and left in place.
-local function sweep(folder, pid)
-  local dir, base = fs.split(folder)
-  local pattern = "^" .. base:gsub("%p", "%%%0") .. "%.tmp%-%d+$"
-  for _, name in ipairs(core.listat(dir) or {}) do
-    if name:match(pattern) then
-      local ok, msg = remove(dir .. "/" .. name, pid)
-      if not ok then return nil, msg end
-    end
-  end
-  return true
+-- prepare(state, pid, epoch) -> folder (M.path(state); nil: the state
+-- has none), then the private name NAME.tmp-PID of the folder made beside
+-- it with its info ("PID:EPOCH", the state's group and mode) and that
+-- info, for enter() to rename into place | false: it could not be made
+-- here (enter() makes it as it always did, and says why it cannot) | nil,
+-- message: a foreign object (a link, a FIFO) in a gone process's private
+-- name, named and left in place. Runs before the kernel lock: first it
+-- removes the private folders of gone processes (killed between making
+-- and entering theirs, or between leaving and removing it; one whose pid
+-- lives again stays until that process ends), never those of live ones,
+-- which may be waiting for the lock with theirs prepared. One call into
+-- the core (lockdir.c).
+function M.prepare(state, pid, epoch)
+  local folder = M.path(state)
+  if not folder then return nil end
+  local dir, name = fs.split(folder)
+  local info = mine(pid, epoch)
+  local tmp, msg, _, stage = core.lockdir_prepare(dir, name, pid, info, state)
+  if tmp then return folder, tmp, info end
+  if stage == "sweep" then return folder, nil, msg end
+  return folder, false
+end
+
+-- discard(folder, prepared): removes a folder prepare() made that was
+-- not entered. -> true | nil, message
+function M.discard(folder, prepared)
+  local dir = fs.split(folder)
+  return remove_now(dir .. "/" .. prepared)
 end
 
 -- enter(folder, opts) -> held | nil, message, found, errno. opts: like
 -- (the state file, whose group and mode the folder and info take), pid
 -- (this process's), epoch (now, whole seconds, for info), stale (seconds), deadline (a core.clock() value; nil
 -- waits forever), breaks (a list that gets what each break found),
--- interrupted (a function: true to give up). held is { path, info, pid,
+-- interrupted (a function: true to give up), prepared and info (what
+-- prepare() gave: the folder is then entered by renaming it into place;
+-- opts.prepared is set to nil once it is entered or gone; a caller that
+-- gets nil removes what is left with discard()). held is { path, info, pid,
 -- waited (seconds spent waiting for another holder) } for leave(); errno is core.ETIMEDOUT when the deadline passed, core.EINTR
 -- when interrupted() said so, the errno of a failed mkdir, or nil; found
 -- is the folder as last seen.
 function M.enter(folder, opts)
   local delay, pid, since = FIRST_SLEEP, opts.pid, nil
-  local swept, serr = sweep(folder, pid)
-  if not swept then return nil, serr end
+  local dir, name = fs.split(folder)
   while true do
-    local info, msg, errno = make(folder, pid, opts.epoch, opts.like)
+    local info, msg, errno
+    if opts.prepared then
+      local ok
+      ok, msg, errno = core.renameat(dir, opts.prepared, name, "folder", true)
+      if ok then
+        info, opts.prepared = opts.info, nil
+      elseif errno ~= EEXIST then
+        -- gone (an older tasknum swept it under its lock, or a break of
+        -- ours took its name), or a file system that cannot rename
+        -- without replacing: made here, as before
+        if errno ~= ENOENT then remove_now(dir .. "/" .. opts.prepared) end
+        opts.prepared = nil
+      end
+    end
+    if not info and not opts.prepared then info, msg, errno = make(folder, pid, opts.epoch, opts.like) end
     if info then
       return { path = folder, info = info, pid = pid, like = opts.like,
         waited = since and core.clock() - since or 0 }
@@ -335,14 +371,25 @@ function M.names(folder, pid)
   return info ~= nil and math.tointeger(tonumber(info:match("^%s*(%d+):"))) == pid
 end
 
--- leave(held) -> true | nil, message. Removes the folder if it is still
--- ours; one that someone broke and took meanwhile is left to its holder.
+-- leave(held) -> true | nil, message. Takes the folder away if it is
+-- still ours (renamed to this process's private name, one call into the
+-- core: lockdir.c); one that someone broke and took meanwhile is left to
+-- its holder. Under the kernel lock; what was taken away, held.away =
+-- { folder, name } (the private name below the state's folder), is for
+-- the caller to remove (core.removeat(folder, name, "tree")) once the
+-- kernel lock is released: killed before, it is swept by the next
+-- prepare().
 function M.leave(held)
-  local removed, why = remove_if(held.path, held.pid, held.info and (held.info:gsub("%s+$", "")))
-  if removed == false then
+  local dir, name = fs.split(held.path)
+  local away = string.format("%s.tmp-%d", name, held.pid)
+  local ours, why = core.lockdir_leave(dir, name, away, held.info and (held.info:gsub("%s+$", "")))
+  if ours == false then
     return nil, "the legacy lock folder " .. held.path .. " was taken over by another holder"
+  elseif not ours then
+    return nil, why
   end
-  return removed, why
+  held.away = { dir, away }
+  return true
 end
 
 return M

@@ -207,14 +207,39 @@ function File:adopt(deadline, timeout)
   return false -- variables left over in the environment, or not our holder's
 end
 
+-- Before the kernel lock: the legacy folder made under this process's
+-- private name with its info (legacy.prepare), so that entering it under
+-- the lock is one rename. -> true | nil, err (a foreign object where a
+-- gone process's folder was). Not made here (false): enter_legacy()
+-- makes it under the lock as it always did, and says why it cannot.
+function File:prepare_legacy()
+  local folder, prepared, info = legacy.prepare(self.real, self.pid, self.epoch)
+  self.legacy_path = folder
+  if not folder then return true end -- a state not named *.json: no old scripts
+  if prepared == nil then return nil, errors.system(info, nil, "cannot take the legacy lock folder") end
+  self.prepared, self.prepared_info = prepared or nil, info
+  return true
+end
+
+-- Removes the prepared folder when it was not entered.
+function File:discard()
+  if self.prepared then
+    legacy.discard(self.legacy_path, self.prepared)
+    self.prepared = nil
+  end
+end
+
 -- Waits for (or breaks) the legacy lock folder and makes it ours, within
--- the same deadline. Runs under the kernel lock.
+-- the same deadline. Runs under the kernel lock, after prepare_legacy().
 function File:enter_legacy(deadline, timeout)
-  local folder = legacy.path(self.real)
+  local folder = self.legacy_path
   self.stale_breaks = {}
   if not folder then return true end -- a state not named *.json: no old scripts
-  local held, msg, found, errno = legacy.enter(folder, { like = self.real, pid = self.pid, epoch = self.epoch,
-    stale = self.stale, breaks = self.stale_breaks, deadline = deadline, interrupted = core.interrupted })
+  local opts = { like = self.real, pid = self.pid, epoch = self.epoch, prepared = self.prepared,
+    info = self.prepared_info, stale = self.stale, breaks = self.stale_breaks, deadline = deadline,
+    interrupted = core.interrupted }
+  local held, msg, found, errno = legacy.enter(folder, opts)
+  self.prepared = opts.prepared -- nil once entered or gone; else release() removes it
   if held then
     self.legacy, self.legacy_wait = held, held.waited
     return true
@@ -236,17 +261,30 @@ end
 
 -- acquire(deadline, holder [, timeout]) -> true | nil, err: the lock of a
 -- `tasknum lock` above us, else the kernel lock and then the legacy
--- folder. holder is the record waiters read; timeout (seconds) only words
--- a LOCK_TIMEOUT.
+-- folder, prepared before the kernel lock (prepare_legacy) and entered
+-- under it. holder is the record waiters read; timeout (seconds) only
+-- words a LOCK_TIMEOUT.
 function File:acquire(deadline, holder, timeout)
   self.pid, self.epoch = holder.pid, holder.since_epoch and math.floor(holder.since_epoch)
   self.record = holder
   local adopted, err = self:adopt(deadline, timeout)
   if adopted ~= false then return adopted, err end
+  local prepared, perr = self:prepare_legacy()
+  if not prepared then return nil, perr end
   -- the caller has just set the deadline: timeout is what is left of it
   local lock, msg, errno = core.lock(self.lock_path, timeout or left(deadline), record(holder), self.real)
-  if not lock then return nil, lock_error(self, msg, errno, timeout) end
+  if not lock then
+    self:discard()
+    return nil, lock_error(self, msg, errno, timeout)
+  end
   self.lock = lock
+  if msg > legacy.REFRESH then
+    -- a long wait for the kernel lock: a folder prepared before it would
+    -- look that much older to scripts that judge by its mtime or EPOCH;
+    -- it is made afresh under the lock instead
+    self:discard()
+    self.epoch = nil
+  end
   local ok, lerr = self:enter_legacy(deadline, timeout)
   if not ok then self:release() end
   return ok, lerr
@@ -284,15 +322,23 @@ end
 
 -- release(): leaves the legacy folder and the kernel lock; idempotent.
 -- A folder someone else broke and took meanwhile is theirs (legacy_error).
+-- The folder left is renamed away under the lock and removed after it.
 function File:release()
-  if self.legacy then
-    local ok, why = legacy.leave(self.legacy)
+  local left = self.legacy
+  if left then
+    local ok, why = legacy.leave(left)
     if not ok then self.legacy_error = why end
     self.legacy = nil
   end
+  self:discard()
   if self.lock then
     self.lock:release()
     self.lock = nil
+  end
+  local away = left and left.away
+  if away then -- renamed away under the lock by leave(): removed after it
+    local ok, why, errno = core.removeat(away[1], away[2], "tree")
+    if not ok and errno ~= core.ENOENT then self.legacy_error = self.legacy_error or why end
   end
   if self.keeper then self.left = self:settle() end
 end
