@@ -23,6 +23,9 @@ local function valid_utf8(s)
 end
 
 local function string_literal(s)
+  -- most strings (keys, words, paths) are ASCII with nothing to escape:
+  -- one scan, no copy
+  if not s:find('[%c"\\\128-\255]') then return '"' .. s .. '"' end
   s = valid_utf8(s):gsub('[%c"\\]', function(c)
     return ESC[c] or string.format("\\u%04x", c:byte())
   end)
