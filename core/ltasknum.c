@@ -1,7 +1,7 @@
 /* ltasknum.c: the module tasknum.core, merged from one library per file,
  * as Lua's linit.c merges its own: lalloc.c (take), lfile.c (files and
  * folders), lbeside.c (the files beside a state, reached without links),
- * llockdir.c (the legacy lock folder\'s steps that go together),
+ * llockdir.c (the legacy lock folder's steps that go together),
  * ljson.c (the JSON scanner), lheld.c (a state scanned once, the numbers
  * its active projects hold), llock.c (lock handles), lproc.c (processes,
  * clocks, children), lrun.c (commands run to their end), lpg.c
