@@ -328,6 +328,13 @@ function M.enter(folder, opts)
     elseif found then
       local now = core.clock()
       since = since or now
+      if opts.prepared and now - since > M.REFRESH then
+        -- a long wait for another holder: the folder prepared before it
+        -- would look that much older to scripts that judge by its mtime;
+        -- it is made when our turn comes, as before
+        remove_now(dir .. "/" .. opts.prepared)
+        opts.prepared = nil
+      end
       local left = opts.deadline and opts.deadline - now
       if left and left <= 0 then return nil, "timed out waiting for the folder", found, ETIMEDOUT end
       if opts.interrupted and opts.interrupted() then
