@@ -36,6 +36,25 @@ local function under_lock(lines)
   return got, released
 end
 
+-- An allocation (after a long wait) whose folder, prepared before the
+-- lock, is dropped under it and made again before it is entered.
+local function allocated_afresh(specs, state)
+  local lines, out, code = traced({ "allocate", "--state", state, "--format", "plain", "--timeout", "20" })
+  assert.equal(0, code, out)
+  assert.equal("10\n", out)
+  local all = table.concat(lines, "\n")
+  local got, released = under_lock(lines)
+  local tmp = "%.state%.lock%.tmp%-%d+"
+  assert(find(lines, "mkdirat%(.-\"" .. tmp .. "\"") < got, "not prepared before the lock:\n" .. all)
+  local dropped = find(lines, "unlinkat%(.-\"" .. tmp .. "\", AT_REMOVEDIR%) = 0", got)
+  assert(dropped and dropped < released, "the one prepared was not dropped:\n" .. all)
+  local again = find(lines, "mkdirat%(.-\"" .. tmp .. "\"", dropped)
+  assert(again and again < released, "not made again under the lock:\n" .. all)
+  assert(find(lines, "renameat2%(.-\"" .. tmp .. "\", .-\"%.state%.lock\", RENAME_NOREPLACE%) = 0", again),
+    "the new one not entered:\n" .. all)
+  assert.is_nil(H.ls(specs):find(".state.lock", 1, true), "left: " .. H.ls(specs))
+end
+
 describe("the legacy lock folder, prepared before the kernel lock", function()
   local dir, state, specs
 
@@ -114,19 +133,7 @@ describe("the legacy lock folder, prepared before the kernel lock", function()
     L.bg_owned(L.cmd({ "lock", "--state", state, "--", "sleep", "1.6" }, dir .. "/holder"))
     assert(L.wait_until(function() return core.probe(L.lock_path(state)) and L.exists(L.folder(state)) end, 10),
       "the holder did not get the lock")
-    local lines, out, code = traced({ "allocate", "--state", state, "--format", "plain", "--timeout", "20" })
-    assert.equal(0, code, out)
-    assert.equal("10\n", out)
-    local all = table.concat(lines, "\n")
-    local got, released = under_lock(lines)
-    local tmp = "%.state%.lock%.tmp%-%d+"
-    assert(find(lines, "mkdirat%(.-\"" .. tmp .. "\"") < got, "not prepared before the lock:\n" .. all)
-    assert(find(lines, "unlinkat%(.-\"" .. tmp .. "\", AT_REMOVEDIR%) = 0", got) , "the old one not removed:\n" .. all)
-    local again = find(lines, "mkdirat%(.-\"" .. tmp .. "\"", got)
-    assert(again and again < released, "not made again under the lock:\n" .. all)
-    assert(find(lines, "renameat2%(.-\"" .. tmp .. "\", .-\"%.state%.lock\", RENAME_NOREPLACE%) = 0", again),
-      "the new one not entered:\n" .. all)
-    assert.is_nil(H.ls(specs):find(".state.lock.tmp", 1, true), "left: " .. H.ls(specs))
+    allocated_afresh(specs, state)
   end)
 
   it("after a long wait for an old script's folder, is made when its turn comes (its mtime is not that old)", function()
@@ -135,19 +142,6 @@ describe("the legacy lock folder, prepared before the kernel lock", function()
     assert(L.wait_until(function() return core.alive(script) end, 5))
     L.make_folder(state, script .. ":" .. os.time() .. "\n")
     L.bg_owned("sleep 1.6; rm -rf " .. H.q(L.folder(state)))
-    local lines, out, code = traced({ "allocate", "--state", state, "--format", "plain", "--timeout", "20" })
-    assert.equal(0, code, out)
-    assert.equal("10\n", out)
-    local all = table.concat(lines, "\n")
-    local got, released = under_lock(lines)
-    local tmp = "%.state%.lock%.tmp%-%d+"
-    assert(find(lines, "mkdirat%(.-\"" .. tmp .. "\"") < got, "not prepared before the lock:\n" .. all)
-    local dropped = find(lines, "unlinkat%(.-\"" .. tmp .. "\", AT_REMOVEDIR%) = 0", got)
-    assert(dropped and dropped < released, "the one prepared was not dropped while waiting:\n" .. all)
-    local again = find(lines, "mkdirat%(.-\"" .. tmp .. "\"", dropped)
-    assert(again and again < released, "not made when its turn came:\n" .. all)
-    assert(find(lines, "renameat2%(.-\"" .. tmp .. "\", .-\"%.state%.lock\", RENAME_NOREPLACE%) = 0", again),
-      "the new one not entered:\n" .. all)
-    assert.is_nil(H.ls(specs):find(".state.lock", 1, true), "left: " .. H.ls(specs))
+    allocated_afresh(specs, state)
   end)
 end)
