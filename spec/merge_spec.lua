@@ -252,6 +252,43 @@ describe("tasknum merge on three files", function()
     assert.are.equal("INVALID_ARGUMENT", r.error_code)
   end)
 
+  it("settles the bookkeeping add-task keeps when both sides added a task: the later time, both counts", function()
+    local function book(next, stamp, total, active, entries)
+      return state(next, nil, entries):gsub('^{\n', '{\n  "_last_updated": "' .. stamp .. '",\n  "last_updated": "'
+        .. stamp .. '",\n  "task_counts": {"total": ' .. total .. ', "active": ' .. active
+        .. ', "not_started": 0},\n', 1):gsub('"ratio": 8.0,', '"ratio": 8.0,\n    "total_tasks": ' .. total .. ",", 1)
+    end
+    local base = book(82, "2026-01-01T00:00:00Z", 10, 4, COMMON)
+    -- add-task on each branch, a second apart (the case a merge met every time)
+    local dir = H.tmpdir()
+    local sides = {}
+    for i, name in ipairs({ "ours", "theirs" }) do
+      H.write(dir .. "/" .. name .. "/specs/state.json", base)
+      if i == 2 then assert(H.wait_until(function() return os.time() > sides.t end, 3)) end
+      local r = H.run_json({ "add-task", "--name", name .. "_task", "--no-todo", "--authority", "file" },
+        { cwd = dir .. "/" .. name })
+      assert.are.equal("success", r.status, r.error_message)
+      sides.t, sides[name] = os.time(), H.read(dir .. "/" .. name .. "/specs/state.json")
+    end
+    local theirs = sides.theirs:gsub('"project_number": 82', '"project_number": 83', 1)
+      :gsub('"next_project_number": 83', '"next_project_number": 84', 1)
+    local text = clean(base, sides.ours, theirs)
+    local later = theirs:match('"_last_updated": "([^"]+)"')
+    assert.are_not.equal(sides.ours:match('"_last_updated": "([^"]+)"'), later)
+    assert.matches('"_last_updated": "' .. later .. '",\n  "last_updated": "' .. later .. '"', text, 1, true)
+    assert.matches('"task_counts": {"total": 12, "active": 6, "not_started": 2}', text, 1, true)
+    assert.matches('"total_tasks": 12,', text, 1, true)
+    assert.are.same({ 82, 83, 60, 58 }, numbers(text))
+    -- the rules settle only what they can: a count that is text, or times
+    -- of two shapes, conflict as any member would
+    local odd = base:gsub('"total": 10', '"total": "10"')
+    local _, err = conflicted(odd, odd:gsub('"total": "10"', '"total": "11"'), odd:gsub('"total": "10"', '"total": "12"'))
+    assert.matches("task_counts.total changed differently on both branches", err, 1, true)
+    _, err = conflicted(base, base:gsub('"last_updated": "[^"]+"', '"last_updated": "2026-02-01"'),
+      base:gsub('"last_updated": "[^"]+"', '"last_updated": "2026-02-01T00:00:00Z"'))
+    assert.matches("last_updated changed differently on both branches", err, 1, true)
+  end)
+
   it("merges the real .opencode state with a task added on each side", function()
     local path = H.shared .. "/fixtures/opencode-state-next239.json"
     local base = H.read(path)

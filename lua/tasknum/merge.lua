@@ -17,6 +17,10 @@
 --                        entries they preceded); removed on one side and
 --                        untouched on the other, removed; changed on one side,
 --                        that change; changed on both, merged member by member.
+--   bookkeeping          last_updated, _last_updated, metadata.total_tasks,
+--                        task_counts.* (what add-task keeps in step): changed
+--                        on both sides, the later timestamp, and the base
+--                        plus both sides' changes (tasknum.policy.bookkeeping)
 --   any other member     member by member, recursively through objects; a
 --                        value changed on both sides that is not an object
 --                        merges line by line, as git would (git merge-file).
@@ -287,6 +291,54 @@ end
 -- --- deciding ---------------------------------------------------------------
 
 -- decide(ctx, words, b, o, t, both) -> node, or nil when the value goes.
+local function kind(v) return v.side.text:sub(v.s, v.s) end
+
+local function all(kind_char, b, o, t)
+  return kind(b) == kind_char and kind(o) == kind_char and kind(t) == kind_char
+end
+
+-- The later of two timestamps of one shape ("2026-03-24T19:43:30Z"),
+-- compared as text; nil when they are not both of that shape.
+local STAMP = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%d.]*Z?$"
+
+local function latest(ctx, b, o, t)
+  if not all('"', b, o, t) then return nil end
+  local so, st = core.string(o.side.text, o.s, o.e), core.string(t.side.text, t.s, t.e)
+  if not (so and st and #so == #st and so:find(STAMP) and st:find(STAMP)) then return nil end
+  return leaf(ctx, st > so and t or o)
+end
+
+-- Base plus both sides' changes, for three plain integers that fit.
+local function sum(_, b, o, t)
+  local function int(v) return core.integer(v.side.text, v.s, v.e) end
+  local nb, no, nt = int(b), int(o), int(t)
+  if not (math.type(nb) == "integer" and math.type(no) == "integer" and math.type(nt) == "integer") then
+    return nil
+  end
+  local big = 1 << 53 -- counts, far from wrapping
+  if math.abs(nb) > big or math.abs(no) > big or math.abs(nt) > big then return nil end
+  return { text = tostring(no + (nt - nb)) }
+end
+
+local SETTLE = { latest = latest, sum = sum }
+
+-- The bookkeeping members a /task command keeps in step change on both
+-- branches whenever both add a task: settled by the shipped bookkeeping
+-- policy's rule (tasknum.policy.bookkeeping, M.merge) -> the node; false
+-- for an object holding such members; nil: no rule, or values it cannot
+-- settle.
+local function bookkeeping(ctx, name, b, o, t)
+  local rules = require("tasknum.policy.bookkeeping").merge
+  local rule = rules[name] or rules[(name:match("^(.+)%.[^.]+$") or "") .. ".*"]
+  if rule then return SETTLE[rule](ctx, b, o, t) end
+  -- an object holding such members (task_counts, metadata): member by
+  -- member even when both sides made it the same, since two sides that
+  -- each added a task made the same count, and both count
+  for key in pairs(rules) do
+    if key:sub(1, #name + 1) == name .. "." then return false end
+  end
+end
+
 -- b, o, t: the value on each side, nil where absent; both(ctx, name, b, o,
 -- t) merges a value changed on both sides; words names the conflicts.
 -- words.structural: both() merges the parts of the three values whatever
@@ -294,6 +346,11 @@ end
 -- cost seconds.
 local function decide(ctx, words, b, o, t, both)
   if words.structural and b and o and t then return both(ctx, words.name, b, o, t) end
+  if b and o and t and words.name and not same(o, b) and not same(t, b) then
+    local settled = bookkeeping(ctx, words.name, b, o, t)
+    if settled then return settled end
+    if settled == false and all("{", b, o, t) then return both(ctx, words.name, b, o, t) end
+  end
   if o and t and same(o, t) then return leaf(ctx, o) end
   if not b then
     if o and t then return conflict(ctx, words.added(o, t), b, o, t, words.whole) end
@@ -370,12 +427,6 @@ local function keyed(ctx, b, o, t, lists, words, both)
                           prefix = borrow(ctx, { side = v.side, s = v.ks, e = v.s - 1 }) }
   end
   return container(ctx, { pieces(o, lo), pieces(t, lt), pieces(b, lb) }, items)
-end
-
-local function kind(v) return v.side.text:sub(v.s, v.s) end
-
-local function all(kind_char, b, o, t)
-  return kind(b) == kind_char and kind(o) == kind_char and kind(t) == kind_char
 end
 
 -- merge_value(ctx, name, b, o, t) -> node for a value changed on both

@@ -18,10 +18,21 @@
 -- to it). It runs under the lock after the number is picked; it edits with
 -- tasknum.edit (the state's other bytes stay), and raising writes nothing.
 -- `add-task --no-bookkeeping` (Lua: bookkeeping = false) skips it.
+--
+-- M.merge: how `tasknum merge` (git's merge driver) settles these members
+-- when both branches changed them, as they do whenever both added a task:
+-- "latest", the later of two timestamps of one shape; "sum", base plus
+-- both branches' changes. Keys are member paths ("a.b"; "a.*": any member
+-- of a). Any other member changed on both branches is merged line by line.
 local core = require "tasknum.core"
 local edit = require "tasknum.edit"
 
 local M = {}
+
+M.merge = {
+  last_updated = "latest", _last_updated = "latest",
+  ["metadata.total_tasks"] = "sum", ["task_counts.*"] = "sum",
+}
 
 -- The span of the value at path, when it is of that JSON kind.
 local function value_at(txn, path, first)
