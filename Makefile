@@ -69,7 +69,7 @@ OS_SRC   = core/alloc.c core/beside.c core/child.c core/clock.c core/durable.c c
            core/pg.c core/pqlib.c core/proc.c core/run.c
 OS_HDR   = $(OS_SRC:.c=.h)
 BIND_SRC = core/lalloc.c core/lbeside.c core/lfile.c core/lgitobj.c core/lheld.c core/ljson.c core/llock.c core/llockdir.c \
-           core/lpg.c core/lproc.c core/lrun.c core/ltasknum.c core/lutil.c
+           core/lpg.c core/lproc.c core/lrun.c core/ltasknum.c core/lutil.c core/lwrite.c
 BIND_HDR = core/ljson.h core/ltasknum.h core/lutil.h
 LUA_SRC  = $(shell find lua -name '*.lua' | sort)
 SCRIPTS  = $(wildcard scripts/*.lua)

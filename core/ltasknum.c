@@ -1,7 +1,8 @@
 /* ltasknum.c: the module tasknum.core, merged from one library per file,
- * as Lua's linit.c merges its own: lalloc.c (take), lfile.c (files and
- * folders), lbeside.c (the files beside a state, reached without links),
- * llockdir.c (the legacy lock folder's steps that go together),
+ * as Lua's linit.c merges its own: lalloc.c (take), lfile.c (reading
+ * files, folders), lwrite.c (durable writes), lbeside.c (the files beside
+ * a state, reached without links), llockdir.c (the legacy lock folder's
+ * steps that go together),
  * ljson.c (the JSON scanner), lheld.c (a state scanned once, the numbers
  * its active projects hold), llock.c (lock handles), lproc.c (processes,
  * clocks, children), lrun.c (commands run to their end), lpg.c
@@ -44,6 +45,7 @@ int luaopen_tasknum_core(lua_State *L)
     lua_createtable(L, 0, 96);
     lalloc_register(L);
     lfile_register(L);
+    lwrite_register(L);
     lbeside_register(L);
     llockdir_register(L);
     ljson_register(L);

@@ -47,7 +47,8 @@ char **lutil_strings(lua_State *L, int t, lua_Integer n);
 /* Each library adds its functions to the module table on top of the stack
  * (and creates its handle classes). */
 void lalloc_register(lua_State *L);   /* take */
-void lfile_register(lua_State *L);    /* files and folders */
+void lfile_register(lua_State *L);    /* reading files, folders, file facts */
+void lwrite_register(lua_State *L);   /* durable writes, folders made */
 void lbeside_register(lua_State *L);  /* the files beside a state, without links */
 void llockdir_register(lua_State *L); /* the legacy lock folder's composite steps */
 void ljson_register(lua_State *L);    /* the JSON scanner */
