@@ -531,6 +531,19 @@ describe("tasknum merge --install", function()
       H.read(dir .. "/.gitattributes"))
   end)
 
+  it("a git config it cannot write: SYSTEM_ERROR, the .gitattributes as it was", function()
+    local dir = repo(state(82, nil, COMMON))
+    H.write(dir .. "/.git/config.lock", "") -- another git is writing it
+    for _, before in ipairs({ "*.png binary\n", false }) do
+      if before then H.write(dir .. "/.gitattributes", before) else os.remove(dir .. "/.gitattributes") end
+      local r, code = H.run_json({ "merge", "--install" }, { cwd = dir, env = ENV })
+      assert.are.equal(71, code)
+      assert.are.equal("SYSTEM_ERROR", r.error_code)
+      assert.matches("git config", r.error_message, 1, true)
+      assert.are.equal(before or nil, H.read(dir .. "/.gitattributes"))
+    end
+  end)
+
   it("refuses a state outside a git working tree", function()
     local dir = H.project()
     local r, code = H.run_json({ "merge", "--install" }, { cwd = dir, env = ENV })

@@ -94,15 +94,18 @@ local function ensure_attribute(top, rel)
   local path, line = top .. "/.gitattributes", pattern(rel) .. " merge=tasknum"
   if attribute(top, rel) == "tasknum" then return { path = path, line = line, action = "present" } end
   local old = append(path, line)
+  local function take_back()
+    if old then write(path, old) else os.remove(path) end
+  end
   local now = attribute(top, rel)
   if now ~= "tasknum" then
-    if old then write(path, old) else os.remove(path) end
+    take_back()
     errors.raise("INVALID_ARGUMENT", "git still sees merge=" .. now .. " for " .. rel
       .. " after adding `" .. line .. "` to " .. path .. ", so the line was taken back",
       "a more specific rule wins (.git/info/attributes, or a .gitattributes nearer the file): "
       .. "give it merge=tasknum there")
   end
-  return { path = path, line = line, action = "added" }
+  return { path = path, line = line, action = "added" }, take_back
 end
 
 local function set_config(top, key, value)
@@ -145,13 +148,20 @@ function M.install(opts)
   local path, err = state.find(opts.state)
   if not path then error(err, 0) end
   local top, rel = place(path)
-  local attr = ensure_attribute(top, rel)
+  local attr, take_back = ensure_attribute(top, rel)
   local command, why = M.driver()
+  -- a config git will not write: the attribute line is taken back too
+  local ok, config = pcall(function()
+    return { ["merge.tasknum.name"] = set_config(top, "merge.tasknum.name", M.NAME),
+             ["merge.tasknum.driver"] = set_config(top, "merge.tasknum.driver", command) }
+  end)
+  if not ok then
+    if take_back then take_back() end
+    error(config, 0)
+  end
   return answer.success{
     state_path = path, repository = top, gitattributes = attr,
-    driver = { command = command, why = why },
-    git_config = { ["merge.tasknum.name"] = set_config(top, "merge.tasknum.name", M.NAME),
-                   ["merge.tasknum.driver"] = set_config(top, "merge.tasknum.driver", command) },
+    driver = { command = command, why = why }, git_config = config,
     next = attr.action == "added" and "commit " .. attr.path:sub(#top + 2) .. " so that every clone "
       .. "merges the state this way; each clone runs `tasknum merge --install` once" or nil,
   }
