@@ -49,6 +49,20 @@ describe("todo", function()
     assert.matches('"next_project_number": 84,', H.read(path), 1, true)
   end)
 
+  it("follows a counter into the negative part of a range, and on from there", function()
+    local dir = H.project(H.state_text(9, { min = -10, max = 10 }))
+    local todo_path = dir .. "/.opencode/specs/TODO.md"
+    H.write(todo_path, HEAD:format(9))
+    local r, code = H.run_json({ "allocate", "--count", "3" }, { cwd = dir })
+    assert.are.equal(0, code, r.error_message)
+    assert.are.same({ 9, 10, -10 }, r.allocated_numbers)
+    assert.are.equal(HEAD:format(-9), H.read(todo_path))
+    H.run_json({ "allocate" }, { cwd = dir }) -- a "-9" it wrote was a line it could not read
+    assert.are.equal(HEAD:format(-8), H.read(todo_path))
+    r, code = H.run_json({ "todo", "--check" }, { cwd = dir })
+    assert.are.equal(0, code, r.error_message)
+  end)
+
   it("repairs a drifted TODO.md on the next allocation (82 vs 81, as in the fixtures)", function()
     local dir, _, todo_path = project_with_todo(82, 81)
     H.run_json({ "allocate" }, { cwd = dir })

@@ -25,7 +25,7 @@ function M.counter(text)
     local stop = text:find("\n", pos, true) or #text + 1
     local line = text:sub(pos, stop - 1)
     if line:match("^%-%-%-[ \t]*\r?$") then return nil end
-    local at, digits = line:match("^next_project_number:[ \t]*()(%d+)[ \t]*\r?$")
+    local at, digits = line:match("^next_project_number:[ \t]*()(%-?%d+)[ \t]*\r?$") -- a range may go below 0
     if at then
       local s = pos + at - 1
       return math.tointeger(tonumber(digits)), s, s + #digits - 1
