@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -38,6 +39,9 @@ struct keeper {
     const char *name;      /* the legacy folder's name in dir */
     char tmp[64];          /* info.tmp-PID: refreshes are renamed over info */
     char away[NAME_MAX + 1];   /* NAME.tmp-PID: where the folder goes to be removed */
+    struct stat like;      /* info as the holder wrote it: the mode and group of ours */
+    struct stat folder;    /* the folder as the holder made it, likewise */
+    int spare;             /* a folder with our info at `away`, ready to put back, or -1 */
 };
 
 static int write_lock(int fd, int cmd, long byte)
@@ -79,15 +83,15 @@ static int in_place(const struct keeper *k)
         && here.st_dev == own.st_dev && here.st_ino == own.st_ino;
 }
 
-/* Writes "PID:EPOCH" into info by a rename (never an info cut short), with
- * the mode and group of the info it replaces (like), and touches the
+/* Writes "PID:EPOCH" into info in the folder at by a rename (never an
+ * info cut short), with the mode and group of like, and touches the
  * folder. 0 or -1 with errno. */
-static int name_self(const struct keeper *k, const struct stat *like)
+static int write_info(const struct keeper *k, int at, const struct stat *like)
 {
     char text[64];
     int len = snprintf(text, sizeof text, "%ld:%lld\n", (long)k->pid, (long long)time(NULL));
-    unlinkat(k->own, k->tmp, 0);   /* one of ours left by a keeper killed half-way */
-    int fd = openat(k->own, k->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+    unlinkat(at, k->tmp, 0);   /* one of ours left by a keeper killed half-way */
+    int fd = openat(at, k->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                     like->st_mode & 07777);
     if (fd == -1)
         return -1;
@@ -99,26 +103,34 @@ static int name_self(const struct keeper *k, const struct stat *like)
     }
     int err = errno;
     close(fd);
-    if (rc == 0 && renameat(k->own, k->tmp, k->own, "info") != 0) {
+    if (rc == 0 && renameat(at, k->tmp, at, "info") != 0) {
         rc = -1;
         err = errno;
     }
     if (rc != 0) {
-        unlinkat(k->own, k->tmp, 0);
+        unlinkat(at, k->tmp, 0);
         errno = err;
         return -1;
     }
-    futimens(k->own, NULL);
+    futimens(at, NULL);
     return 0;
 }
+
+static int name_self(const struct keeper *k, const struct stat *like)
+{
+    return write_info(k, k->own, like);
+}
+
+static void clear_away(struct keeper *k);
 
 /* Removes the folder if info still names the keeper and its name still
  * leads to it: renamed out of the way first, as legacy.lua does, so that
  * a keeper killed half-way leaves no folder without info (the next holder
  * sweeps the renamed one); then its names (never what a link among them
  * points to) and the folder. */
-static void leave(const struct keeper *k)
+static void leave(struct keeper *k)
 {
+    clear_away(k);   /* the spare */
     if (named(k, NULL) != k->pid || !in_place(k)
         || renameat(k->dir, k->name, k->dir, k->away) != 0)
         return;
@@ -135,9 +147,143 @@ static void leave(const struct keeper *k)
     unlinkat(k->dir, k->away, AT_REMOVEDIR);
 }
 
+/* The guard. Old scripts remove a folder they misjudge (a pid-judging
+ * script's `rm -rf` after a kill -0 on a pid it read before the holder
+ * changed; any script's exit trap `rm -f info; rmdir`, which removes
+ * whatever folder is there once someone broke its own): the folder of a
+ * live hold, whose command may be mid read-modify-write. While the hold
+ * lasts the keeper watches (inotify, woken by SIGIO in F_OFD_SETLKW) and
+ * puts back at once what was removed: an info file removed before the
+ * folder (the trap's rmdir then fails, the folder is not empty), or the
+ * folder itself, made under the private name with info inside and renamed
+ * into place without replacing anything. A folder a script made meanwhile
+ * is the script's: left alone (and never removed by leave()). Scripts fork
+ * a process for each of those steps and for their own mkdir; the keeper
+ * is woken directly, so it puts the folder back first. */
+static struct keeper *guarded;   /* for on_io */
+static int watch_fd = -1, watch_dir = -1, watch_own = -1;
+static volatile sig_atomic_t beat_due;
+
+/* Watches the folder that holds the legacy folder (its name removed or
+ * renamed) and the legacy folder (info removed, the folder gone). */
+static int watch_folder(int fd, uint32_t mask)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return inotify_add_watch(watch_fd, path, mask | IN_ONLYDIR);
+}
+
+static void watch_start(struct keeper *k)
+{
+    guarded = k;
+    watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (watch_fd == -1)
+        return;   /* the beat still finds a removed folder, a period later */
+    watch_dir = watch_folder(k->dir, IN_DELETE | IN_MOVED_FROM);
+    watch_own = watch_folder(k->own, IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF);
+    if (fcntl(watch_fd, F_SETOWN, getpid()) != 0
+        || fcntl(watch_fd, F_SETFL, O_ASYNC | O_NONBLOCK) != 0) {
+        close(watch_fd);
+        watch_fd = -1;
+    }
+}
+
+/* Removes the keeper's private folder (NAME.tmp-PID) and what is in it. */
+static void clear_away(struct keeper *k)
+{
+    if (k->spare != -1) {
+        close(k->spare);
+        k->spare = -1;
+    }
+    int fd = openat(k->dir, k->away, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd == -1)
+        return;
+    unlinkat(fd, "info", 0);
+    unlinkat(fd, k->tmp, 0);
+    close(fd);
+    unlinkat(k->dir, k->away, AT_REMOVEDIR);
+}
+
+/* Makes the spare: a folder at the private name with the holder's mode
+ * and group and info naming the keeper, so that putting the folder back
+ * is one rename. A keeper killed leaves it to the next holder's sweep. */
+static void make_spare(struct keeper *k)
+{
+    if (k->spare != -1)
+        return;
+    clear_away(k);
+    if (mkdirat(k->dir, k->away, 0700) != 0)
+        return;
+    int fd = openat(k->dir, k->away, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd != -1) {
+        (void)!fchown(fd, (uid_t)-1, k->folder.st_gid);   /* best effort, as the holder's */
+        if (fchmod(fd, k->folder.st_mode & 07777) == 0 && write_info(k, fd, &k->like) == 0) {
+            k->spare = fd;
+            return;
+        }
+        close(fd);
+    }
+    clear_away(k);
+}
+
+/* Puts the removed folder back: the spare, renamed into place without
+ * replacing anything (a folder a script made first is the script's), then
+ * its info and mtime made fresh; it is the keeper's folder from then on. */
+static void remake(struct keeper *k)
+{
+    make_spare(k);
+    if (k->spare == -1 || renameat2(k->dir, k->away, k->dir, k->name, RENAME_NOREPLACE) != 0)
+        return;
+    write_info(k, k->spare, &k->like);
+    dup2(k->spare, k->own);   /* the descriptor in_place() and leave() know */
+    close(k->spare);
+    k->spare = -1;
+    if (watch_fd != -1)
+        watch_own = watch_folder(k->own, IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF);
+    make_spare(k);
+}
+
+/* Whatever moved, the folder as it should be: ours with our info, or put
+ * back, or someone else's (left alone). */
+static void guard(struct keeper *k)
+{
+    struct stat here, own, info;
+    if (fstatat(k->dir, k->name, &here, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT)
+            remake(k);
+        return;
+    }
+    if (fstat(k->own, &own) == 0 && here.st_dev == own.st_dev && here.st_ino == own.st_ino
+        && fstatat(k->own, "info", &info, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+        name_self(k, &k->like);
+}
+
+/* SIGIO: the watch has events. Runs only while the keeper waits in
+ * F_OFD_SETLKW (blocked elsewhere), so nothing else touches the folder. */
+static void on_io(int sig)
+{
+    (void)sig;
+    int err = errno, act = 0;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while (watch_fd != -1 && (n = read(watch_fd, buf, sizeof buf)) > 0)
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *e = (const struct inotify_event *)p;
+            if (e->wd == -1 || (e->wd == watch_own && (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF)))
+                || (e->len > 0 && e->wd == watch_own && strcmp(e->name, "info") == 0)
+                || (e->len > 0 && e->wd == watch_dir && strcmp(e->name, guarded->name) == 0))
+                act = 1;
+            p += sizeof *e + e->len;
+        }
+    if (act)
+        guard(guarded);
+    errno = err;
+}
+
 static void on_alarm(int sig)
 {
-    (void)sig;   /* only to end F_OFD_SETLKW with EINTR */
+    (void)sig;   /* to end F_OFD_SETLKW with EINTR: a refresh is due */
+    beat_due = 1;
 }
 
 static void set_signals(void)
@@ -154,7 +300,11 @@ static void set_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = on_alarm;         /* no SA_RESTART */
     sigaction(SIGALRM, &sa, NULL);
+    sa.sa_handler = on_io;
+    sigaddset(&sa.sa_mask, SIGALRM);
+    sigaction(SIGIO, &sa, NULL);
     sigemptyset(&none);
+    sigaddset(&none, SIGIO);          /* taken only while waiting (keeper_main) */
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
@@ -217,17 +367,37 @@ static _Noreturn void keeper_main(struct keeper *k, pid_t expect, int held, int 
         report(out, err);
         _exit(1);
     }
+    k->like = like;
+    k->spare = -1;
+    if (fstat(k->own, &k->folder) == 0)
+        make_spare(k);
+    watch_start(k);
+    guard(k);   /* what moved before the watch began */
     report(out, 0);
     struct itimerval beat;
     beat.it_interval.tv_sec = (time_t)k->period;
     beat.it_interval.tv_usec = (suseconds_t)((k->period - (double)(time_t)k->period) * 1e6);
     beat.it_value = beat.it_interval;
     setitimer(ITIMER_REAL, &beat, NULL);
-    while (write_lock(fd, F_OFD_SETLKW, k->byte) != 0) {
-        if (errno != EINTR)   /* ENOLCK and the like: try again a beat later */
+    sigset_t io;
+    sigemptyset(&io);
+    sigaddset(&io, SIGIO);
+    for (;;) {
+        sigprocmask(SIG_UNBLOCK, &io, NULL);   /* the guard runs in here */
+        int rc = write_lock(fd, F_OFD_SETLKW, k->byte), lerr = errno;
+        sigprocmask(SIG_BLOCK, &io, NULL);
+        if (rc == 0)
+            break;
+        if (lerr != EINTR)   /* ENOLCK and the like: try again a beat later */
             pause();
+        if (!beat_due)
+            continue;
+        beat_due = 0;
+        guard(k);   /* without a watch, a beat later */
         if (named(k, &like) == k->pid && in_place(k))
             name_self(k, &like);
+        if (k->spare != -1)
+            write_info(k, k->spare, &k->like);   /* put back, it is as fresh */
     }
     leave(k);
     /* The hold is over: the locks go, the holder hears it; the pid stays

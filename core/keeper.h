@@ -18,6 +18,12 @@
  *    expect_pid (the holder, or a keeper before it),
  *  - every period seconds writes a fresh EPOCH into info (by a rename) and
  *    touches the folder, while info still names it,
+ *  - puts back at once (an inotify watch wakes it) an info file or a folder
+ *    that an old script removed while the hold lasts (a script's wrong
+ *    `rm -rf`, an exit trap's `rm -f info; rmdir`): info written anew, the
+ *    folder renamed into place from a spare one kept ready beside it
+ *    (NAME.tmp-PID), never replacing a folder a script made first, which is
+ *    the script's and is left alone,
  *  - waits on a description of its own for `byte`, which it gets once no
  *    process holds the shared description any more,
  *  - then removes the folder (if info still names it), lets its locks go,

@@ -223,10 +223,79 @@ describe("old scripts that break a folder by a pid gone since they read it", fun
     assert.equal("run\nrun\n", H.read(runs))
   end)
 
+  -- The keeper of a `tasknum lock`, once it has named itself in info.
+  local function keeper_of(holder_started)
+    local keeper
+    assert(L.wait_until(function()
+      keeper = math.tointeger(tonumber((H.read(folder .. "/info") or ""):match("^(%d+):")))
+      return keeper and (H.read("/proc/" .. keeper .. "/comm") or ""):match("^tasknum%-keeper")
+        and (holder_started == nil or L.exists(holder_started))
+    end, 10), "no keeper named in " .. folder)
+    return keeper
+  end
+
+  it("find the folder of a running command put back at once: the script waits, no number twice", function()
+    if not H.ok("command -v strace >/dev/null 2>&1") then error("needs strace to stall the script") end
+    -- the script reads info naming a live holder, then stalls before its
+    -- kill -0 (strace holds the kill for 2 s); meanwhile that holder ends
+    -- and a `tasknum lock` starts a command that reads the counter; the
+    -- script's kill -0 fails, it rm -rf's the command's folder and mkdirs
+    local holder = L.bg_owned("exec sleep 60")
+    assert(L.wait_until(function() return core.alive(holder) end, 5))
+    L.make_folder(state, holder .. ":" .. os.time() .. "\n")
+    local tracer = L.bg_owned("export LEGACY_JUDGE=pid; exec strace -f -qq -o /dev/null -e trace=kill "
+      .. "-e inject=kill:delay_enter=2000000:when=1 sh " .. H.q(LEGACY) .. " " .. H.q(state)
+      .. " 1 >" .. H.q(dir .. "/script.out") .. " 2>" .. H.q(dir .. "/script.err"))
+    assert(L.wait_until(function() -- stopped at the entry of kill (62 on x86_64)
+      for pid in H.sh("env -u LD_PRELOAD pgrep -P " .. tracer):gmatch("%d+") do
+        if (H.read("/proc/" .. pid .. "/syscall") or ""):match("^62 ") then return true end
+      end
+    end, 10), "the script did not get to its kill -0")
+    L.kill_group(holder)
+    assert(L.wait_until(function() return not core.alive(holder) end, 5))
+    L.bg_owned(L.cmd({ "lock", "--state", state, "--timeout", "20", "--", "sh", "-c",
+      ("n=$(jq .next_project_number %s); : > %s; sleep 3; jq \".next_project_number = $((n + 1))\" %s > %s.cmd "
+      .. "&& mv %s.cmd %s && echo $n > %s"):format(H.q(state), H.q(dir .. "/read"), H.q(state), H.q(state),
+        H.q(state), H.q(state), H.q(dir .. "/command.out")) }, dir .. "/holder"))
+    assert(L.wait_until(function() return L.exists(dir .. "/read") end, 10), "the command did not start")
+    -- the script strikes now; then waits for the command's folder
+    local _, code = L.result(dir .. "/holder", 20)
+    assert.equal(0, code, H.read(dir .. "/holder.err"))
+    assert(L.wait_until(function() return not H.ok("kill -0 " .. tracer .. " 2>/dev/null") end, 20))
+    assert.matches("broke .*: pid " .. holder .. " is gone", H.read(dir .. "/script.err") or "")
+    local taken = { tonumber(H.read(dir .. "/command.out")), tonumber(H.read(dir .. "/script.out")) }
+    assert.same({ 10, 11 }, taken, "the script got in beside the command")
+    assert.matches('"next_project_number": 12', H.read(state), 1, true)
+    assert.is_false(L.exists(folder))
+  end)
+
+  it("find the folder of a running command whole after their exit trap's rm -f info; rmdir", function()
+    local started, go = dir .. "/started", dir .. "/go"
+    L.bg_owned(L.cmd({ "lock", "--state", state, "--timeout", "20", "--", "sh", "-c",
+      ": > " .. H.q(started) .. "; while [ ! -e " .. H.q(go) .. " ]; do sleep 0.02; done" }, dir .. "/holder"))
+    local keeper = keeper_of(started)
+    -- what a script's exit trap does once someone broke its own folder,
+    -- and what a pid-judging script does after a kill -0 on a pid it read
+    -- before; each followed at once by a script's mkdir
+    local q = H.q(folder)
+    for _, remove in ipairs({ "rm -f " .. q .. "/info; rmdir " .. q, "rm -rf " .. q }) do
+      assert.is_false(H.ok("{ " .. remove .. "; } 2>/dev/null; mkdir " .. q .. " 2>/dev/null"),
+        "a script made its folder beside the command after: " .. remove)
+      assert.equal(keeper .. ":", (H.read(folder .. "/info") or ""):match("^%d+:"), remove)
+    end
+    H.write(go, "")
+    local _, code = L.result(dir .. "/holder", 20)
+    assert.equal(0, code, H.read(dir .. "/holder.err"))
+    assert(L.wait_until(function() return not L.exists(folder) end, 5), "the folder stayed")
+    assert.equal("", H.sh("ls -A " .. H.q(dir .. "/.opencode/specs") .. " | grep 'state.lock.tmp' || true"))
+  end)
+
   it("do not get tasknum lock to start its command beside them", function()
     if not H.ok("command -v strace >/dev/null 2>&1") then error("needs strace to stop tasknum lock there") end
     -- strace holds tasknum lock's first clock_nanosleep (its look again,
-    -- 50 ms after making the folder) for 1.5 s; the script strikes then
+    -- 50 ms after making the folder) for 1.5 s; the script strikes then,
+    -- with the keeper stopped (SIGSTOP) so that it is first to make its
+    -- folder: the keeper, continued, leaves it to the script
     local started = dir .. "/started"
     local tracer = L.bg_owned("strace -f -qq -o /dev/null -e trace=clock_nanosleep "
       .. "-e inject=clock_nanosleep:delay_enter=1500000:when=1 "
@@ -238,7 +307,10 @@ describe("old scripts that break a folder by a pid gone since they read it", fun
       return st:match("%) t ") and (H.read("/proc/" .. victim .. "/syscall") or ""):match("^230 ")
         and L.exists(folder .. "/info")
     end, 10), "tasknum lock did not get to its look again")
+    local keeper = keeper_of()
+    os.execute("kill -STOP " .. keeper)
     local script = script_takes_folder()
+    os.execute("kill -CONT " .. keeper)
     core.sleep(2)
     assert.is_false(L.exists(started), "the command started beside the script")
     assert.equal(script .. ":", H.read(folder .. "/info"):match("^%d+:"))
