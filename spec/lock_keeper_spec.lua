@@ -237,15 +237,18 @@ describe("old scripts that break a folder by a pid gone since they read it", fun
   it("find the folder of a running command put back at once: the script waits, no number twice", function()
     if not H.ok("command -v strace >/dev/null 2>&1") then error("needs strace to stall the script") end
     -- the script reads info naming a live holder, then stalls before its
-    -- kill -0 (strace holds the kill for 2 s); meanwhile that holder ends
-    -- and a `tasknum lock` starts a command that reads the counter; the
-    -- script's kill -0 fails, it rm -rf's the command's folder and mkdirs
+    -- kill -0 (strace holds the kill for 3 s); meanwhile that holder ends
+    -- and a `tasknum lock` starts a command that reads the counter and
+    -- waits; the script's kill -0 fails, it rm -rf's the command's folder
+    -- and mkdirs; the command writes once the script has written, or 2 s
+    -- after its break
     local holder = L.bg_owned("exec sleep 60")
     assert(L.wait_until(function() return core.alive(holder) end, 5))
     L.make_folder(state, holder .. ":" .. os.time() .. "\n")
+    local out, err = dir .. "/script.out", dir .. "/script.err"
     local tracer = L.bg_owned("export LEGACY_JUDGE=pid; exec strace -f -qq -o /dev/null -e trace=kill "
-      .. "-e inject=kill:delay_enter=2000000:when=1 sh " .. H.q(LEGACY) .. " " .. H.q(state)
-      .. " 1 >" .. H.q(dir .. "/script.out") .. " 2>" .. H.q(dir .. "/script.err"))
+      .. "-e inject=kill:delay_enter=3000000:when=1 sh " .. H.q(LEGACY) .. " " .. H.q(state)
+      .. " 1 >" .. H.q(out) .. " 2>" .. H.q(err))
     assert(L.wait_until(function() -- stopped at the entry of kill (62 on x86_64)
       for pid in H.sh("env -u LD_PRELOAD pgrep -P " .. tracer):gmatch("%d+") do
         if (H.read("/proc/" .. pid .. "/syscall") or ""):match("^62 ") then return true end
@@ -253,17 +256,21 @@ describe("old scripts that break a folder by a pid gone since they read it", fun
     end, 10), "the script did not get to its kill -0")
     L.kill_group(holder)
     assert(L.wait_until(function() return not core.alive(holder) end, 5))
-    L.bg_owned(L.cmd({ "lock", "--state", state, "--timeout", "20", "--", "sh", "-c",
-      ("n=$(jq .next_project_number %s); : > %s; sleep 3; jq \".next_project_number = $((n + 1))\" %s > %s.cmd "
-      .. "&& mv %s.cmd %s && echo $n > %s"):format(H.q(state), H.q(dir .. "/read"), H.q(state), H.q(state),
-        H.q(state), H.q(state), H.q(dir .. "/command.out")) }, dir .. "/holder"))
+    local q = H.q
+    L.bg_owned(L.cmd({ "lock", "--state", state, "--timeout", "30", "--", "sh", "-c",
+      ("n=$(jq .next_project_number %s); : > %s; i=0; until grep -q broke %s || [ $i -ge 400 ]; do "
+      .. "sleep 0.05; i=$((i + 1)); done; i=0; until [ -s %s ] || [ $i -ge 40 ]; do sleep 0.05; i=$((i + 1)); "
+      .. "done; jq \".next_project_number = $((n + 1))\" %s > %s.cmd && mv %s.cmd %s && echo $n > %s")
+      :format(q(state), q(dir .. "/read"), q(err), q(out), q(state), q(state), q(state), q(state),
+        q(dir .. "/command.out")) }, dir .. "/holder"))
     assert(L.wait_until(function() return L.exists(dir .. "/read") end, 10), "the command did not start")
-    -- the script strikes now; then waits for the command's folder
-    local _, code = L.result(dir .. "/holder", 20)
+    assert.is_nil((H.read(err) or ""):find("broke"), "the script struck before the command started")
+    local _, code = L.result(dir .. "/holder", 30)
     assert.equal(0, code, H.read(dir .. "/holder.err"))
     assert(L.wait_until(function() return not H.ok("kill -0 " .. tracer .. " 2>/dev/null") end, 20))
-    assert.matches("broke .*: pid " .. holder .. " is gone", H.read(dir .. "/script.err") or "")
-    local taken = { tonumber(H.read(dir .. "/command.out")), tonumber(H.read(dir .. "/script.out")) }
+    local said = (H.read(err) or "") .. (H.read(out) or "")
+    assert.is_truthy(said:find("broke .*: pid " .. holder .. " is gone"), "the script did not break: " .. said)
+    local taken = { tonumber(H.read(dir .. "/command.out")), tonumber(H.read(out)) }
     assert.same({ 10, 11 }, taken, "the script got in beside the command")
     assert.matches('"next_project_number": 12', H.read(state), 1, true)
     assert.is_false(L.exists(folder))
