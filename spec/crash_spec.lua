@@ -127,14 +127,15 @@ describe("a tasknum killed while it makes, refreshes or removes the legacy lock 
   end)
 
   it("while the keeper of `tasknum lock` refreshes info: another takes over, the next run does not wait", function()
-    -- strace holds each process's second renameat(2) for 3 s: the keeper's
-    -- first refresh (its first named it in info); it is killed there
+    -- strace holds each process's third renameat(2) for 3 s: the keeper's
+    -- first refresh (its first named it in info, its second wrote the info
+    -- of the spare folder it keeps ready); it is killed there
     if not sh("command -v strace >/dev/null 2>&1") then pending("needs strace to stop it there") return end
     local dir, path = H.project(H.state_text(5))
     local specs = dir .. "/.opencode/specs"
     local folder = specs .. "/.state.lock"
     local tracer = tonumber(H.sh(string.format("strace -f -qq -o /dev/null -e trace=renameat "
-      .. "-e inject=renameat:delay_enter=3000000:when=2 %s lock --state %s -- sleep 6 >/dev/null 2>&1 & echo $!",
+      .. "-e inject=renameat:delay_enter=3000000:when=3 %s lock --state %s -- sleep 6 >/dev/null 2>&1 & echo $!",
       H.q(H.bin), H.q(path))):match("%d+"))
     finally(function() sh("kill -9 " .. tracer .. " 2>/dev/null") end)
     local keeper
