@@ -48,8 +48,10 @@ describe("tasknum status", function()
     for i = 1, 3 do H.run_json({ "allocate", "--state", state, "--purpose", "p" .. i }) end
     H.write(dir .. "/.opencode/specs/.state.json.tmp-abc123", "{")
     local group = L.bg(L.cmd({ "lock", "--state", state, "--", "sleep", "30" }, dir .. "/holder"))
-    assert(L.wait_until(function() return status(state).lock.held
-      and status(state).lock.holder.command == "sleep 30" end, 10))
+    -- the record names the command from the start; the folder names the
+    -- keeper once it has started (after the lock was taken)
+    assert(L.wait_until(function() local w = status(state) return w.lock.held
+      and w.lock.holder.command == "sleep 30" and w.legacy.keeper end, 10))
     local s = status(state)
     assert.equal("kernel", s.lock.holder.lock)
     assert.matches("command: sleep 30", s.lock.description, 1, true)
