@@ -123,12 +123,15 @@ function M.inspect(folder, stale)
   since = since or st.mtime
   if since > now + M.FUTURE_SLACK then found.unknown_age, since = true, now end
   found.age_s = now - since
+  -- asked once: a second look could find the process ended in between,
+  -- and say nothing where the first said "reused"
+  local gone = st.type == "directory" and pid and M.gone(pid, first_seen(folder, info))
   if st.type ~= "directory" then
     found.verdict = "not a folder"
   elseif FOREIGN[ierrno] then -- a FIFO or a link as info: nothing to judge, nothing to break
     found.verdict, found.error = "foreign", imsg
-  elseif pid and M.gone(pid, first_seen(folder, info)) then
-    found.verdict = M.gone(pid, first_seen(folder, info))
+  elseif gone then
+    found.verdict = gone
   elseif found.age_s > (stale or M.DEFAULT_STALE) then
     found.verdict = "aged"
   else
