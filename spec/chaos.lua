@@ -5,7 +5,9 @@
 -- command then finishes alone), old-protocol scripts judging a held folder
 -- by its pid and by its age, and `tasknum check` every second. Every
 -- number from an exit-0 answer, a finished lock command or an old script
--- is unique and below the final counter; every check passes.
+-- is unique and below the final counter (a number two old scripts both
+-- took, their own protocol's race, is counted and printed instead:
+-- support.mixed); every check passes.
 -- A failed run keeps its folder (the old scripts' "broke" lines in
 -- legacy-*.log.err, the numbers file, the audit log) and says where; so
 -- does every run with CHAOS_KEEP=1.
