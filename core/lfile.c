@@ -232,16 +232,23 @@ static int l_openread(lua_State *L)
     return 1;
 }
 
-static int l_sweep(lua_State *L)
+/* sweep() and temps(): fn over the temp files beside path -> how many |
+ * nil, message, errno */
+static int temps_call(lua_State *L, int (*fn)(const char *, struct beside_found *, char *, size_t))
 {
     const char *path = luaL_checkstring(L, 1);
     struct beside_found found = {0};
     char name[256] = "";
-    int n = durable_sweep(path, &found, name, sizeof name);
+    int n = fn(path, &found, name, sizeof name);
     if (n < 0)
         return temps_failed(L, errno, path, &found, name);
     lua_pushinteger(L, n);
     return 1;
+}
+
+static int l_sweep(lua_State *L)
+{
+    return temps_call(L, durable_sweep);
 }
 
 /* load(path) -> the text of the file at path, not following a link there
@@ -268,14 +275,7 @@ static int l_load(lua_State *L)
 /* temps(path) -> how many there are, as sweep() but removing none */
 static int l_temps(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
-    struct beside_found found = {0};
-    char name[256] = "";
-    int n = durable_count_temps(path, &found, name, sizeof name);
-    if (n < 0)
-        return temps_failed(L, errno, path, &found, name);
-    lua_pushinteger(L, n);
-    return 1;
+    return temps_call(L, durable_count_temps);
 }
 
 /* listdir(path) -> { names } without "." and "..", unsorted | nil,
