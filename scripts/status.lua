@@ -55,6 +55,10 @@ end
 local function authority_text(out, a)
   if a.code then
     line(out, "authority", string.format("%s: %s", a.code, a.error))
+    if a.trust then
+      line(out, "", string.format("not used: trust it (TASKNUM_TRUST=%s) or choose one (--authority, "
+        .. "$TASKNUM_AUTHORITY)", a.trust))
+    end
     return
   end
   line(out, "authority", string.format("%s (%s) %s", a.kind, a.source, tostring(a.where)))

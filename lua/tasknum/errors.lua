@@ -21,7 +21,7 @@ M.exit = {
   STATE_EXISTS = 73, -- EX_CANTCREAT: init found a state it would shadow
   LOCK_TIMEOUT = 75,
   AUTHORITY_UNAVAILABLE = 76, -- where the numbering lives cannot be reached
-  UNTRUSTED = 77, -- a team file tasknum will not run (EX_NOPERM); see tasknum.trust
+  UNTRUSTED = 77, -- a team file tasknum will not run, a committed authority it will not use (EX_NOPERM); see tasknum.trust
   INTERRUPTED = 130, -- 128 + the signal: 130 for SIGINT, 143 for SIGTERM
 }
 
@@ -40,7 +40,7 @@ M.meaning = {
   SYSTEM_ERROR = "the file system said no; the message names the path",
   LOCK_TIMEOUT = "another holder kept the lock past --timeout (retry)",
   AUTHORITY_UNAVAILABLE = "where the numbering lives cannot be reached (retry)",
-  UNTRUSTED = "a team script or policy in a folder others could change was not run",
+  UNTRUSTED = "a team script or policy, or a committed dir:/git:/postgresql authority, in a folder others could change was not used",
   INTERRUPTED = "SIGINT (130) or SIGTERM (143) stopped the run before it wrote anything",
 }
 

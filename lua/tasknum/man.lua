@@ -95,6 +95,8 @@ tasknum looks for a team's files only in the state's own project: the folder R t
 
 A team file runs only when its real path, from R (or its $TASKNUM_PATH folder) down to the file, is owned by the caller or root and writable by nobody else (a group-writable folder counts only when it is the caller's; a sticky folder such as /tmp passes). Otherwise the run fails with UNTRUSTED, naming the file and the folder to trust: TASKNUM_TRUST=FOLDER, or a line FOLDER in ~/.config/tasknum/trust.
 
+The same rule holds for the numbering's authority a state commits (project_numbering.authority): dir:PATH, git:REMOTE and postgresql:// (postgres://) choose where tasknum writes and connects, so they are used only when the state file passes it from R (from / for a state outside a project), or its folder is trusted; otherwise allocate, check and every step fail with UNTRUSTED, and status reports the authority without opening it, before anything is made or connected to. file and worktrees stay beside the state and in its own git dir and need no trust. --authority and $TASKNUM_AUTHORITY are the caller's own choice and are never checked.
+
 Policies (conflict.lua, audit.lua, format/) are never commands. A command shipped with tasknum is replaced by a team's commands/NAME.lua only when $TASKNUM_OVERRIDE names it. os.exit in a policy or a script under the lock ends the step as a SCRIPT_ERROR, released and with nothing written.]]
 
 local LUA = {

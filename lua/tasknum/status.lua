@@ -48,13 +48,18 @@ end
 -- (the next number it gives; null when it keeps none yet), serial,
 -- counter ("level", "behind", "ahead" or "new": the state's counter
 -- against the mark), by, lock, error, corrupt }, and the authority (nil
--- when it cannot be opened: then error and code say why).
+-- when it cannot be opened: then error and code say why, and the error
+-- value comes third; a committed one
+-- the state may not choose (UNTRUSTED, see tasknum.trust) is reported so,
+-- with the folder to trust, and never opened or connected to).
 function M.mark(path, real, info, opts)
   local f = authority.file(path, real, { stale = opts.stale })
   local spec, source = authority.choose(opts.authority, info and info.authority)
   local a, err = authority.open(spec, f, source)
   if not a then
-    return { spec = spec, source = source, error = err.message, code = err.code, details = err.details }
+    return { spec = spec and require("tasknum.authority.remote").redact(spec), source = source,
+      error = err.message, code = err.code, details = err.details,
+      trust = err.code == "UNTRUSTED" and type(err.data) == "table" and err.data.trust or nil }, nil, err
   end
   local m = { kind = a.kind, where = a.where, source = source }
   if a == f then -- the state's counter is the mark
@@ -277,8 +282,8 @@ end
 -- other tasks. -> nil, or the failure of an authority that cannot be
 -- reached (it is not the state's problem).
 local function numbering(path, real, text, info, opts, problems)
-  local m, a = M.mark(path, real, info, opts)
-  if not a then return errors.new(m.code, m.error, m.details) end
+  local m, a, err = M.mark(path, real, info, opts)
+  if not a then return err end
   if m.corrupt then
     problems[#problems + 1] = { check = "mark", message = m.error, details = "see `tasknum allocate`'s answer "
       .. "for what to do: it keeps a copy and says how to start a new mark" }

@@ -19,6 +19,18 @@
 -- the same owner and mode rule, or it is refused too.
 -- Files shipped with tasknum and a script named by its path (`tasknum run
 -- ./x.lua`) are not checked: the caller chose them.
+--
+-- The same rule guards the numbering's authority a state commits
+-- (project_numbering.authority): one that reaches outside the repository
+-- (dir:PATH makes files in PATH, git:REMOTE runs git against REMOTE,
+-- postgresql:// and postgres:// send libpq's password to the host) is
+-- used only when the state file passes the rule from its project root
+-- (policy.project_root; from / for a state outside a project), or is
+-- covered by the caller's trust; otherwise UNTRUSTED before anything is
+-- opened or connected to (M.authority, called by tasknum.authority.open).
+-- `file` and `worktrees` stay beside the state and in the repository's own
+-- git dir, so they need no trust. An authority the caller names
+-- (--authority, $TASKNUM_AUTHORITY) is the caller's choice: never checked.
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local fs = require "tasknum.fs"
@@ -116,11 +128,12 @@ local function chain(real, top)
   return list
 end
 
--- check(path, top) -> true | nil, err (UNTRUSTED, naming the file, what is
--- wrong, and how to trust it). top: the folder the file was found under.
-function M.check(path, top)
+-- judge(path, top) -> nil when path passes (or is gone: loading it says
+-- so), else the element that fails, why, and the folder to trust; or
+-- false, err for a trust file others could change.
+local function judge(path, top)
   local real = core.realpath(path)
-  if not real then return true end -- gone: loading it says so
+  if not real then return nil end
   local rtop = top and core.realpath(top)
   if not rtop or not under(real, rtop) then rtop = "/" end
   local uid = me()
@@ -131,28 +144,61 @@ function M.check(path, top)
       if not list then
         local err
         list, err = M.trusted()
-        if not list then return nil, err end
+        if not list then return false, err end
       end
       if not covered(list, element) then
-        local folder = rtop ~= "/" and rtop
+        return element, why, rtop ~= "/" and rtop
           or (element == real and fs.dirname(element) or element)
-        return nil, M.refusal(path, element, why, folder)
       end
     end
   end
-  return true
+end
+
+-- check(path, top) -> true | nil, err (UNTRUSTED, naming the file, what is
+-- wrong, and how to trust it). top: the folder the file was found under.
+function M.check(path, top)
+  local element, why, folder = judge(path, top)
+  if element == nil then return true end
+  if element == false then return nil, why end
+  return nil, M.refusal(path, element, why, folder)
+end
+
+-- trusting(folder) -> the words that say how to trust folder
+local function trusting(folder)
+  return string.format("run with TASKNUM_TRUST=%s, or add the line %s to %s", folder, folder,
+    M.config() or "~/.config/tasknum/trust")
+end
+
+-- authority(path, top, spec [, shown]) -> true | nil, err: whether the
+-- numbering's authority spec, committed in the state file path (project
+-- root top), may be used; UNTRUSTED names the file, the authority (shown:
+-- spec with any password hidden) and both ways out.
+function M.authority(path, top, spec, shown)
+  local element, why, folder = judge(path, top)
+  if element == nil then return true end
+  if element == false then return nil, why end
+  shown = shown or spec
+  local what = element == core.realpath(path) and "it" or element
+  return nil, errors.new("UNTRUSTED", string.format("not using the authority %s that %s commits "
+    .. "(project_numbering.authority): %s %s", shown, path, what, why),
+    string.format("a committed dir:, git: or postgresql:// authority decides where tasknum writes and "
+      .. "connects (and where libpq sends your password), so tasknum takes it only from a state file "
+      .. "that you or root own and nobody else can write (README: Committed authorities). The state "
+      .. "is as it was, and nothing was made or connected to where the authority points. If you trust "
+      .. "%s, %s; or choose the numbering yourself: --authority SPEC or TASKNUM_AUTHORITY=SPEC (the "
+      .. "same one if you mean it, or worktrees or file)", folder, trusting(folder)), nil,
+    { path = path, element = element, reason = why, trust = folder, authority = shown })
 end
 
 -- refusal(path, element, why, folder) -> the UNTRUSTED error
 function M.refusal(path, element, why, folder)
   local what = element == core.realpath(path) and "it" or element
-  local config = M.config() or "~/.config/tasknum/trust"
   return errors.new("UNTRUSTED", string.format("not running %s: %s %s", path, what, why),
     string.format("tasknum runs a team's scripts and policies only from folders that you or "
       .. "root own and that nobody else can write (README: Which code tasknum runs). If you "
-      .. "trust the code in %s, run with TASKNUM_TRUST=%s, or add the line %s to %s; or "
-      .. "make the folders yours and not writable by others (chmod go-w)", folder, folder,
-      folder, config), nil, { path = path, element = element, reason = why, trust = folder })
+      .. "trust the code in %s, %s; or make the folders yours and not writable by others "
+      .. "(chmod go-w)", folder, trusting(folder)), nil,
+    { path = path, element = element, reason = why, trust = folder })
 end
 
 return M

@@ -37,6 +37,10 @@
 -- for a state inside a git working tree, `file` outside one. A step opens
 -- the numbering's authority after it has read the state under the file's
 -- lock, so the committed choice is the one in the text it works on.
+-- A committed one that reaches outside the repository (OUTSIDE below) is
+-- opened only when the state file passes tasknum.trust: else UNTRUSTED,
+-- before anything is made or connected to. Every step, `status` and
+-- `check` open the numbering here, so the rule holds for all of them.
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local file = require "tasknum.authority.file"
@@ -57,6 +61,11 @@ local KINDS = {
   postgres = "tasknum.authority.remote",   -- postgres://... (libpq's other spelling)
 }
 
+-- The kinds that write or connect outside the state's folder and its
+-- repository's git dir: a stranger's state must not choose them for the
+-- caller (file and worktrees stay beside the state and in its own .git).
+local OUTSIDE = { dir = true, git = true, postgresql = true, postgres = true }
+
 -- choose(given [, committed]) -> spec, source: the authority asked for,
 -- first found of --authority (given: "option"), $TASKNUM_AUTHORITY
 -- ("environment"), project_numbering.authority in the state ("state"); nil
@@ -74,7 +83,8 @@ end
 -- and for the default (spec nil) outside a git working tree; inside one
 -- the default is worktrees. source (see choose) is kept as a.source; a
 -- spec from the state takes relative paths from the state's folder, the
--- others from the current folder.
+-- others from the current folder. A spec from the state of a kind in
+-- OUTSIDE is UNTRUSTED unless the state passes tasknum.trust.authority.
 function M.open(spec, f, source)
   if spec == nil or spec == "" then
     -- a working tree above the state (tasknum.gitdir.top, without loading
@@ -99,6 +109,12 @@ function M.open(spec, f, source)
       .. (source == "state" and " (project_numbering.authority in the state)"
         or source == "environment" and " ($TASKNUM_AUTHORITY)" or ""),
       "an authority is file, worktrees, dir:PATH, git:REMOTE or postgresql://...")
+  end
+  if source == "state" and OUTSIDE[kind] then
+    local root = require("tasknum.policy").project_root(f.path or f.real)
+    local ok, err = require("tasknum.trust").authority(f.path or f.real, root, spec,
+      require("tasknum.authority.remote").redact(spec))
+    if not ok then return nil, err end
   end
   local base = source == "state" and fs.dirname(f.real) or nil
   local a, err = require(module).open(rest, f, spec, base)
