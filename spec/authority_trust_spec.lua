@@ -301,3 +301,32 @@ s.listen(0, "127.0.0.1", () => fs.writeFileSync(%q, String(s.address().port)));
     assert.matches("refs/tasknum/", G.git("--git-dir=" .. bare, "for-each-ref"), 1, true)
   end)
 end)
+
+describe("dir:PATH that is not a folder", function()
+  after_each(H.cleanup)
+
+  it("a regular file, a path through one, a name too long: AUTHORITY_UNAVAILABLE saying so (no mkdir -p advice), nothing written", function()
+    local dir = H.tmpdir()
+    local file = dir .. "/marks"
+    H.write(file, "not a folder\n")
+    local _, path = H.project(H.state_text(3))
+    local text = H.read(path)
+    local r, code = run_json({ "allocate", "--state", path, "--authority", "dir:" .. file })
+    assert.are.equal("AUTHORITY_UNAVAILABLE", r.error_code)
+    assert.are.equal(76, code)
+    assert.matches(file .. " is a regular file", r.error_message, 1, true)
+    assert.is_nil(r.error.details:find("mkdir", 1, true), r.error.details)
+    assert.is_false(r.retry_suggested)
+    assert.are.equal("not a folder\n", H.read(file))
+    untouched(path, text)
+    -- a path under that file, or a name too long for any folder: no mkdir -p either
+    for _, bad in ipairs({ file .. "/sub", dir .. "/" .. string.rep("n", 300) }) do
+      r, code = run_json({ "allocate", "--state", path, "--authority", "dir:" .. bad })
+      assert.are.equal("AUTHORITY_UNAVAILABLE", r.error_code)
+      assert.are.equal(76, code)
+      assert.matches("cannot be used: " .. bad .. ": ", r.error_message, 1, true)
+      assert.is_nil(r.error.details:find("mkdir", 1, true), r.error.details)
+      untouched(path, text)
+    end
+  end)
+end)

@@ -36,8 +36,20 @@ end
 function M.open(rest, f, spec, base)
   local folder, err = M.expand(rest, base or assert(core.cwd()))
   if not folder then return nil, err end
-  local real, kind = core.realpath(folder)
-  if not real or kind ~= "directory" then
+  local real, kind, errno = core.realpath(folder)
+  if (real and kind ~= "directory") or (not real and errno ~= core.ENOENT) then
+    -- a file, or a path no folder is at for another reason than a missing
+    -- one (a file on the way, too long, no access): mkdir -p cannot help
+    local e = real and errors.new("AUTHORITY_UNAVAILABLE", "the folder of " .. spec .. " is not a folder: "
+        .. folder .. " is a " .. (kind == "file" and "regular file" or "FIFO, socket or device"),
+        "dir:PATH names the folder that keeps the numbering's lock and mark: name a folder, not a file")
+      or errors.new("AUTHORITY_UNAVAILABLE", "the folder of " .. spec .. " cannot be used: " .. tostring(kind),
+        "dir:PATH names the folder that keeps the numbering's lock and mark: an existing folder you "
+        .. "can enter", errno)
+    e.retry = false
+    return nil, e
+  end
+  if not real then
     local e = errors.new("AUTHORITY_UNAVAILABLE", "the folder of " .. spec .. " is not there: " .. folder,
       "dir:PATH needs an existing folder (a share that is not mounted must not start a numbering "
       .. "of its own): create it with mkdir -p " .. folder)
