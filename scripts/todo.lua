@@ -53,11 +53,11 @@ local function check()
   end
   report.state_path, report.repaired = path, false
   if report.in_step then return answer.success(report), fmt end
-  local code = report.todo_next > report.state_next and "TODO_AHEAD" or "TODO_BEHIND"
-  local err = errors.new(code, string.format("%s: next_project_number: %d is %s the state's %d", todo_path,
+  local code = report.ahead and "TODO_AHEAD" or "TODO_BEHIND"
+  local err = errors.new(code, string.format("%s: next_project_number: %s is %s the state's %d", todo_path,
     report.todo_next, code == "TODO_AHEAD" and "ahead of" or "behind", report.state_next), report.advice,
     nil, { todo_path = todo_path, todo_next = report.todo_next, state_next = report.state_next })
-  report.advice = nil
+  report.advice, report.ahead = nil, nil
   return answer.failure(err, report), fmt
 end
 
@@ -72,7 +72,7 @@ local result, text = tasknum.transaction({ state = opts.state, timeout = opts.ti
   local path = opts.todo or todo.path(txn.path)
   local report = todo.check(txn.counter, path)
   if not report then txn:fail("INVALID_ARGUMENT", no_line(path)) end
-  report.repaired = false
+  report.repaired, report.ahead = false, nil
   if not report.in_step then
     todo.stage(txn, path)
     report.repaired = true

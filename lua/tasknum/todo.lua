@@ -17,6 +17,8 @@ local M = {}
 -- counter(text) -> n, start, stop of the number on the front matter's
 -- `next_project_number: N` line, or nil when there is none. The front
 -- matter is the block between a first line `---` and the next `---`.
+-- A number past 64 bits gives false, start, stop, its digits: the line is
+-- there (and is replaced like any counter out of step), the value is not.
 function M.counter(text)
   local open = text:match("^%-%-%-[ \t]*\r?\n")
   if not open then return nil end
@@ -28,7 +30,7 @@ function M.counter(text)
     local at, digits = line:match("^next_project_number:[ \t]*()(%-?%d+)[ \t]*\r?$") -- a range may go below 0
     if at then
       local s = pos + at - 1
-      return math.tointeger(tonumber(digits)), s, s + #digits - 1
+      return math.tointeger(tonumber(digits)) or false, s, s + #digits - 1, digits
     end
     pos = stop + 1
   end
@@ -70,7 +72,7 @@ function M.stage(txn, path)
   local text, real = read(path)
   local n, s, e
   if text then n, s, e = M.counter(text) end
-  if not n then
+  if n == nil then
     if not explicit then return nil end
     txn:fail("INVALID_ARGUMENT", (text and "no next_project_number: line in the front matter of "
       or "no such file: ") .. path)
@@ -85,17 +87,24 @@ function M.stage(txn, path)
 end
 
 -- check(state_next, path) -> report {todo_path, todo_next, state_next,
--- in_step, advice}, or nil when path has no front-matter counter.
+-- in_step, ahead, advice}, or nil when path has no front-matter counter.
+-- A counter past 64 bits is out of step, todo_next its digits (a string).
 function M.check(state_next, path)
   local text = read(path)
-  local n = text and M.counter(text)
-  if not n then return nil end
-  local r = { todo_path = path, todo_next = n, state_next = state_next, in_step = n == state_next }
-  if n ~= state_next then
-    r.advice = (n > state_next and "TODO.md is ahead of the state: a step was interrupted "
-      .. "between its two writes and handed out nothing; " or "TODO.md is behind the state; ")
-      .. "`tasknum todo` sets it to the state's counter"
+  if not text then return nil end
+  local n, _, _, digits = M.counter(text)
+  if n == nil then return nil end
+  local r = { todo_path = path, todo_next = n or digits, state_next = state_next, in_step = n == state_next }
+  if r.in_step then return r end
+  if n then
+    r.ahead = n > state_next
+  else
+    r.ahead = digits:sub(1, 1) ~= "-"
   end
+  r.advice = (not n and "TODO.md's next_project_number is past what a 64-bit counter holds; "
+    or r.ahead and "TODO.md is ahead of the state: a step was interrupted between its two writes "
+      .. "and handed out nothing; " or "TODO.md is behind the state; ")
+    .. "`tasknum todo` sets it to the state's counter"
   return r
 end
 
