@@ -41,7 +41,10 @@ local function place(path)
   local folder, base = fs.split(path)
   local dir = core.realpath(folder) or folder
   local top, code, err = git(dir, "rev-parse", "--show-toplevel")
-  if code ~= 0 or top == "" then
+  if code ~= 0 and not err:find("not a git repository", 1, true) then -- a broken config, a dubious owner
+    errors.raise("SYSTEM_ERROR", "git cannot read the repository around " .. path .. ": "
+      .. (err:match("[^\n]*$") or err), "fix what git says and run merge --install again")
+  elseif code ~= 0 or top == "" then
     errors.raise("INVALID_ARGUMENT", "the state file is not inside a git working tree: " .. path, err)
   end
   top = core.realpath(top) or top
