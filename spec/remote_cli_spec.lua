@@ -130,6 +130,22 @@ describe("git:origin through the CLI", function()
     assert.are.equal(5, C.counter(a))
   end)
 
+  it("a corrupt local mark is called the git numbering's, not the worktrees one", function()
+    local t = G.team(H.tmpdir(), 1)
+    local a = t.states[1]
+    assert.are.same({ 0 }, alloc(a, "git:origin").allocated_numbers)
+    local top = a:match("^(.*)/specs/state.json$")
+    local mark = H.sh("ls " .. H.q(top) .. "/.git/tasknum/*.mark"):match("[^\n]+")
+    H.write(mark, '{"serial": 12}\n')
+    local before = H.read(a)
+    local r = alloc(a, "git:origin")
+    assert.are.equal("STATE_CORRUPT", r.error_code)
+    assert.matches("the git numbering's mark " .. mark .. " is corrupt", r.error_message, 1, true)
+    assert.are.equal(before, H.read(a))
+    local s = H.run_json({ "status", "--json", "--state", a, "--authority", "git:origin" })
+    assert.matches("the git numbering's mark", cjson.encode(s), 1, true)
+  end)
+
   it("the committed project_numbering.authority and $TASKNUM_AUTHORITY choose it; add-task and mcp use it",
     function()
       local dir = H.tmpdir()

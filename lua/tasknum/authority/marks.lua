@@ -57,9 +57,12 @@ end
 -- path whose group and mode the folder, lock and mark take when they are
 -- made (the common git dir, the dir: folder, the state): in a repository
 -- a team shares, one member's first allocation must not lock the others out.
+-- o.called: what messages call the numbering ("the worktrees numbering"
+-- by default, from o.kind; a remote's local mark is called by the remote's kind).
 function M.new(o)
   local base = o.folder .. "/" .. o.key
   o.lock_path, o.mark_path, o.where = base .. ".lock", base .. ".mark", base .. ".mark"
+  o.called = o.called or "the " .. o.kind .. " numbering"
   return setmetatable(o, Marks)
 end
 
@@ -72,7 +75,7 @@ local PERMANENT = { [core.EACCES] = true, [core.EPERM] = true, [core.ENOENT] = t
 
 -- The error for a file of the numbering that cannot be used.
 function Marks:unavailable(what, msg, errno)
-  local e = errors.new("AUTHORITY_UNAVAILABLE", "the " .. self.kind .. " numbering cannot be used: "
+  local e = errors.new("AUTHORITY_UNAVAILABLE", self.called .. " cannot be used: "
     .. what, tostring(msg) .. " (tried " .. self.folder .. ")"
     .. (self.hint and "; " .. self.hint or ""), errno)
   if PERMANENT[errno] then e.retry = false end
@@ -105,7 +108,7 @@ function Marks:acquire(deadline, holder, timeout)
   elseif errno == core.ETIMEDOUT then
     local h, who = file.holder(self.lock_path)
     return nil, errors.new("LOCK_TIMEOUT", string.format("numbering lock still held after %g s",
-      timeout or 0), "the " .. self.kind .. " numbering is shared with other worktrees or clones; "
+      timeout or 0), self.called .. " is shared with other worktrees or clones; "
       .. who .. RETRY, nil, { holder = h })
   elseif errno == core.EINTR then
     return nil, errors.interrupted(core.interrupted(), "while waiting for the numbering lock")
@@ -187,7 +190,7 @@ end
 -- The error for a mark file with no whole copy: left as it is, a copy kept.
 function Marks:corrupt(text)
   local where, why = require("tasknum.state").backup(self.mark_path, text)
-  return errors.new("STATE_CORRUPT", "the " .. self.kind .. " numbering's mark " .. self.mark_path
+  return errors.new("STATE_CORRUPT", self.called .. "'s mark " .. self.mark_path
     .. " is corrupt", "it was left untouched" .. (where and ", a copy is in " .. where
       or " (no backup: " .. tostring(why) .. ")") .. "; tasknum never writes over it. Move it "
       .. "away: the next allocation starts a new mark from the state it runs on (run it where "
@@ -256,7 +259,7 @@ function Marks:status()
     if mark then
       s.serial, s.range, s.limit = mark.serial, { min = mark.min, max = mark.max }, mark.limit
     else
-      s.error, s.corrupt = "the " .. self.kind .. " numbering's mark " .. self.mark_path .. " is corrupt", true
+      s.error, s.corrupt = self.called .. "'s mark " .. self.mark_path .. " is corrupt", true
     end
   elseif errno == core.ENOENT then
     s.serial = false

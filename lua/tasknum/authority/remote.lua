@@ -75,11 +75,11 @@ function M.local_mark(f, kind)
   if tree == nil then return nil, err end
   if tree then
     return marks.new{ kind = "worktrees", folder = tree.common .. "/tasknum", key = marks.key(tree.path),
-      make = true, like = tree.common, hint = "the " .. kind .. " numbering keeps this clone's mark in the repository's common git dir" }
+      make = true, like = tree.common, called = "the " .. kind .. " numbering", hint = "the " .. kind .. " numbering keeps this clone's mark in the repository's common git dir" }
   end
   local dir, name = fs.split(f.real)
   return marks.new{ kind = "local", folder = dir, key = marks.key("." .. name .. ".numbering"), like = f.real,
-    hint = "the " .. kind .. " numbering keeps this state's mark beside it" }
+    called = "the " .. kind .. " numbering", hint = "the " .. kind .. " numbering keeps this state's mark beside it" }
 end
 
 -- open(rest, f, spec) -> the authority for spec (git:... or postgresql://...)
