@@ -126,7 +126,7 @@ function M.check(r, final)
       assert.is_nil(seen[n], string.format("number %d taken twice: by %s and by %s", n, tostring(by[n]), who))
     end
     assert.is_true(n < final, n .. " was taken but the counter is only " .. final)
-    seen[n], by[n], taken = true, by[n] or who, taken + 1
+    seen[n], by[n], taken = by[n] or who, by[n] or who, taken + 1
   end
   local n = storm.check(r.logs, final, seen)
   n.taken_by_others, n.kills, n.between_old = taken, r.kills, between_old

@@ -107,7 +107,8 @@ end
 -- printed_by_killed, numbers}. Every run exited 0 with a success answer or
 -- was killed (137); every number printed in a success answer (by a run
 -- that exited 0, or one killed after printing) is unique and below final
--- (and not in seen, a set of numbers other writers took, which it joins);
+-- (and not in seen, the numbers other writers took, each naming who took
+-- it, which it joins);
 -- enough runs did each to mean something.
 function M.check(logs, final, seen)
   seen = seen or {}
@@ -127,9 +128,10 @@ function M.check(logs, final, seen)
       if okj and type(r) == "table" and r.status == "success" then
         if code ~= 0 then n.printed_by_killed = n.printed_by_killed + 1 end
         for _, x in ipairs(r.allocated_numbers) do
-          assert.is_nil(seen[x], "number printed twice: " .. x)
+          local who = string.format("an allocation answered at %s (in %s)", tostring(r.timestamp), log)
+          assert.is_nil(seen[x], string.format("number %d printed twice: by %s and by %s", x, tostring(seen[x]), who))
           assert.is_true(x < final, x .. " was printed but the counter is only " .. final)
-          seen[x], n.numbers = true, n.numbers + 1
+          seen[x], n.numbers = who, n.numbers + 1
         end
       end
     end
