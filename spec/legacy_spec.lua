@@ -62,6 +62,40 @@ describe("the legacy lock folder", function()
     L.kill_group(group)
   end)
 
+  it("broken by a pid-judging script while tasknum writes the state: the step's numbers are withheld", function()
+    if not H.ok("command -v strace >/dev/null") then pending("needs strace to hold the write") return end
+    -- the script read the pid of an earlier holder, found it gone and ran
+    -- rm -rf on the folder tasknum had made since, then made its own: it
+    -- may have read the state before tasknum's rename, so whatever tasknum
+    -- took may be the script's too. strace holds the state's temp file in
+    -- its fsync (the first fsync) while the folder changes hands.
+    local specs = state:match("^(.*)/")
+    local run = dir .. "/writer"
+    L.bg("strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=1000000:when=1 "
+      .. L.cmd({ "allocate", "--state", state, "--count", "2" }, run))
+    assert(L.wait_until(function() return H.ls(specs):find(".state.json.tmp-", 1, true) end, 20),
+      "the writer made no temp file")
+    local pid = live_pid()
+    assert(H.ok("rm -rf " .. H.q(folder)))
+    L.make_folder(state, pid .. ":" .. os.time() .. "\n")
+    local r, code = L.result(run)
+    assert.equal(75, code, H.read(run .. ".err"))
+    assert.equal("LOCK_TIMEOUT", r.error_code)
+    assert.matches("taken by an old-protocol script while tasknum wrote the state", r.error_message, 1, true)
+    assert.matches("withheld", r.error.details, 1, true)
+    assert.is_nil(r.allocated_numbers)
+    assert.is_true(r.retry_suggested)
+    -- written: the numbers 10 and 11 are a gap, logged as this step's failure
+    assert.matches('"next_project_number": 12', H.read(state), 1, true)
+    local e = last_audit()
+    assert.equal("error", e.status)
+    assert.equal("LOCK_TIMEOUT", e.error_code)
+    assert.same({ 10, 11 }, e.numbers)
+    -- the script's folder is its own: left as it was
+    assert.equal(pid .. ":", H.read(folder .. "/info"):match("^%d+:"))
+    assert.is_nil(H.ls(specs):find(".tmp-", 1, true), "temp file left: " .. H.ls(specs))
+  end)
+
   describe("held by a live process", function()
     it("is waited for and makes a short timeout fail naming the folder and the pid", function()
       local pid = live_pid()

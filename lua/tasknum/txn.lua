@@ -444,6 +444,10 @@ function Txn:write()
   local i = self.info
   local done, err = self.file:write(text or self.text, not text and i.next_start or nil,
     not text and i.next_stop or nil, not text and literal or nil)
+  if done and err then -- written, but its numbers may be another's: withheld
+    self.text, self.committed = nil, true
+    error(err, 0)
+  end
   if not done then
     local stuck = self:unstage(written)
     if #stuck > 0 then

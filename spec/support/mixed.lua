@@ -128,7 +128,7 @@ function M.check(r, final)
     assert.is_true(n < final, n .. " was taken but the counter is only " .. final)
     seen[n], by[n], taken = by[n] or who, by[n] or who, taken + 1
   end
-  local n = storm.check(r.logs, final, seen)
+  local n = storm.check(r.logs, final, seen, true)
   n.taken_by_others, n.kills, n.between_old = taken, r.kills, between_old
   n.lock_runs, n.lock_killed, n.legacy_runs, n.checks = 0, 0, {}, 0
   for _, l in ipairs(r.lockers) do
@@ -156,11 +156,12 @@ end
 function M.report(n, final)
   return string.format("%d allocator runs (%d exited 0, %d killed, %d of them after printing), "
     .. "%d `tasknum lock` runs (%d of them SIGKILLed), old scripts %d by pid + %d by age (%d starved), "
-    .. "%d numbers from lock commands and old scripts, %d checks, %d kills sent, counter %d, no number "
+    .. "%d numbers from lock commands and old scripts, %d checks, %d kills sent, counter %d, %d "
+    .. "allocations withheld (their folder broken by a pid-judging script while they wrote), no number "
     .. "twice where tasknum took one%s",
     n.runs, n.ok_runs, n.killed, n.printed_by_killed, n.lock_runs, n.lock_killed,
     n.legacy_runs.pid or 0, n.legacy_runs.age or 0, n.legacy_starved, n.taken_by_others, n.checks,
-    n.kills, final, #n.between_old == 0 and "" or string.format("; taken twice by two old scripts, "
+    n.kills, final, n.withheld, #n.between_old == 0 and "" or string.format("; taken twice by two old scripts, "
       .. "their own race (a pid-judging script broke the other's live folder): %s",
       table.concat(n.between_old, ", ")))
 end

@@ -103,16 +103,18 @@ function M.run(dir, states, seconds, finally, also)
   return logs, kills
 end
 
--- check(logs, final [, seen]) -> counts {runs, ok_runs, killed,
--- printed_by_killed, numbers}. Every run exited 0 with a success answer or
--- was killed (137); every number printed in a success answer (by a run
+-- check(logs, final [, seen [, old_scripts]]) -> counts {runs, ok_runs,
+-- killed, printed_by_killed, numbers, withheld}. Every run exited 0 with a
+-- success answer or was killed (137), or, with old_scripts (pid-judging
+-- old scripts ran beside), was refused because one broke its legacy
+-- folder while it wrote the state (75, its numbers withheld: withheld); every number printed in a success answer (by a run
 -- that exited 0, or one killed after printing) is unique and below final
 -- (and not in seen, the numbers other writers took, each naming who took
 -- it, which it joins);
 -- enough runs did each to mean something.
-function M.check(logs, final, seen)
+function M.check(logs, final, seen, old_scripts)
   seen = seen or {}
-  local n = { runs = 0, ok_runs = 0, killed = 0, printed_by_killed = 0, numbers = 0 }
+  local n = { runs = 0, ok_runs = 0, killed = 0, printed_by_killed = 0, numbers = 0, withheld = 0 }
   for _, log in ipairs(logs) do
     for code, line in (H.read(log) or ""):gmatch("(%d+)\t([^\n]*)") do
       n.runs = n.runs + 1
@@ -122,6 +124,9 @@ function M.check(logs, final, seen)
       if code == 0 then
         assert(okj and r.status == "success", "exit 0 without a success answer: " .. line)
         n.ok_runs = n.ok_runs + 1
+      elseif old_scripts and code == 75 and okj and type(r) == "table"
+          and tostring(r.error_message):find("old-protocol script while tasknum wrote", 1, true) then
+        n.withheld = n.withheld + 1
       else
         assert(code == 137, "a run failed without being killed: " .. code .. " " .. line)
       end

@@ -306,14 +306,34 @@ function File:load()
   return nil, errors.system(msg, errno, "cannot read the state file")
 end
 
--- write(text [, s, e, bytes]) -> true | nil, err: the durable replace of
--- the state, with text, or with text[s..e] replaced by bytes (written in
--- three pieces, the new text never built).
+-- The error of a step whose legacy folder such a script broke while the
+-- state was written: it may have read the state before the rename, so the
+-- step's numbers are withheld (a gap at worst). Not run again by itself:
+-- the state was written, and a task added may be in it.
+local function taken_while_writing(folder)
+  return errors.new("LOCK_TIMEOUT", "the legacy lock folder was taken by an old-protocol script "
+    .. "while tasknum wrote the state", "a script that judges " .. folder .. " by its pid broke it "
+    .. "(rm -rf), having read the pid of an earlier holder, and may have read the state before "
+    .. "tasknum's write: this step's numbers are withheld, never handed out twice (a gap at worst); "
+    .. "the state has tasknum's write unless the script wrote over it, so look at it before adding "
+    .. "a task again" .. RETRY)
+end
+
+-- write(text [, s, e, bytes]) -> true | true, err | nil, err: the durable
+-- replace of the state, with text, or with text[s..e] replaced by bytes
+-- (written in three pieces, the new text never built). true, err: written,
+-- but the legacy folder was lost meanwhile (taken_while_writing).
 function File:write(text, s, e, bytes)
   local intact, lost = self:intact()
   if not intact then return nil, lost end
   local done, msg, errno = core.replace(self.real, text, s, e, bytes)
-  if done then return true end
+  if done then
+    -- Looked at again after the rename: a script that breaks the folder
+    -- from now on reads the new state; one that broke it before may have
+    -- read the old one and will hand out this step's numbers too.
+    if self:intact() then return true end
+    return true, taken_while_writing(self.legacy.path)
+  end
   if errno == core.EINTR and core.interrupted() then
     return nil, errors.interrupted(core.interrupted(), "while writing the state")
   end
