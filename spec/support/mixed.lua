@@ -28,13 +28,20 @@ while [ ! -e "$STOP" ]; do
 done
 ]]
 
--- An old-protocol loop (spec/legacy_alloc.sh, judging by pid or by age).
+-- An old-protocol loop (spec/legacy_alloc.sh, judging by pid or by age;
+-- "turns": by pid and by age in turn, one script at a time).
 M.LEGACY = [[
 JUDGE=$1 SCRIPT=$2 STATE=$3 STOP=$4 LOG=$5 NUMS=$6
+turn=0
 while [ ! -e "$STOP" ]; do
-  n=$(LEGACY_JUDGE=$JUDGE LEGACY_STALE=10 sh "$SCRIPT" "$STATE" 1 2>>"$LOG.err")
+  judge=$JUDGE
+  if [ "$JUDGE" = turns ]; then
+    if [ $((turn % 2)) -eq 0 ]; then judge=pid; else judge=age; fi
+    turn=$((turn + 1))
+  fi
+  n=$(LEGACY_JUDGE=$judge LEGACY_STALE=10 sh "$SCRIPT" "$STATE" 1 2>>"$LOG.err")
   code=$?
-  [ -n "$n" ] && printf '%s\tlegacy-%s %s\n' "$n" "$JUDGE" "$(date +%s.%N)" >> "$NUMS"
+  [ -n "$n" ] && printf '%s\tlegacy-%s %s\n' "$n" "$judge" "$(date +%s.%N)" >> "$NUMS"
   echo "$code" >> "$LOG"
   sleep 0.0$(( RANDOM % 5 ))
 done
@@ -70,7 +77,10 @@ end
 
 -- run(dir, path, seconds, finally [, opts]) -> what happened, for check():
 -- 8 allocator loops, opts.locks (2) `tasknum lock` loops, one old script
--- judging by pid and one by age, and a `tasknum check` loop on the state
+-- judging by pid and one by age (opts.one_old_script: a single loop
+-- judging by pid and by age in turn, so that no two old scripts race each
+-- other: their own protocol's race, which can pull tasknum in, see
+-- check()), and a `tasknum check` loop on the state
 -- at path, under the killer, for seconds (at least).
 function M.run(dir, path, seconds, finally, opts)
   opts = opts or {}
@@ -81,7 +91,7 @@ function M.run(dir, path, seconds, finally, opts)
     local log = dir .. "/lock" .. i .. ".log"
     r.lockers[i] = { log = log, pid = start(dir, "locker", M.LOCKER, { H.bin, path, stop, log, nums }) }
   end
-  for _, judge in ipairs({ "pid", "age" }) do
+  for _, judge in ipairs(opts.one_old_script and { "turns" } or { "pid", "age" }) do
     local log = dir .. "/legacy-" .. judge .. ".log"
     r.legacy[#r.legacy + 1] = { judge = judge, log = log, pid = start(dir, "legacy", M.LEGACY,
       { judge, H.root .. "/spec/legacy_alloc.sh", path, stop, log, nums }) }
@@ -155,12 +165,13 @@ end
 -- report(n, final) -> one line of what happened, for the record
 function M.report(n, final)
   return string.format("%d allocator runs (%d exited 0, %d killed, %d of them after printing), "
-    .. "%d `tasknum lock` runs (%d of them SIGKILLed), old scripts %d by pid + %d by age (%d starved), "
+    .. "%d `tasknum lock` runs (%d of them SIGKILLed), old scripts %s (%d starved), "
     .. "%d numbers from lock commands and old scripts, %d checks, %d kills sent, counter %d, %d "
     .. "allocations withheld (their folder broken by a pid-judging script while they wrote), no number "
     .. "twice where tasknum took one%s",
     n.runs, n.ok_runs, n.killed, n.printed_by_killed, n.lock_runs, n.lock_killed,
-    n.legacy_runs.pid or 0, n.legacy_runs.age or 0, n.legacy_starved, n.taken_by_others, n.checks,
+    n.legacy_runs.turns and string.format("%d (one at a time, by pid and by age in turn)", n.legacy_runs.turns)
+      or string.format("%d by pid + %d by age", n.legacy_runs.pid or 0, n.legacy_runs.age or 0), n.legacy_starved, n.taken_by_others, n.checks,
     n.kills, final, n.withheld, #n.between_old == 0 and "" or string.format("; taken twice by two old scripts, "
       .. "their own race (a pid-judging script broke the other's live folder): %s",
       table.concat(n.between_old, ", ")))
