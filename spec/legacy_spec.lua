@@ -96,6 +96,28 @@ describe("the legacy lock folder", function()
     assert.is_nil(H.ls(specs):find(".tmp-", 1, true), "temp file left: " .. H.ls(specs))
   end)
 
+  it("removed by a script while `tasknum lock` starts its keeper: the step runs again, the command runs once", function()
+    if not H.ok("command -v strace >/dev/null") then pending("needs strace to hold the keeper") return end
+    -- strace holds the keeper's second call in the folder (making its
+    -- info.tmp-PID) while the folder goes: the keeper then finds no folder
+    -- (ENOENT), which is a folder taken, not a system error (seen in
+    -- `make chaos`: SYSTEM_ERROR "cannot start the keeper")
+    local run, ran = dir .. "/locker", dir .. "/ran"
+    L.bg("strace -f -o /dev/null -P " .. H.q(folder) .. " -e trace=openat "
+      .. "-e inject=openat:delay_enter=1000000:when=2 "
+      .. L.cmd({ "lock", "--state", state, "--", "sh", "-c", "echo x >> " .. H.q(ran) }, run))
+    assert(L.wait_until(function() return L.exists(folder) end, 20), "the lock never made its folder")
+    core.sleep(0.3)
+    assert(H.ok("rm -rf " .. H.q(folder)))
+    local r, code = L.result(run)
+    assert.equal(0, code, H.read(run .. ".err"))
+    assert.equal("", r)
+    assert.equal("x\n", H.read(ran))
+    local e = last_audit()
+    assert.equal("success", e.status)
+    assert.equal(1, e.retries)
+  end)
+
   describe("held by a live process", function()
     it("is waited for and makes a short timeout fail naming the folder and the pid", function()
       local pid = live_pid()

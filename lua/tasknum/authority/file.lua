@@ -409,7 +409,8 @@ end
 function File:keep(named)
   local folder = self.legacy and self.legacy.path or self.kept
   local keeper, msg, errno = core.keep(self.lock_path, self.lock_byte or 0, folder, named, legacy.REFRESH)
-  if not keeper and errno == core.ESTALE then return nil, taken(folder) end -- broken by a script meanwhile
+  -- broken by a script meanwhile: taken by another (ESTALE), or gone (ENOENT)
+  if not keeper and (errno == core.ESTALE or errno == core.ENOENT) then return nil, taken(folder) end
   if not keeper then
     return nil, errors.system(msg, errno, "cannot start the keeper of the legacy lock folder " .. folder)
   end
