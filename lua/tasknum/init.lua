@@ -58,7 +58,7 @@ function M.allocate(opts)
   local bad = bad_timeout(opts)
   if bad then return bad end
   local run = setmetatable({ count = count }, { __index = opts })
-  local r, text = txn.run(run, function(t) t:pick(count) end)
+  local r, text = txn.allocate(run)
   return r, text
 end
 

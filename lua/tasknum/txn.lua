@@ -713,4 +713,12 @@ function M.run(opts, body)
   end
 end
 
+-- allocate(opts) -> answer, text, txn: run() with the body of every
+-- allocation, opts.count numbers picked by the team's conflict policy:
+-- the facade hands over data, not a function for the step to call back.
+local function allocation(t) t:pick(t.count) end
+function M.allocate(opts)
+  return M.run(opts, allocation)
+end
+
 return M
