@@ -67,8 +67,9 @@ end
 
 -- --- a transaction step's answer and audit entry -------------------------------
 -- Built from what the step knows (a tasknum.txn): path, purpose, acquired,
--- wait, decided and hold (seconds), sec and nsec (the wall clock when the
--- answer was decided, at monotonic decided_at), numbers, skipped, previous,
+-- wait, decided and hold (seconds), sec0 and nsec0 (the wall clock at the
+-- step's monotonic t0; the answer's time is it moved on to decided_at),
+-- numbers, skipped, previous,
 -- counter, wrapped, committed, todo_path, auth (the numbering's authority:
 -- kind, where), adjusted (counter_adjusted: from, to, reason),
 -- mark_moved (from, to, reason: the mark moved up to the counter) and
@@ -93,6 +94,18 @@ local function retried(f)
   return f.retries and f.retries > 0 and f.retries or nil
 end
 
+-- later(sec, nsec, seconds) -> a wall clock reading moved on by seconds
+-- (measured on the monotonic clock): one clock reading less under the lock
+function M.later(sec, nsec, seconds)
+  local ns = nsec + math.floor(seconds * 1e9 + 0.5)
+  return sec + ns // 1000000000, ns % 1000000000
+end
+
+-- The wall clock when the step decided its answer (nil: it did not).
+local function decided_time(f)
+  if f.decided_at and f.sec0 then return M.later(f.sec0, f.nsec0, f.decided_at - f.t0) end
+end
+
 -- step(facts [, err [, extra]]) -> the step's answer: a success with the
 -- numbers (extra: fields the body added), or the failure err
 function M.step(f, err, extra)
@@ -102,7 +115,8 @@ function M.step(f, err, extra)
     common.lock_duration_ms = f.acquired and ms(f.hold or 0) or nil
     return M.failure(err, common)
   end
-  common.timestamp = f.sec and M.timestamp(f.sec, f.nsec)
+  local sec, nsec = decided_time(f)
+  common.timestamp = sec and M.timestamp(sec, nsec)
   local r = merge(M.success(common), { lock_duration_ms = ms(f.decided or 0),
     allocated_numbers = array(f.numbers), allocation_count = #f.numbers,
     previous_next_number = f.previous, new_next_number = f.counter, wrapped = f.wrapped,
@@ -110,6 +124,16 @@ function M.step(f, err, extra)
     skipped_numbers = #f.skipped > 0 and array(f.skipped) or nil, todo_path = f.todo_path,
     gitignore = f.gitignore })
   return type(extra) == "table" and merge(r, extra) or r
+end
+
+-- decided(facts [, extra [, fmt, name]]) -> the step's success answer
+-- and, when name (the format asked for) is given, its text rendered with
+-- fmt (see render) | the answer, nil, err: decided and rendered in one go,
+-- under the lock, so that a format that raises writes nothing.
+function M.decided(f, extra, fmt, name)
+  local r = M.step(f, nil, extra)
+  if not name then return r end
+  return r, M.render(r, fmt, name)
 end
 
 -- What each stale legacy folder broken in the step looked like.
@@ -122,17 +146,11 @@ local function breaks(list)
   return out
 end
 
--- later(sec, nsec, seconds) -> a wall clock reading moved on by seconds
--- (measured on the monotonic clock): one clock reading less under the lock
-function M.later(sec, nsec, seconds)
-  local ns = nsec + math.floor(seconds * 1e9 + 0.5)
-  return sec + ns // 1000000000, ns % 1000000000
-end
-
 -- The wall clock when the entry is made: the decision's, moved on.
 local function audit_time(f)
-  if not (f.sec and f.audited_at) then return M.timestamp() end
-  return M.timestamp(M.later(f.sec, f.nsec, f.audited_at - f.decided_at))
+  local sec, nsec = decided_time(f)
+  if not (sec and f.audited_at) then return M.timestamp() end
+  return M.timestamp(M.later(sec, nsec, f.audited_at - f.decided_at))
 end
 
 -- entry(facts [, err]) -> the audit line of the step (see

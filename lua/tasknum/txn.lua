@@ -511,13 +511,9 @@ end
 function Txn:decide(extra)
   self.decided_at = core.clock()
   self.decided = self.decided_at - self.locked_at
-  self.sec, self.nsec = answer.later(self.sec0, self.nsec0, self.decided_at - self.t0)
-  self.result = answer.step(self, nil, extra)
-  if self.format then
-    local text, err = answer.render(self.result, self.policies.format, self.format)
-    if not text then error(err, 0) end
-    self.text_out = text
-  end
+  local r, text, err = answer.decided(self, extra, self.policies.format, self.format)
+  if self.format and not text then error(err, 0) end
+  self.result, self.text_out = r, text
 end
 
 function Txn:audit(err)
