@@ -103,10 +103,9 @@ end
 -- state's committed project_numbering.authority, else the default) and
 -- takes its lock, after the file's, within the step's deadline.
 function Txn:numbering()
-  local spec, source = authority.choose(self.authority, self.info.authority)
-  self.auth = must(authority.open(spec, self.file, source))
+  self.auth = must(authority.numbering(self.file, self.authority, self.info.authority))
   if self.verbose then
-    io.stderr:write("tasknum: authority ", self.auth.kind, " (", source, ") ", tostring(self.auth.where), "\n")
+    io.stderr:write("tasknum: authority ", self.auth.kind, " (", self.auth.source, ") ", tostring(self.auth.where), "\n")
   end
   if self.auth == self.file then return end
   local t = core.clock()

@@ -35,8 +35,9 @@
 -- Which authority: choose() (--authority, $TASKNUM_AUTHORITY, the state's
 -- committed project_numbering.authority), else the default: `worktrees`
 -- for a state inside a git working tree, `file` outside one. A step opens
--- the numbering's authority after it has read the state under the file's
--- lock, so the committed choice is the one in the text it works on.
+-- the numbering's authority (numbering(): chosen and opened in one call)
+-- after it has read the state under the file's lock, so the committed
+-- choice is the one in the text it works on.
 -- A committed one that reaches outside the repository (OUTSIDE below) is
 -- opened only when the state file passes tasknum.trust: else UNTRUSTED,
 -- before anything is made or connected to. Every step, `status` and
@@ -120,6 +121,14 @@ function M.open(spec, f, source)
   local a, err = require(module).open(rest, f, spec, base)
   if a then a.source = source end
   return a, err
+end
+
+-- numbering(f, given [, committed]) -> the numbering's authority, chosen
+-- (choose) and opened (open) in one call, its source in a.source | nil,
+-- err: what a step asks once it has read the state.
+function M.numbering(f, given, committed)
+  local spec, source = M.choose(given, committed)
+  return M.open(spec, f, source)
 end
 
 return M
