@@ -11,11 +11,18 @@ end
 
 function M.dirname(path) return (M.split(path)) end
 
+-- place(path, fmt) -> path's folder, its last name, and the name fmt (a
+-- string.format pattern taking the last name) in that folder: split and
+-- beside in one, for a module that names several files there
+function M.place(path, fmt)
+  local dir, base = M.split(path)
+  return dir, base, (dir == "/" and "" or dir) .. "/" .. string.format(fmt, base)
+end
+
 -- beside(path, fmt) -> the name fmt (a string.format pattern taking the
 -- last name of path) in path's folder: beside("/a/state.json", ".%s.lock")
 function M.beside(path, fmt)
-  local dir, base = M.split(path)
-  return (dir == "/" and "" or dir) .. "/" .. string.format(fmt, base)
+  return (select(3, M.place(path, fmt)))
 end
 
 -- readable(path) -> true when path can be opened for reading

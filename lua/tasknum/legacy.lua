@@ -50,9 +50,19 @@ local FOREIGN = { [core.ELOOP] = true, [core.ENXIO] = true, [core.EMLINK] = true
 -- path(state) -> the legacy folder beside the (real) state file, or nil:
 -- old scripts lock STATE.json with .STATE.lock; a state whose name does
 -- not end in .json has none (its lock file is .NAME.lock already).
+-- Then the folder it is in and the folder's name.
+local FOLDER = ".%s.lock"
 function M.path(state_path)
   if not state_path:match("[^/]%.json$") then return nil end
-  return fs.beside(state_path:gsub("%.json$", ""), ".%s.lock")
+  local dir, base, folder = fs.place(state_path:gsub("%.json$", ""), FOLDER)
+  return folder, dir, string.format(FOLDER, base)
+end
+
+-- The folder in which a held folder is, and its name: found once, when it
+-- was prepared (a held table made elsewhere has only its path).
+local function where(held)
+  if held.dir then return held.dir, held.name end
+  return fs.split(held.path)
 end
 
 -- gone(pid [, since_boot]) -> "dead" when no process has that pid on this
@@ -82,19 +92,16 @@ local function first_seen(folder, info)
   return sightings[key]
 end
 
--- read(folder) -> the first 256 bytes of its info | nil, message, errno
-local function read(folder)
-  local dir, name = fs.split(folder)
-  return core.readat(dir, name .. "/info", 256)
-end
-
--- info_of(folder) -> its info as inspect() keeps it (trailing blanks cut)
--- | nil, message, errno
-local function info_of(folder)
-  local info, msg, errno = read(folder)
+-- info_at(dir, name) -> the info of folder name in dir as inspect() keeps
+-- it (its first 256 bytes, trailing blanks cut) | nil, message, errno
+local function info_at(dir, name)
+  local info, msg, errno = core.readat(dir, name .. "/info", 256)
   if not info then return nil, msg, errno end
   return (info:gsub("%s+$", ""))
 end
+
+-- info_of(folder) -> info_at() of a folder given by its path
+local function info_of(folder) return info_at(fs.split(folder)) end
 
 -- What a reader makes of the folder: nil when there is none, else
 -- { path, info (trimmed), pid, epoch, age_s, verdict } with verdict "live", "dead"
@@ -256,10 +263,11 @@ local function make(folder, pid, epoch, like)
   return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
 end
 
--- prepare(state, pid, epoch) -> folder (M.path(state); nil: the state
--- has none), then the private name NAME.tmp-PID of the folder made beside
--- it with its info ("PID:EPOCH", the state's group and mode) and that
--- info, for enter() to rename into place | false: it could not be made
+-- prepare(state, pid, epoch) -> the folder's place { path, dir, name }
+-- (M.path(state); nil: the state has none), for enter(), then the private
+-- name NAME.tmp-PID of the folder made beside it with its info ("PID:EPOCH",
+-- the state's group and mode) and that info, for enter() to rename into
+-- place | false: it could not be made
 -- here (enter() makes it as it always did, and says why it cannot) | nil,
 -- message: a foreign object (a link, a FIFO) in a gone process's private
 -- name, named and left in place. Runs before the kernel lock: first it
@@ -269,37 +277,37 @@ end
 -- which may be waiting for the lock with theirs prepared. One call into
 -- the core (lockdir.c).
 function M.prepare(state, pid, epoch)
-  local folder = M.path(state)
+  local folder, dir, name = M.path(state)
   if not folder then return nil end
-  local dir, name = fs.split(folder)
+  local place = { path = folder, dir = dir, name = name }
   local info = mine(pid, epoch)
   local tmp, msg, _, stage = core.lockdir_prepare(dir, name, pid, info, state)
-  if tmp then return folder, tmp, info end
-  if stage == "sweep" then return folder, nil, msg end
-  return folder, false
+  if tmp then return place, tmp, info end
+  if stage == "sweep" then return place, nil, msg end
+  return place, false
 end
 
--- discard(folder, prepared): removes a folder prepare() made that was
+-- discard(place, prepared): removes a folder prepare() made that was
 -- not entered. -> true | nil, message
-function M.discard(folder, prepared)
-  local dir = fs.split(folder)
-  return remove_now(dir .. "/" .. prepared)
+function M.discard(place, prepared)
+  return remove_now(place.dir .. "/" .. prepared)
 end
 
--- enter(folder, opts) -> held | nil, message, found, errno. opts: like
+-- enter(place, opts) -> held | nil, message, found, errno. place: what
+-- prepare() gave (path, dir, name of the folder). opts: like
 -- (the state file, whose group and mode the folder and info take), pid
 -- (this process's), epoch (now, whole seconds, for info), stale (seconds), deadline (a core.clock() value; nil
 -- waits forever), breaks (a list that gets what each break found),
 -- interrupted (a function: true to give up), prepared and info (what
 -- prepare() gave: the folder is then entered by renaming it into place;
 -- opts.prepared is set to nil once it is entered or gone; a caller that
--- gets nil removes what is left with discard()). held is { path, info, pid,
+-- gets nil removes what is left with discard()). held is { path, dir, name, info, pid,
 -- waited (seconds spent waiting for another holder) } for leave(); errno is core.ETIMEDOUT when the deadline passed, core.EINTR
 -- when interrupted() said so, the errno of a failed mkdir, or nil; found
 -- is the folder as last seen.
-function M.enter(folder, opts)
+function M.enter(place, opts)
   local delay, pid, since = FIRST_SLEEP, opts.pid, nil
-  local dir, name = fs.split(folder)
+  local folder, dir, name = place.path, place.dir, place.name
   while true do
     local info, msg, errno
     if opts.prepared then
@@ -317,7 +325,7 @@ function M.enter(folder, opts)
     end
     if not info and not opts.prepared then info, msg, errno = make(folder, pid, opts.epoch, opts.like) end
     if info then
-      return { path = folder, info = info, pid = pid, like = opts.like,
+      return { path = folder, dir = dir, name = name, info = info, pid = pid, like = opts.like,
         waited = since and core.clock() - since or 0 }
     end
     if errno ~= EEXIST then return nil, msg, nil, errno end
@@ -356,7 +364,7 @@ function M.refresh(held)
   local info = mine(held.pid)
   -- info is replaced by a rename, never truncated in place: killed
   -- half-way it still names this (then dead) process, not nobody.
-  local dir, name = fs.split(held.path)
+  local dir, name = where(held)
   local tmp = string.format("%s/info.tmp-%d", name, held.pid)
   core.removeat(dir, tmp) -- one of ours left by a refresh killed half-way
   local ok, msg = core.writeat(dir, tmp, info, held.like)
@@ -372,7 +380,7 @@ end
 -- intact(held) -> whether the folder entered still holds our info (an old
 -- script that breaks folders by rm -rf may have removed it).
 function M.intact(held)
-  return info_of(held.path) == (held.info and (held.info:gsub("%s+$", "")))
+  return info_at(where(held)) == (held.info and (held.info:gsub("%s+$", "")))
 end
 
 -- names(folder, pid) -> whether the folder's info names pid
@@ -390,7 +398,7 @@ end
 -- kernel lock is released: killed before, it is swept by the next
 -- prepare().
 function M.leave(held)
-  local dir, name = fs.split(held.path)
+  local dir, name = where(held)
   local away = string.format("%s.tmp-%d", name, held.pid)
   local ours, why = core.lockdir_leave(dir, name, away, held.info and (held.info:gsub("%s+$", "")))
   if ours == false then

@@ -20,15 +20,18 @@ File.__index = File
 local RETRY = "; retry in a few seconds or wait longer with --timeout; `tasknum status` shows the holder"
 
 -- lock_path(real) -> the lock file beside the real state file
+local LOCK = ".%s.lock"
 function M.lock_path(real)
-  return fs.beside(real, ".%s.lock")
+  return fs.beside(real, LOCK)
 end
 
 -- new(path, real [, opts]) -> the file authority of a state; opts.stale:
--- the age after which a legacy folder is broken (seconds).
+-- the age after which a legacy folder is broken (seconds). Its dir and
+-- base: the real state's folder and name, for the files kept beside it.
 function M.new(path, real, opts)
-  return setmetatable({ kind = "file", where = real, path = path, real = real,
-    lock_path = M.lock_path(real), stale = opts and opts.stale }, File)
+  local dir, base, lock_path = fs.place(real, LOCK)
+  return setmetatable({ kind = "file", where = real, path = path, real = real, dir = dir, base = base,
+    lock_path = lock_path, stale = opts and opts.stale }, File)
 end
 
 local function seconds(s) return s and string.format("%.1f s", s) or "an unknown time" end
@@ -213,9 +216,9 @@ end
 -- gone process's folder was). Not made here (false): enter_legacy()
 -- makes it under the lock as it always did, and says why it cannot.
 function File:prepare_legacy()
-  local folder, prepared, info = legacy.prepare(self.real, self.pid, self.epoch)
-  self.legacy_path = folder
-  if not folder then return true end -- a state not named *.json: no old scripts
+  local place, prepared, info = legacy.prepare(self.real, self.pid, self.epoch)
+  self.legacy_place = place
+  if not place then return true end -- a state not named *.json: no old scripts
   if prepared == nil then return nil, errors.system(info, nil, "cannot take the legacy lock folder") end
   self.prepared, self.prepared_info = prepared or nil, info
   return true
@@ -224,7 +227,7 @@ end
 -- Removes the prepared folder when it was not entered.
 function File:discard()
   if self.prepared then
-    legacy.discard(self.legacy_path, self.prepared)
+    legacy.discard(self.legacy_place, self.prepared)
     self.prepared = nil
   end
 end
@@ -232,13 +235,14 @@ end
 -- Waits for (or breaks) the legacy lock folder and makes it ours, within
 -- the same deadline. Runs under the kernel lock, after prepare_legacy().
 function File:enter_legacy(deadline, timeout)
-  local folder = self.legacy_path
+  local place = self.legacy_place
   self.stale_breaks = {}
-  if not folder then return true end -- a state not named *.json: no old scripts
+  if not place then return true end -- a state not named *.json: no old scripts
+  local folder = place.path
   local opts = { like = self.real, pid = self.pid, epoch = self.epoch, prepared = self.prepared,
     info = self.prepared_info, stale = self.stale, breaks = self.stale_breaks, deadline = deadline,
     interrupted = core.interrupted }
-  local held, msg, found, errno = legacy.enter(folder, opts)
+  local held, msg, found, errno = legacy.enter(place, opts)
   self.prepared = opts.prepared -- nil once entered or gone; else release() removes it
   if held then
     self.legacy, self.legacy_wait = held, held.waited

@@ -45,7 +45,6 @@
 local core = require "tasknum.core"
 local errors = require "tasknum.errors"
 local file = require "tasknum.authority.file"
-local fs = require "tasknum.fs"
 
 local M = {}
 
@@ -90,7 +89,7 @@ function M.open(spec, f, source)
   if spec == nil or spec == "" then
     -- a working tree above the state (tasknum.gitdir.top, without loading
     -- it for a state outside git); kept: the step asks again (.gitignore)
-    local top, _, foreign = core.upward(fs.dirname(f.real), ".git", true)
+    local top, _, foreign = core.upward(f.dir, ".git", true)
     if not top and foreign then
       local err
       top, err = require("tasknum.gitdir").foreign(f.real, foreign)
@@ -117,7 +116,7 @@ function M.open(spec, f, source)
       require("tasknum.authority.remote").redact(spec))
     if not ok then return nil, err end
   end
-  local base = source == "state" and fs.dirname(f.real) or nil
+  local base = source == "state" and f.dir or nil
   local a, err = require(module).open(rest, f, spec, base)
   if a then a.source = source end
   return a, err
