@@ -25,8 +25,9 @@ local M = {}
 
 M.MAX_STRING = 4096
 
+local LOG = ".%s.audit.jsonl"
 function M.path(state_path)
-  return fs.beside(state_path, ".%s.audit.jsonl")
+  return fs.beside(state_path, LOG)
 end
 
 -- cut(s, n) -> the first n bytes of s or fewer, never half a UTF-8 character
@@ -64,8 +65,8 @@ end
 
 function M.record(entry, txn)
   local real = txn.real or txn.path
-  local dir, name = fs.split(M.path(real))
-  local ok, msg = core.appendat(dir, name, M.line(entry), real)
+  local dir, base = fs.split(real) -- M.path(real), as the folder and the name appendat takes
+  local ok, msg = core.appendat(dir, string.format(LOG, base), M.line(entry), real)
   if not ok then return nil, msg end
   return true
 end
