@@ -145,7 +145,10 @@ end
 
 -- policies(state_path [, format]) -> { conflict, audit, format (when a
 -- format name is given), dirs, files = { conflict = where, audit = where,
--- format = where } } | nil, err. where: a path, or "(shipped) MODULE".
+-- format = where }, declared } | nil, err. where: a path, or "(shipped)
+-- MODULE". declared: the shipped conflict policy when the conflict policy
+-- picks with its pick (it, or a team's that reuses it): data (holds) that
+-- the step applies itself, calling the policy only on a conflict.
 function M.policies(state_path, format)
   local dirs = M.dirs(state_path)
   local p = { dirs = dirs, files = {} }
@@ -162,6 +165,8 @@ function M.policies(state_path, format)
   p.audit, err = shaped(p.audit, p.files.audit, "audit policy", "record",
     "a table with a record(entry, txn) function")
   if not p.audit then return nil, err end
+  local shipped = package.loaded["tasknum.policy.conflict"] -- not loaded: not in use
+  p.declared = shipped and p.conflict.pick == shipped.pick and shipped or nil
   if format then
     p.format, err = M.format(format, state_path)
     if not p.format then return nil, err end

@@ -248,10 +248,26 @@ function Txn:take(count) return self:advance(count, self.numbers, "hand out") en
 -- skipped_numbers). For policies that skip numbers that are taken.
 function Txn:skip(count) return self:advance(count, self.skipped, "skip") end
 
--- pick(count) -> count numbers chosen by the team's conflict policy.
+-- take_free(count, p) -> take(count), failed by p.conflict(txn, numbers,
+-- held) when an element of the array p.holds = {key, field} holds one of
+-- them (held: as held() gives). What the shipped conflict policy is.
+function Txn:take_free(count, p)
+  local numbers = self:take(count)
+  local held = self:held(p.holds[1], p.holds[2], numbers)
+  if next(held) then p.conflict(self, numbers, held) end
+  return numbers
+end
+
+-- pick(count) -> count numbers chosen by the team's conflict policy: the
+-- shipped one's data applied here (policies.declared), else its pick().
 function Txn:pick(count)
   local before = #self.numbers
-  self.policies.conflict.pick(self, count)
+  local declared = self.policies.declared
+  if declared then
+    self:take_free(count, declared)
+  else
+    self.policies.conflict.pick(self, count)
+  end
   return { table.unpack(self.numbers, before + 1) }
 end
 
