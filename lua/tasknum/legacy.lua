@@ -50,12 +50,14 @@ local FOREIGN = { [core.ELOOP] = true, [core.ENXIO] = true, [core.EMLINK] = true
 -- path(state) -> the legacy folder beside the (real) state file, or nil:
 -- old scripts lock STATE.json with .STATE.lock; a state whose name does
 -- not end in .json has none (its lock file is .NAME.lock already).
--- Then the folder it is in and the folder's name.
+-- Then the folder it is in and the folder's name. dir and base: the
+-- state's folder and last name, when the caller has them.
 local FOLDER = ".%s.lock"
-function M.path(state_path)
+function M.path(state_path, dir, base)
   if not state_path:match("[^/]%.json$") then return nil end
-  local dir, base, folder = fs.place(state_path:gsub("%.json$", ""), FOLDER)
-  return folder, dir, string.format(FOLDER, base)
+  if not dir then dir, base = fs.split(state_path) end
+  local name = string.format(FOLDER, (base:gsub("%.json$", "")))
+  return state_path:sub(1, -#base - 1) .. name, dir, name -- the state's last name replaced
 end
 
 -- The folder in which a held folder is, and its name: found once, when it
@@ -263,12 +265,12 @@ local function make(folder, pid, epoch, like)
   return nil, "cannot write " .. folder .. "/info: " .. tostring(werr)
 end
 
--- prepare(state, pid, epoch) -> the folder's place { path, dir, name }
--- (M.path(state); nil: the state has none), for enter(), then the private
--- name NAME.tmp-PID of the folder made beside it with its info ("PID:EPOCH",
--- the state's group and mode) and that info, for enter() to rename into
--- place | false: it could not be made
--- here (enter() makes it as it always did, and says why it cannot) | nil,
+-- prepare(state, pid, epoch [, dir, base]) -> the folder's place { path,
+-- dir, name } (M.path(state, dir, base); nil: the state has none), for
+-- enter(), then the private name NAME.tmp-PID of the folder made beside it
+-- with its info ("PID:EPOCH", the state's group and mode) and that info,
+-- for enter() to rename into place | false: it could not be made here
+-- (enter() makes it as it always did, and says why it cannot) | nil,
 -- message: a foreign object (a link, a FIFO) in a gone process's private
 -- name, named and left in place. Runs before the kernel lock: first it
 -- removes the private folders of gone processes (killed between making
@@ -276,8 +278,8 @@ end
 -- lives again stays until that process ends), never those of live ones,
 -- which may be waiting for the lock with theirs prepared. One call into
 -- the core (lockdir.c).
-function M.prepare(state, pid, epoch)
-  local folder, dir, name = M.path(state)
+function M.prepare(state, pid, epoch, state_dir, base)
+  local folder, dir, name = M.path(state, state_dir, base)
   if not folder then return nil end
   local place = { path = folder, dir = dir, name = name }
   local info = mine(pid, epoch)

@@ -216,7 +216,7 @@ end
 -- gone process's folder was). Not made here (false): enter_legacy()
 -- makes it under the lock as it always did, and says why it cannot.
 function File:prepare_legacy()
-  local place, prepared, info = legacy.prepare(self.real, self.pid, self.epoch)
+  local place, prepared, info = legacy.prepare(self.real, self.pid, self.epoch, self.dir, self.base)
   self.legacy_place = place
   if not place then return true end -- a state not named *.json: no old scripts
   if prepared == nil then return nil, errors.system(info, nil, "cannot take the legacy lock folder") end
