@@ -65,7 +65,11 @@ end
 
 function M.record(entry, txn)
   local real = txn.real or txn.path
-  local dir, base = fs.split(real) -- M.path(real), as the folder and the name appendat takes
+  -- M.path(real) as the folder and the name appendat takes: the real
+  -- state's, as the step's file authority has them (split once per step)
+  local f = txn.file
+  local dir, base
+  if f and f.real == real then dir, base = f.dir, f.base else dir, base = fs.split(real) end
   local ok, msg = core.appendat(dir, string.format(LOG, base), M.line(entry), real)
   if not ok then return nil, msg end
   return true
