@@ -35,4 +35,13 @@ end
 -- isdir(path) -> true when path is a folder that can be searched
 function M.isdir(path) return M.readable(path .. "/.") end
 
+-- folders(paths) -> those of paths that isdir() finds, in their order
+function M.folders(paths)
+  local out = {}
+  for _, path in ipairs(paths) do
+    if M.isdir(path) then out[#out + 1] = path end
+  end
+  return out
+end
+
 return M

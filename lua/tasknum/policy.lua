@@ -48,11 +48,11 @@ end
 -- team folder: the project root, or the $TASKNUM_PATH folder itself.
 M.top = {}
 
-local function add(list, seen, dir, top)
-  if dir and dir ~= "" and not seen[dir] and fs.isdir(dir) then
-    seen[dir] = true
-    list[#list + 1] = dir
-    M.top[dir] = top
+-- add(candidates, tops, dir, top): dir to look for, with its top
+local function add(candidates, tops, dir, top)
+  if dir and dir ~= "" and not tops[dir] then
+    candidates[#candidates + 1] = dir
+    tops[dir] = top
   end
 end
 
@@ -66,12 +66,14 @@ function M.dirs(state_path)
 end
 
 function M.find_dirs(state_path)
-  local list, seen = {}, {}
-  for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do add(list, seen, dir, dir) end
+  local candidates, tops = {}, {}
+  for dir in (os.getenv("TASKNUM_PATH") or ""):gmatch("[^:]+") do add(candidates, tops, dir, dir) end
   local root = state_path and M.project_root(state_path)
   if root then
-    for _, sub in ipairs(M.PROJECT) do add(list, seen, (root == "/" and "" or root) .. "/" .. sub, root) end
+    for _, sub in ipairs(M.PROJECT) do add(candidates, tops, (root == "/" and "" or root) .. "/" .. sub, root) end
   end
+  local list = fs.folders(candidates) -- the ones there, looked for at once
+  for _, dir in ipairs(list) do M.top[dir] = tops[dir] end
   return list
 end
 
