@@ -30,6 +30,12 @@ function M.encode(v)
   return json.encode(v, RANK)
 end
 
+-- json(answer) -> its line of JSON, newline included: the default output
+-- format (tasknum.format.json is this function)
+function M.json(r)
+  return M.encode(r) .. "\n"
+end
+
 local function merge(r, fields)
   for k, v in pairs(fields or {}) do r[k] = v end
   return r
@@ -191,10 +197,10 @@ function M.explain(...) return require("tasknum.schema").explain(...) end
 -- text is a SCRIPT_ERROR for a success answer; a failure answer is then
 -- given as JSON: the failure matters more than its looks.
 function M.render(r, fmt, name)
-  if not fmt then return M.encode(r) .. "\n" end
+  if not fmt then return M.json(r) end
   local ok, text = xpcall(fmt, debug.traceback, r)
   if ok and type(text) == "string" then return text end
-  if r.status ~= "success" then return M.encode(r) .. "\n" end
+  if r.status ~= "success" then return M.json(r) end
   if ok then
     return nil, errors.new("SCRIPT_ERROR", "output format " .. tostring(name) .. " returned a "
       .. type(text) .. ", not text")

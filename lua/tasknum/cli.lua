@@ -42,9 +42,7 @@ local KINDS = { string = true, integer = true, seconds = true, flag = true, list
 -- --- answers ----------------------------------------------------------------
 
 -- json(answer) -> its line of JSON
-function M.json(r)
-  return answer.encode(r) .. "\n"
-end
+M.json = answer.json
 
 -- oneline(text) -> text on one line: control characters (newlines, tabs,
 -- ESC, DEL ...) written as escapes (\n, \t, \x1b, \x7f), and the rest a

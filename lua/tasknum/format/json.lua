@@ -1,6 +1,3 @@
--- tasknum.format.json: the default answer, one line of JSON.
-local answer = require "tasknum.answer"
-
-return function(result)
-  return answer.encode(result) .. "\n"
-end
+-- tasknum.format.json: the default answer, one line of JSON: the answer's
+-- own rendering (tasknum.answer.json).
+return require("tasknum.answer").json

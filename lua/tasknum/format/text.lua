@@ -117,5 +117,5 @@ return function(r)
     return string.format("%s (next is %s, in %s)%s\n", list(r.allocated_numbers), clean(r.new_next_number),
       clean(r.state_path), notes(r))
   end
-  return answer.encode(r) .. "\n"
+  return answer.json(r)
 end
