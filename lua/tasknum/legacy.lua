@@ -250,8 +250,8 @@ local function make(folder, pid, epoch, like)
     ok, msg, errno = core.mkdirat(dir, tmpname, like)
   end
   if ok then
-    ok, msg = write_info(tmp, info, like)
-    if not ok then remove(tmp, pid) return nil, "cannot write " .. tmp .. "/info: " .. tostring(msg) end
+    ok, msg, errno = write_info(tmp, info, like)
+    if not ok then remove(tmp, pid) return nil, "cannot write " .. tmp .. "/info: " .. tostring(msg), errno end
     ok, msg, errno = core.renameat(dir, tmpname, name, "folder", true)
     if ok then return info end
     remove(tmp, pid)
@@ -308,7 +308,7 @@ end
 -- when interrupted() said so, the errno of a failed mkdir, or nil; found
 -- is the folder as last seen.
 function M.enter(place, opts)
-  local delay, pid, since = FIRST_SLEEP, opts.pid, nil
+  local delay, pid, since, vanished = FIRST_SLEEP, opts.pid, nil, 0
   local folder, dir, name = place.path, place.dir, place.name
   while true do
     local info, msg, errno
@@ -329,6 +329,13 @@ function M.enter(place, opts)
     if info then
       return { path = folder, dir = dir, name = name, info = info, pid = pid, like = opts.like,
         waited = since and core.clock() - since or 0 }
+    end
+    if errno == ENOENT and vanished < 3 then
+      -- the private folder went while it was made: swept by a process that
+      -- took it for the one a killed process with our pid left there (a pid
+      -- reused within seconds, as in a storm of SIGKILLs); made again
+      vanished = vanished + 1
+      goto again
     end
     if errno ~= EEXIST then return nil, msg, nil, errno end
     local found = M.inspect(folder, opts.stale)
@@ -356,6 +363,7 @@ function M.enter(place, opts)
       core.sleep(left and math.min(delay, left) or delay)
       delay = math.min(delay * 2, MAX_SLEEP)
     end
+    ::again::
   end
 end
 
@@ -391,7 +399,8 @@ function M.names(folder, pid)
   return info ~= nil and math.tointeger(tonumber(info:match("^%s*(%d+):"))) == pid
 end
 
--- leave(held) -> true | nil, message. Takes the folder away if it is
+-- leave(held) -> true | false, message (someone broke and took the folder
+-- meanwhile) | nil, message. Takes the folder away if it is
 -- still ours (renamed to this process's private name, one call into the
 -- core: lockdir.c); one that someone broke and took meanwhile is left to
 -- its holder. Under the kernel lock; what was taken away, held.away =
@@ -404,7 +413,7 @@ function M.leave(held)
   local away = string.format("%s.tmp-%d", name, held.pid)
   local ours, why = core.lockdir_leave(dir, name, away, held.info and (held.info:gsub("%s+$", "")))
   if ours == false then
-    return nil, "the legacy lock folder " .. held.path .. " was taken over by another holder"
+    return false, "the legacy lock folder " .. held.path .. " was taken over by another holder"
   elseif not ours then
     return nil, why
   end

@@ -332,11 +332,12 @@ function File:write(text, s, e, bytes)
   if not intact then return nil, lost end
   local done, msg, errno = core.replace(self.real, text, s, e, bytes)
   if done then
-    -- Looked at again after the rename: a script that breaks the folder
-    -- from now on reads the new state; one that broke it before may have
-    -- read the old one and will hand out this step's numbers too.
-    if self:intact() then return true end
-    return true, taken_while_writing(self.legacy.path)
+    -- The legacy folder is left at once, after the rename, not at release:
+    -- a script that breaks it from now on reads the new state, while one
+    -- that broke it before (leave() finds it taken over) may have read the
+    -- old one and will hand out this step's numbers too.
+    if self:leave() ~= false then return true end
+    return true, taken_while_writing(self.left_legacy.path)
   end
   if errno == core.EINTR and core.interrupted() then
     return nil, errors.interrupted(core.interrupted(), "while writing the state")
@@ -344,21 +345,30 @@ function File:write(text, s, e, bytes)
   return nil, errors.system(msg, errno, "cannot write the state file")
 end
 
--- release(): leaves the legacy folder and the kernel lock; idempotent.
--- A folder someone else broke and took meanwhile is theirs (legacy_error).
--- The folder left is renamed away under the lock and removed after it.
+-- leave() -> true | false (someone else broke and took the folder
+-- meanwhile: it is theirs) | nil (it could not be left): leaves the legacy
+-- folder entered, if any; what went wrong is kept in legacy_error.
+function File:leave()
+  local held = self.legacy
+  if not held then return true end
+  self.legacy, self.left_legacy = nil, held
+  local ok, why = legacy.leave(held)
+  if not ok then self.legacy_error = why end
+  return ok
+end
+
+-- release(): leaves the legacy folder (if write() has not) and the kernel
+-- lock; idempotent. The folder left is renamed away under the lock and
+-- removed after it.
 function File:release()
-  local left = self.legacy
-  if left then
-    local ok, why = legacy.leave(left)
-    if not ok then self.legacy_error = why end
-    self.legacy = nil
-  end
+  self:leave()
   self:discard()
   if self.lock then
     self.lock:release()
     self.lock = nil
   end
+  local left = self.left_legacy
+  self.left_legacy = nil
   local away = left and left.away
   if away then -- renamed away under the lock by leave(): removed after it
     local ok, why, errno = core.removeat(away[1], away[2], "tree")
