@@ -118,6 +118,21 @@ describe("the legacy lock folder", function()
     assert.equal(1, e.retries)
   end)
 
+  it("made again when its private name vanishes before the rename into place", function()
+    if not H.ok("command -v strace >/dev/null") then pending("needs strace to fail the renames") return end
+    -- strace fails the first two renames into place with ENOENT, as when a
+    -- process sweeps a private folder it took for one a killed process with
+    -- the same pid left (a pid reused in a storm of SIGKILLs): the prepared
+    -- folder's, then the one made under the lock. The third goes through.
+    local out, code = H.sh("strace -f -o /dev/null -e trace=renameat2 -e inject=renameat2:error=ENOENT:when=1..2 "
+      .. H.q(H.bin) .. " allocate --state " .. H.q(state))
+    assert.equal(0, code, out)
+    local r = require("cjson").decode(out)
+    assert.same({ 10 }, r.allocated_numbers)
+    assert.matches('"next_project_number": 11', H.read(state), 1, true)
+    assert.is_false(L.exists(folder))
+  end)
+
   describe("held by a live process", function()
     it("is waited for and makes a short timeout fail naming the folder and the pid", function()
       local pid = live_pid()
