@@ -292,7 +292,8 @@ local function numbering(path, real, text, info, opts, problems)
   elseif m.counter == "behind" then
     problems[#problems + 1] = { check = "behind", mark = m.mark, by = m.by,
       message = string.format("the counter %d is %d behind the %s numbering's mark %d: numbers up to %d "
-        .. "were handed out elsewhere (another worktree or clone, or before a rewind); `tasknum sync` "
+        .. "were handed out elsewhere (another worktree or clone, or before a rewind), or are a gap (a step "
+        .. "that failed after moving the mark: a full disk, say); `tasknum sync` "
         .. "moves the counter to the mark", info.next, m.by, m.kind, m.mark,
         serial.display(m.serial - 1, info.min, info.max)) }
   end

@@ -122,7 +122,8 @@ local serial
 local function adjusted_reason(r, kind, mark, info)
   if r.behind then
     return string.format("the state's counter was %d behind the %s numbering's mark (a checkout, reset, "
-      .. "merge or older clone took it back); %d was the last number handed out", r.behind, kind,
+      .. "merge or older clone took it back, or a step failed after moving the mark); %d was the last "
+      .. "number handed out", r.behind, kind,
       serial.display(mark - 1, info.min, info.max))
   end
   return string.format("first use of the %s numbering: active project %d is past the counter", kind, r.past)
