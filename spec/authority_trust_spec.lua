@@ -303,6 +303,43 @@ s.listen(0, "127.0.0.1", () => fs.writeFileSync(%q, String(s.address().port)));
     assert.are.equal("git", r.authority.kind)
     assert.matches("refs/tasknum/", G.git("--git-dir=" .. bare, "for-each-ref"), 1, true)
   end)
+  it("a state its folder's owner moves away, or swaps for a link to a trusted one, while it is judged: UNTRUSTED", function()
+    if not need_root() then return end
+    if not H.ok("command -v strace >/dev/null") then pending("needs strace to hold the judgement") return end
+    local L = require "lock_helper"
+    -- review 3: the trust check looked at the state's path again after the
+    -- text was read; gone by then (realpath failed) it passed, and a link
+    -- to a file root owns passed as that file. Outside a project, the trust
+    -- check asks for DIR/.git (the project root) a second time, after the
+    -- step read the state (the first is the policies' lookup): strace holds
+    -- that look while the owner of DIR acts.
+    local mine = H.tmpdir()
+    assert(sh("chmod 755 " .. H.q(mine)))
+    H.write(mine .. "/state.json", committing("file"))
+    for _, swap in ipairs({ "mv state.json away.json", "mv state.json away.json; ln -s "
+        .. H.q(mine .. "/state.json") .. " state.json" }) do
+      local marks = folder()
+      local parent = H.tmpdir()
+      assert(sh("chmod 755 " .. H.q(parent)))
+      local dir = parent .. "/theirs"
+      local path = dir .. "/state.json"
+      H.write(path, committing("dir:" .. marks))
+      assert(sh(("chmod -R go-w %s && chown -R %d:%d %s"):format(H.q(dir), OTHER, OTHER, H.q(dir))))
+      local run = parent .. "/run"
+      L.bg("HOME=/nonexistent strace -f -qq -o /dev/null -P " .. H.q(dir .. "/.git") .. " -e trace=newfstatat "
+        .. "-e inject=newfstatat:delay_exit=2000000:when=2 " .. L.cmd({ "allocate", "--state", path }, run))
+      assert(L.wait_until(function() return H.ls(dir):find(".state.json.audit", 1, true) == nil
+        and H.ok("test -e " .. H.q(dir .. "/.state.json.lock")) end, 20), "the step took no lock")
+      H.sh("sleep 0.5; cd " .. H.q(dir) .. " && " .. swap)
+      local r, code = L.result(run)
+      assert.are.equal("UNTRUSTED", r.error_code, r.error_message)
+      assert.are.equal(77, code)
+      assert.is_truthy(r.error_message:find(path .. " is gone since tasknum read it", 1, true)
+        or r.error_message:find(path .. " now leads to " .. mine .. "/state.json, not to the file tasknum read",
+          1, true), r.error_message)
+      assert.are.equal("", H.ls(marks), swap .. ": made files in " .. marks)
+    end
+  end)
 end)
 
 describe("dir:PATH that is not a folder", function()

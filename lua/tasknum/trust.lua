@@ -128,18 +128,29 @@ local function chain(real, top)
   return list
 end
 
--- judge(path, top) -> nil when path passes (or is gone: loading it says
--- so), else the element that fails, why, and the folder to trust; or
--- false, err for a trust file others could change.
-local function judge(path, top)
+-- judge(path, top [, read]) -> nil when path passes (or is gone: loading
+-- it says so), else the element that fails, why, and the folder to trust;
+-- or false, err for a trust file others could change. read: the real path
+-- of what the caller has already read from path (the state's text): path
+-- must still lead there, else its folder's owner swapped or removed it
+-- since, and what is judged is not what was read (refused, as a failing
+-- element is: only the caller's trust covers it).
+local function judge(path, top, read)
   local real = core.realpath(path)
+  local moved
+  if read and real ~= read then
+    moved = real and ("now leads to " .. real .. ", not to the file tasknum read") or "is gone since tasknum read it"
+    real = read
+  end
   if not real then return nil end
   local rtop = top and core.realpath(top)
   if not rtop or not under(real, rtop) then rtop = "/" end
   local uid = me()
   local list
-  for _, element in ipairs(chain(real, rtop)) do
-    local why = M.problem(element, uid)
+  local elements = chain(real, rtop)
+  if moved then elements = { real } end
+  for _, element in ipairs(elements) do
+    local why = moved or M.problem(element, uid)
     if why then
       if not list then
         local err
@@ -169,12 +180,13 @@ local function trusting(folder)
     M.config() or "~/.config/tasknum/trust")
 end
 
--- authority(path, top, spec [, shown]) -> true | nil, err: whether the
--- numbering's authority spec, committed in the state file path (project
--- root top), may be used; UNTRUSTED names the file, the authority (shown:
--- spec with any password hidden) and both ways out.
-function M.authority(path, top, spec, shown)
-  local element, why, folder = judge(path, top)
+-- authority(path, top, spec [, shown [, read]]) -> true | nil, err:
+-- whether the numbering's authority spec, committed in the state file path
+-- (project root top), may be used; UNTRUSTED names the file, the authority
+-- (shown: spec with any password hidden) and both ways out. read: the real
+-- path the state's text was read from (see judge).
+function M.authority(path, top, spec, shown, read)
+  local element, why, folder = judge(path, top, read)
   if element == nil then return true end
   if element == false then return nil, why end
   shown = shown or spec

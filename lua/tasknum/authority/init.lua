@@ -112,8 +112,10 @@ function M.open(spec, f, source)
   end
   if source == "state" and OUTSIDE[kind] then
     local root = require("tasknum.policy").project_root(f.path or f.real)
+    -- judged at the real path the text was read from (f.real): a path
+    -- that leads elsewhere by now, or nowhere, is refused
     local ok, err = require("tasknum.trust").authority(f.path or f.real, root, spec,
-      require("tasknum.authority.remote").redact(spec))
+      require("tasknum.authority.remote").redact(spec), f.real)
     if not ok then return nil, err end
   end
   local base = source == "state" and f.dir or nil
