@@ -87,6 +87,24 @@ describe("team policy", function()
       assert.are.equal(64, code)
       assert.matches("from 1 to 2", r.error_message, 1, true)
     end)
+
+    it("a team's pick set on the shipped module (monkeypatched, then returned) is the one called", function()
+      -- review 3: the step applied the shipped data itself whenever the
+      -- policy's pick was the shipped module's pick field, which is the
+      -- team's function once the team has replaced it there
+      local dir, path = H.project(H.state_text(5))
+      H.write(dir .. "/.opencode/tasknum/conflict.lua", [[
+        local c = require "tasknum.policy.conflict"
+        local shipped = c.pick
+        c.pick = function(txn, count) txn:skip(1) return shipped(txn, count) end
+        return c
+      ]])
+      local r, code = H.run_json({ "allocate" }, { cwd = dir })
+      assert.are.equal(0, code, r.error_message)
+      assert.are.same({ 6 }, r.allocated_numbers)
+      assert.are.same({ 5 }, r.skipped_numbers)
+      assert.matches('"next_project_number": 7', H.read(path), 1, true)
+    end)
   end)
 
   describe("audit", function()

@@ -168,7 +168,8 @@ function M.policies(state_path, format)
     "a table with a record(entry, txn) function")
   if not p.audit then return nil, err end
   local shipped = package.loaded["tasknum.policy.conflict"] -- not loaded: not in use
-  p.declared = shipped and p.conflict.pick == shipped.pick and shipped or nil
+  -- its own pick, not its pick field: a team may have replaced that
+  p.declared = shipped and p.conflict.pick == shipped.shipped_pick and shipped or nil
   if format then
     p.format, err = M.format(format, state_path)
     if not p.format then return nil, err end
