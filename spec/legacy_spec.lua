@@ -62,6 +62,24 @@ describe("the legacy lock folder", function()
     L.kill_group(group)
   end)
 
+  -- Runs args while strace holds the state's temp file in its fsync (the
+  -- first fsync), and meanwhile breaks the folder as a pid-judging script
+  -- does and makes it again naming a live pid. -> answer, exit status, that pid
+  local function break_while_writing(args)
+    local specs = state:match("^(.*)/")
+    local run = dir .. "/writer"
+    L.bg("strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=1000000:when=1 "
+      .. L.cmd(args, run))
+    assert(L.wait_until(function() return H.ls(specs):find(".state.json.tmp-", 1, true) end, 20),
+      "the writer made no temp file")
+    local pid = live_pid()
+    assert(H.ok("rm -rf " .. H.q(folder)))
+    L.make_folder(state, pid .. ":" .. os.time() .. "\n")
+    local r, code, err = L.result(run)
+    assert(type(r) == "table", "no answer: " .. tostring(r) .. " / " .. tostring(err))
+    return r, code, pid
+  end
+
   it("broken by a pid-judging script while tasknum writes the state: the step's numbers are withheld", function()
     if not H.ok("command -v strace >/dev/null") then pending("needs strace to hold the write") return end
     -- the script read the pid of an earlier holder, found it gone and ran
@@ -70,16 +88,8 @@ describe("the legacy lock folder", function()
     -- took may be the script's too. strace holds the state's temp file in
     -- its fsync (the first fsync) while the folder changes hands.
     local specs = state:match("^(.*)/")
-    local run = dir .. "/writer"
-    L.bg("strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=1000000:when=1 "
-      .. L.cmd({ "allocate", "--state", state, "--count", "2" }, run))
-    assert(L.wait_until(function() return H.ls(specs):find(".state.json.tmp-", 1, true) end, 20),
-      "the writer made no temp file")
-    local pid = live_pid()
-    assert(H.ok("rm -rf " .. H.q(folder)))
-    L.make_folder(state, pid .. ":" .. os.time() .. "\n")
-    local r, code = L.result(run)
-    assert.equal(75, code, H.read(run .. ".err"))
+    local r, code, pid = break_while_writing({ "allocate", "--state", state, "--count", "2" })
+    assert.equal(75, code)
     assert.equal("LOCK_TIMEOUT", r.error_code)
     assert.matches("taken by an old-protocol script while tasknum wrote the state", r.error_message, 1, true)
     assert.matches("withheld", r.error.details, 1, true)
@@ -94,6 +104,20 @@ describe("the legacy lock folder", function()
     -- the script's folder is its own: left as it was
     assert.equal(pid .. ":", H.read(folder .. "/info"):match("^%d+:"))
     assert.is_nil(H.ls(specs):find(".tmp-", 1, true), "temp file left: " .. H.ls(specs))
+  end)
+
+  it("broken by a pid-judging script while add-task writes: the answer says the task is in, and no retry is suggested", function()
+    if not H.ok("command -v strace >/dev/null") then pending("needs strace to hold the write") return end
+    -- review 3: the answer said the step's numbers were withheld and
+    -- suggested a retry, but add-task's write holds the task with its
+    -- number: a caller retrying on retry_suggested adds the task twice
+    local r, code = break_while_writing({ "add-task", "--name", "fix-login", "--state", state })
+    assert.equal(75, code)
+    assert.equal("LOCK_TIMEOUT", r.error_code)
+    assert.matches('"project_name": "fix-login"', H.read(state), 1, true)
+    assert.is_false(r.retry_suggested)
+    assert.is_nil(r.error.details:find("withheld", 1, true), r.error.details)
+    assert.matches("holds this step's edit with the number 10", r.error.details, 1, true)
   end)
 
   it("removed by a script while `tasknum lock` starts its keeper: the step runs again, the command runs once", function()

@@ -459,7 +459,7 @@ function Txn:write()
   local written = self:staged_then_mark()
   local i = self.info
   local done, err = self.file:write(text or self.text, not text and i.next_start or nil,
-    not text and i.next_stop or nil, not text and literal or nil)
+    not text and i.next_stop or nil, not text and literal or nil, self.dirty and self.numbers or nil)
   if done and err then -- written, but its numbers may be another's: withheld
     self.text, self.committed = nil, true
     error(err, 0)

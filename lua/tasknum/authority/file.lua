@@ -313,21 +313,36 @@ end
 -- The error of a step whose legacy folder such a script broke while the
 -- state was written: it may have read the state before the rename, so the
 -- step's numbers are withheld (a gap at worst). Not run again by itself:
--- the state was written, and a task added may be in it.
-local function taken_while_writing(folder)
+-- the state was written, and a task added may be in it. edited: the
+-- numbers of a step that edited the state (add-task): its write holds
+-- them, so they are not withheld, and running it again would add the
+-- task twice: no retry is suggested.
+local function taken_while_writing(folder, edited)
+  local broke = "a script that judges " .. folder .. " by its pid broke it (rm -rf), having read the pid "
+    .. "of an earlier holder, and may have read the state before tasknum's write"
+  if edited then
+    local e = errors.new("LOCK_TIMEOUT", "the legacy lock folder was taken by an old-protocol script "
+      .. "while tasknum wrote the state", broke .. ": the state holds this step's edit"
+      .. (#edited == 0 and "" or (" with the number" .. (#edited == 1 and " " or "s ")
+        .. table.concat(edited, ", ") .. ", which the script may hand out too,"))
+      .. " unless the script wrote over it; look at the state and at what the script did "
+      .. "before running this step again: run again, it would make the edit twice")
+    e.retry = false
+    return e
+  end
   return errors.new("LOCK_TIMEOUT", "the legacy lock folder was taken by an old-protocol script "
-    .. "while tasknum wrote the state", "a script that judges " .. folder .. " by its pid broke it "
-    .. "(rm -rf), having read the pid of an earlier holder, and may have read the state before "
-    .. "tasknum's write: this step's numbers are withheld, never handed out twice (a gap at worst); "
-    .. "the state has tasknum's write unless the script wrote over it, so look at it before adding "
-    .. "a task again" .. RETRY)
+    .. "while tasknum wrote the state", broke .. ": this step's numbers are withheld, never handed "
+    .. "out twice (a gap at worst); the state has tasknum's write unless the script wrote over it, "
+    .. "so look at it before adding a task again" .. RETRY)
 end
 
--- write(text [, s, e, bytes]) -> true | true, err | nil, err: the durable
--- replace of the state, with text, or with text[s..e] replaced by bytes
--- (written in three pieces, the new text never built). true, err: written,
--- but the legacy folder was lost meanwhile (taken_while_writing).
-function File:write(text, s, e, bytes)
+-- write(text [, s, e, bytes [, edited]]) -> true | true, err | nil, err:
+-- the durable replace of the state, with text, or with text[s..e]
+-- replaced by bytes (written in three pieces, the new text never built).
+-- true, err: written, but the legacy folder was lost meanwhile
+-- (taken_while_writing; edited: the numbers of a step that edited the
+-- state, which its write holds).
+function File:write(text, s, e, bytes, edited)
   local intact, lost = self:intact()
   if not intact then return nil, lost end
   local done, msg, errno = core.replace(self.real, text, s, e, bytes)
@@ -337,7 +352,7 @@ function File:write(text, s, e, bytes)
     -- that broke it before (leave() finds it taken over) may have read the
     -- old one and will hand out this step's numbers too.
     if self:leave() ~= false then return true end
-    return true, taken_while_writing(self.left_legacy.path)
+    return true, taken_while_writing(self.left_legacy.path, edited)
   end
   if errno == core.EINTR and core.interrupted() then
     return nil, errors.interrupted(core.interrupted(), "while writing the state")
