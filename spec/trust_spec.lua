@@ -405,3 +405,42 @@ describe("which code tasknum runs", function()
     end)
   end)
 end)
+
+describe("a team file swapped after tasknum judged it", function()
+  after_each(H.cleanup)
+
+  it("a link out of the project to a file root owns, swapped for the folder owner's own file before the load: that file is not run", function()
+    -- review 3: check() judged the link's target (root's, so it passed)
+    -- and loadfile() then opened the path again, through the folder its
+    -- owner can change: an owner looping link <-> own file had root run
+    -- their code within a dozen allocations. strace holds the load (the
+    -- second open of that name) while the owner swaps it.
+    if not is_root() then pending("needs root to give the project to another uid") return end
+    if not sh("command -v strace >/dev/null") then pending("needs strace to hold the load") return end
+    local other = "setpriv --reuid=42001 --regid=42001 --clear-groups"
+    local dir, path = H.project(H.state_text(5))
+    local good = H.tmpdir()
+    assert(sh("chmod 755 " .. H.q(good)))
+    H.write(good .. "/conflict.lua", "return require 'tasknum.policy.conflict'\n")
+    local marker = H.tmpdir() .. "/ran"
+    H.write(dir .. "/evil.lua", marking(marker))
+    local team = dir .. "/.opencode/tasknum"
+    assert(sh("mkdir -p " .. H.q(team) .. " && ln -s " .. H.q(good .. "/conflict.lua") .. " "
+      .. H.q(team .. "/conflict.lua") .. " && chown -R -h 42001:42001 " .. H.q(dir)))
+    local out = dir .. "/run"
+    local p = io.popen("strace -f -qq -o /dev/null -P " .. H.q(team .. "/conflict.lua")
+      .. " -e trace=openat -e inject=openat:delay_enter=1500000:when=2 env HOME=/nonexistent "
+      .. H.q(H.bin) .. " allocate --format plain --state " .. H.q(path) .. " >" .. H.q(out) .. " 2>/dev/null & "
+      .. "sleep 0.7; " .. other .. " sh -c " .. H.q("cp " .. H.q(dir .. "/evil.lua") .. " " .. H.q(team .. "/c2")
+        .. " && mv -f " .. H.q(team .. "/c2") .. " " .. H.q(team .. "/conflict.lua")) .. "; wait")
+    p:read("a")
+    p:close()
+    assert.is_nil(H.read(marker), "the folder owner's file ran as root")
+    assert.are.equal("5\n", H.read(out), H.read(out))
+    -- and judged now, as it is: refused
+    local r, code = H.run_json({ "allocate", "--state", path }, { env = { HOME = "/nonexistent" } })
+    assert.are.equal("UNTRUSTED", r.error_code)
+    assert.are.equal(77, code)
+    assert.is_nil(H.read(marker))
+  end)
+end)

@@ -132,8 +132,11 @@ function M.source(name, args, opts)
   local shipped = M.is_shipped(base)
   local team = not opts.shipped_only and team_source(base, M.state_of(args)) or nil
   if team and (not shipped or M.overridden(base)) then
-    local ok, err = require("tasknum.trust").check(team.path, team.top) -- only for a team's file
-    if not ok then return nil, err end
+    local trust = require "tasknum.trust"
+    local ok, real = trust.check(team.path, team.top) -- only for a team's file
+    if not ok then return nil, real end
+    -- the file judged, at its real path: team.path may lead elsewhere by now
+    team.load = function(env) return trust.load(real, team.path, env or _ENV) end
     return team
   end
   if team and not opts.quiet then

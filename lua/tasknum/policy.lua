@@ -81,9 +81,10 @@ end
 -- a loop loads the same files again and again), for `tasknum status`.
 M.loaded = {}
 
--- run_file(path) -> the value the file returns | nil, err (SCRIPT_ERROR)
-local function run_file(path)
-  local chunk, msg = loadfile(path, "t")
+-- run_file(path, real) -> the value the file returns | nil, err
+-- (SCRIPT_ERROR). real: where tasknum.trust judged it (loaded from there)
+local function run_file(path, real)
+  local chunk, msg = require("tasknum.trust").load(real, path)
   if not chunk then
     return nil, errors.new("SCRIPT_ERROR", "cannot load policy " .. tostring(msg), msg) -- "PATH:LINE: why"
   end
@@ -106,9 +107,9 @@ function M.load(relname, module, dirs)
   for _, dir in ipairs(dirs) do
     local path = dir .. "/" .. relname
     if fs.readable(path) then
-      local trusted, terr = require("tasknum.trust").check(path, M.top[dir] or dir)
-      if not trusted then return nil, terr end
-      local value, err = run_file(path)
+      local trusted, real = require("tasknum.trust").check(path, M.top[dir] or dir)
+      if not trusted then return nil, real end
+      local value, err = run_file(path, real)
       if value == nil and err then return nil, err end
       return value, path
     end

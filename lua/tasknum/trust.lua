@@ -128,8 +128,9 @@ local function chain(real, top)
   return list
 end
 
--- judge(path, top [, read]) -> nil when path passes (or is gone: loading
--- it says so), else the element that fails, why, and the folder to trust;
+-- judge(path, top [, read]) -> nil and the real path judged when path
+-- passes (nil alone when it is gone: loading it says so), else the
+-- element that fails, why, and the folder to trust;
 -- or false, err for a trust file others could change. read: the real path
 -- of what the caller has already read from path (the state's text): path
 -- must still lead there, else its folder's owner swapped or removed it
@@ -163,15 +164,34 @@ local function judge(path, top, read)
       end
     end
   end
+  return nil, real -- passes: the real path judged
 end
 
--- check(path, top) -> true | nil, err (UNTRUSTED, naming the file, what is
--- wrong, and how to trust it). top: the folder the file was found under.
+-- check(path, top) -> true, real | nil, err (UNTRUSTED, naming the file,
+-- what is wrong, and how to trust it). top: the folder the file was found
+-- under. real: the real path judged (nil: gone), the one to load (M.load):
+-- path itself may lead elsewhere by then, when a folder on its way is
+-- someone else's (a link out of the project, swapped after the judgement).
 function M.check(path, top)
   local element, why, folder = judge(path, top)
-  if element == nil then return true end
+  if element == nil then return true, why end -- why: the real path judged (nil: gone)
   if element == false then return nil, why end
   return nil, M.refusal(path, element, why, folder)
+end
+
+-- load(real, name [, env]) -> the chunk of the file check() judged, read at
+-- its real path, named name as loadfile(name) names it (a first line
+-- starting with # and a UTF-8 BOM skipped as loadfile does) | nil, message
+function M.load(real, name, env)
+  local f, msg = real and io.open(real, "rb")
+  if not f then
+    return nil, "cannot open " .. name .. (real and (": " .. tostring(msg)) or " (gone while tasknum checked it)")
+  end
+  local text = f:read("a")
+  f:close()
+  text = text:gsub("^\239\187\191", ""):gsub("^#[^\n]*", "")
+  if env == nil then return load(text, "@" .. name, "t") end -- a nil env would be the chunk's _ENV
+  return load(text, "@" .. name, "t", env)
 end
 
 -- trusting(folder) -> the words that say how to trust folder
