@@ -49,9 +49,9 @@ end
 -- counter ("level", "behind", "ahead" or "new": the state's counter
 -- against the mark), by, lock, error, corrupt }, and the authority (nil
 -- when it cannot be opened: then error and code say why, and the error
--- value comes third; a committed one
--- the state may not choose (UNTRUSTED, see tasknum.trust) is reported so,
--- with the folder to trust, and never opened or connected to).
+-- value comes third; a committed one the state may not choose (UNTRUSTED,
+-- see tasknum.trust) is reported so, with the folder to trust, and never
+-- opened or connected to).
 function M.mark(path, real, info, opts)
   local f = authority.file(path, real, { stale = opts.stale })
   local spec, source = authority.choose(opts.authority, info and info.authority)

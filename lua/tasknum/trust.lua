@@ -194,6 +194,12 @@ function M.load(real, name, env)
   return load(text, "@" .. name, "t", env)
 end
 
+-- named(path, element) -> how a refusal names the element that failed:
+-- "it" when that is the file itself
+local function named(path, element)
+  return element == core.realpath(path) and "it" or element
+end
+
 -- trusting(folder) -> the words that say how to trust folder
 local function trusting(folder)
   return string.format("run with TASKNUM_TRUST=%s, or add the line %s to %s", folder, folder,
@@ -210,9 +216,8 @@ function M.authority(path, top, spec, shown, read)
   if element == nil then return true end
   if element == false then return nil, why end
   shown = shown or spec
-  local what = element == core.realpath(path) and "it" or element
   return nil, errors.new("UNTRUSTED", string.format("not using the authority %s that %s commits "
-    .. "(project_numbering.authority): %s %s", shown, path, what, why),
+    .. "(project_numbering.authority): %s %s", shown, path, named(path, element), why),
     string.format("a committed dir:, git: or postgresql:// authority decides where tasknum writes and "
       .. "connects (and where libpq sends your password), so tasknum takes it only from a state file "
       .. "that you or root own and nobody else can write (README: Committed authorities). The state "
@@ -224,8 +229,7 @@ end
 
 -- refusal(path, element, why, folder) -> the UNTRUSTED error
 function M.refusal(path, element, why, folder)
-  local what = element == core.realpath(path) and "it" or element
-  return errors.new("UNTRUSTED", string.format("not running %s: %s %s", path, what, why),
+  return errors.new("UNTRUSTED", string.format("not running %s: %s %s", path, named(path, element), why),
     string.format("tasknum runs a team's scripts and policies only from folders that you or "
       .. "root own and that nobody else can write (README: Which code tasknum runs). If you "
       .. "trust the code in %s, %s; or make the folders yours and not writable by others "
